@@ -1,0 +1,29 @@
+"""Selector for the compiled core.
+
+Every module here exists twice: ``<name>.py`` (pure Python) and ``<name>_c`` (the same source
+compiled by Cython). The compiled one is used unless ``FASTGW_NO_EXTENSIONS`` is set to a
+non-empty value other than ``0`` or the build is missing. The choice is made once, at import;
+``IMPLEMENTATION`` says which one is active and the server logs it at start.
+"""
+
+from __future__ import annotations
+
+import os
+
+_no_ext = os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0")
+
+if _no_ext:
+    from .sse import SSEFramer
+
+    IMPLEMENTATION = "python"
+else:
+    try:
+        from .sse_c import SSEFramer  # type: ignore[no-redef]
+
+        IMPLEMENTATION = "cython"
+    except ImportError:  # build missing: fall back, the startup log says so
+        from .sse import SSEFramer
+
+        IMPLEMENTATION = "python (compiled build missing)"
+
+__all__ = ["IMPLEMENTATION", "SSEFramer"]

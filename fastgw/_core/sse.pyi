@@ -1,0 +1,9 @@
+class SSEFramer:
+    events: int
+    done: bool
+    finish_reason: str | None
+    usage_payload: bytes | None
+    error_payload: bytes | None
+    @property
+    def pending(self) -> bool: ...
+    def feed(self, chunk: bytes) -> int: ...

@@ -1,0 +1,257 @@
+"""The RSGI application: per-worker state, routing, and the error edge.
+
+Granian calls ``__rsgi_init__(loop)`` in each worker before serving (the state is built there:
+key ring, model table, providers with their connection pools, metrics, access log),
+``__rsgi__(scope, proto)`` per request, and ``__rsgi_del__(loop)`` after it stopped accepting;
+there the loop runs until in-flight requests finish (at most the drain timeout), then pools are
+closed and the access log flushed.
+
+Every ``GatewayError`` becomes its OpenAI error body here; anything else is logged and
+answered with a 500, the only ``except Exception`` in fastgw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import _core
+from .accesslog import AccessLine, AccessLog
+from .config import Config, ModelConfig, load_config
+from .errors import GatewayError, MethodNotAllowed, NotFound
+from .exchange import Exchange
+from .keys import KeyRing
+from .metrics import Metrics
+from .providers import Provider, build_provider
+from .proxy import proxy
+from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, ModelCard, ModelList, encode
+
+log = logging.getLogger("fastgw")
+
+Handler = Callable[["WorkerState", Any, Any, Exchange], Awaitable[None]]
+_JSON = ("content-type", "application/json")
+
+
+class WorkerState:
+    """Everything one worker builds once and uses for every request."""
+
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.loop = loop
+        self.keys = KeyRing(config.keys)
+        self.models: dict[str, ModelConfig] = {m.name: m for m in config.models}
+        self.providers: dict[str, Provider] = {
+            name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
+        }
+        self.metrics = Metrics()
+        self.access = AccessLog(loop) if config.server.access_log else None
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.created = int(time.time())
+        self.ready = True
+        self._request_ids = _request_ids()
+
+    def next_request_id(self) -> str:
+        return next(self._request_ids)
+
+    def finish(self, ex: Exchange) -> None:
+        elapsed = time.perf_counter() - ex.start
+        model = ex.model or ""
+        metrics = self.metrics
+        metrics.requests.inc((model, str(ex.status)))
+        metrics.latency.observe((model,), elapsed)
+        if ex.stream and ex.ttft is not None:
+            metrics.ttft.observe((model,), ex.ttft)
+        if ex.prompt_tokens is not None:
+            metrics.tokens.inc((model, "prompt"), ex.prompt_tokens)
+        if ex.completion_tokens:
+            metrics.tokens.inc((model, "completion"), ex.completion_tokens)
+        if self.access is not None:
+            self.access.write(
+                AccessLine(
+                    ts=time.time(),
+                    request_id=ex.request_id,
+                    method=ex.method,
+                    path=ex.path,
+                    status=ex.status,
+                    latency_ms=round(elapsed * 1000, 3),
+                    key_id=ex.key_id,
+                    model=ex.model,
+                    deployment=ex.deployment,
+                    provider=ex.provider,
+                    stream=ex.stream,
+                    ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 3),
+                    prompt_tokens=ex.prompt_tokens,
+                    completion_tokens=ex.completion_tokens,
+                    error=ex.error,
+                )
+            )
+
+    async def drain(self, timeout: float) -> None:
+        self.ready = False
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("drain timeout: %d requests still in flight", self.in_flight)
+        for provider in self.providers.values():
+            await provider.close()
+        if self.access is not None:
+            self.access.flush()
+
+
+def _request_ids() -> Any:
+    prefix = os.urandom(6).hex()
+    counter = 0
+    while True:
+        counter += 1
+        yield f"req_{prefix}{counter:010x}"
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+async def _chat(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    await proxy(state, scope, proto, ex, "/chat/completions", ChatRequest)
+
+
+async def _completions(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    await proxy(state, scope, proto, ex, "/completions", CompletionRequest)
+
+
+async def _embeddings(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    await proxy(state, scope, proto, ex, "/embeddings", EmbeddingRequest)
+
+
+def _visible_models(state: WorkerState, scope: Any, ex: Exchange) -> list[str]:
+    headers = scope.headers
+    key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
+    ex.key_id = key.id
+    return [name for name in state.models if key.allows(name)]
+
+
+async def _models(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    cards = [ModelCard(n, state.created, "fastgw") for n in _visible_models(state, scope, ex)]
+    _respond(proto, ex, 200, encode(ModelList(cards)))
+
+
+async def _model(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    name = scope.path.split("/models/", 1)[1]
+    ex.model = name
+    if name not in _visible_models(state, scope, ex):
+        raise NotFound(f"The model '{name}' does not exist or you do not have access to it.",
+                       code="model_not_found", param="model")
+    _respond(proto, ex, 200, encode(ModelCard(name, state.created, "fastgw")))
+
+
+async def _health(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    _respond(proto, ex, 200, b'{"status":"ok"}')
+
+
+async def _ready(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    if state.ready:
+        _respond(proto, ex, 200, b'{"status":"ready"}')
+    else:
+        _respond(proto, ex, 503, b'{"status":"draining"}')
+
+
+async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    ex.status, ex.responded = 200, True
+    proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+
+
+def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
+    ex.status, ex.responded = status, True
+    proto.response_bytes(status, [_JSON, ("x-request-id", ex.request_id)], body)
+
+
+ROUTES: dict[str, tuple[str, Handler]] = {}
+for _prefix in ("/v1", ""):
+    ROUTES[f"{_prefix}/chat/completions"] = ("POST", _chat)
+    ROUTES[f"{_prefix}/completions"] = ("POST", _completions)
+    ROUTES[f"{_prefix}/embeddings"] = ("POST", _embeddings)
+    ROUTES[f"{_prefix}/models"] = ("GET", _models)
+ROUTES["/health"] = ("GET", _health)
+ROUTES["/ready"] = ("GET", _ready)
+ROUTES["/metrics"] = ("GET", _metrics)
+
+
+def _route(path: str) -> tuple[str, Handler] | None:
+    route = ROUTES.get(path)
+    if route is None and (path.startswith("/v1/models/") or path.startswith("/models/")):
+        return ("GET", _model)
+    return route
+
+
+# -- the RSGI application ---------------------------------------------------------------------
+
+
+class Gateway:
+    """The RSGI application. ``Gateway(config)`` for tests and embedding;
+    ``create_app()`` for ``fastgw serve`` (reads the path the CLI put in the environment)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state: WorkerState | None = None
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        logging.basicConfig(level=self.config.server.log_level.upper(), format="%(message)s")
+        self.state = WorkerState(self.config, loop)
+        log.info("fastgw worker %d ready (core: %s)", os.getpid(), _core.IMPLEMENTATION)
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.state is not None:
+            loop.run_until_complete(self.state.drain(self.config.server.drain_timeout_s))
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        state = self.state
+        assert state is not None, "__rsgi_init__ was not called"
+        request_id = scope.headers.get("x-request-id") or state.next_request_id()
+        ex = Exchange(request_id, scope.method, scope.path)
+        state.in_flight += 1
+        state.metrics.in_flight.values[()] += 1
+        state.idle.clear()
+        try:
+            route = _route(scope.path)
+            if route is None:
+                raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
+            method, handler = route
+            if scope.method != method:
+                raise MethodNotAllowed(
+                    f"Method {scope.method} is not allowed for {scope.path}; use {method}.",
+                    headers=[("allow", method)],
+                )
+            await handler(state, scope, proto, ex)
+        except GatewayError as exc:
+            _error(proto, ex, exc)
+        except asyncio.CancelledError:
+            ex.status, ex.error = 499, "client_disconnected"
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            _error(proto, ex, GatewayError("The gateway failed to answer this request."))
+        finally:
+            state.in_flight -= 1
+            state.metrics.in_flight.values[()] -= 1
+            if state.in_flight == 0:
+                state.idle.set()
+            state.finish(ex)
+
+
+def _error(proto: Any, ex: Exchange, exc: GatewayError) -> None:
+    ex.error = exc.code or exc.type
+    if ex.responded:
+        return
+    ex.status, ex.responded = exc.status, True
+    headers = [_JSON, ("x-request-id", ex.request_id), *exc.headers]
+    proto.response_bytes(exc.status, headers, exc.body())
+
+
+def create_app() -> Gateway:
+    """Granian factory target: the config path comes from ``fastgw serve``."""
+    from .config import config_path_from_env
+
+    return Gateway(load_config(config_path_from_env()))

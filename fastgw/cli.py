@@ -1,0 +1,90 @@
+"""The ``fastgw`` command: serve, check-config, hash-key, --version."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from ._version import __version__
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .keys import hash_key, new_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastgw", description="An OpenAI-compatible LLM gateway.")
+    parser.add_argument("--version", action="version", version=f"fastgw {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the gateway")
+    serve.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="TOML config file")
+    serve.add_argument("--host", help="address to bind (overrides server.host)")
+    serve.add_argument("--port", type=int, help="port to bind (overrides server.port)")
+    serve.add_argument("--workers", type=int, help="worker processes (overrides server.workers)")
+
+    check = commands.add_parser("check-config", help="validate a config file and print every error")
+    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG_PATH)
+
+    hashing = commands.add_parser("hash-key", help="hash a gateway key for the config")
+    hashing.add_argument("--new", action="store_true", help="make a new random key and hash it")
+    hashing.add_argument("--stdin", action="store_true", help="read the key from standard input")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check-config":
+        return _check(args.path)
+    return _hash(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from .server import serve
+
+    server = config.server
+    serve(
+        config,
+        args.config,
+        host=args.host or server.host,
+        port=args.port or server.port,
+        workers=args.workers or server.workers,
+    )
+    return 0
+
+
+def _check(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(
+        f"{path}: OK ({len(config.models)} models, {len(config.providers)} providers, "
+        f"{len(config.keys)} keys)"
+    )
+    return 0
+
+
+def _hash(args: argparse.Namespace) -> int:
+    if args.new:
+        key = new_key()
+        print(f"key:  {key}    (shown once: give it to the client, keep it nowhere else)")
+        print(f"hash: {hash_key(key)}")
+        return 0
+    if args.stdin:
+        key = sys.stdin.readline().strip()
+    else:
+        key = getpass.getpass("key to hash: ").strip()
+    if not key:
+        print("fastgw hash-key: no key given", file=sys.stderr)
+        return 2
+    print(hash_key(key))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The fastgw configuration: one frozen, typed object decoded from TOML.
+
+Rules this module keeps:
+- Every section is a frozen msgspec Struct that rejects unknown keys; defaults are the named
+  constants below, nowhere else.
+- Validation collects *every* error, each with its key path and what to change, instead of
+  stopping at the first one (``fastgw check-config`` prints them all).
+- Environment variables are read here and in the CLI only. Secrets never appear in the TOML:
+  a provider names the variable that holds its key (``api_key_env``) and gateway keys are
+  stored as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_WORKERS = 1
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_DRAIN_TIMEOUT_S = 30.0
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_FIRST_BYTE_TIMEOUT_S = 120.0
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+DEFAULT_TOTAL_TIMEOUT_S = 600.0
+DEFAULT_POOL_CONNECTIONS = 256
+DEFAULT_KEEPALIVE_EXPIRY_S = 60.0
+DEFAULT_MOCK_TOKENS = 16
+DEFAULT_MOCK_EMBEDDING_DIMS = 1536
+CONFIG_ENV = "FASTGW_CONFIG"
+DEFAULT_CONFIG_PATH = "config/fastgw.toml"
+
+_STRUCT = {"frozen": True, "forbid_unknown_fields": True, "kw_only": True}
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be served. ``errors`` lists each problem as
+    ``"key.path: what is wrong; what to change"``."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        noun = "error" if len(errors) == 1 else "errors"
+        lines = "\n".join(f"  - {e}" for e in errors)
+        super().__init__(f"{source}: {len(errors)} configuration {noun}:\n{lines}")
+
+
+class ServerConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
+    access_log: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Timeouts(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    first_byte_s: float = DEFAULT_FIRST_BYTE_TIMEOUT_S
+    idle_s: float = DEFAULT_IDLE_TIMEOUT_S
+    total_s: float = DEFAULT_TOTAL_TIMEOUT_S
+
+
+class PoolConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    max_connections: int = DEFAULT_POOL_CONNECTIONS
+    keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S
+
+
+class OpenAIProvider(msgspec.Struct, tag_field="type", tag="openai", **_STRUCT):  # type: ignore[call-arg]
+    """Any OpenAI-compatible upstream, passed through without translation."""
+
+    base_url: str
+    api_key_env: str | None = None
+    api_key_header: str = "authorization"
+    headers: dict[str, str] = {}
+    query: dict[str, str] = {}
+    timeouts: Timeouts = Timeouts()
+    pool: PoolConfig = PoolConfig()
+
+
+class MockProvider(msgspec.Struct, tag_field="type", tag="mock", **_STRUCT):  # type: ignore[call-arg]
+    """The embedded deterministic provider: no network, no keys."""
+
+    tokens: int = DEFAULT_MOCK_TOKENS
+    chunk_delay_ms: float = 0.0
+    first_token_delay_ms: float = 0.0
+    embedding_dims: int = DEFAULT_MOCK_EMBEDDING_DIMS
+
+
+ProviderConfig = OpenAIProvider | MockProvider
+
+
+class Deployment(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    provider: str
+    model: str
+    weight: float = 1.0
+
+
+class ModelConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    name: str
+    deployments: list[Deployment]
+
+
+class KeyConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    id: str
+    hash: str
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+
+class Config(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+    server: ServerConfig = ServerConfig()
+    providers: dict[str, ProviderConfig] = {}
+    models: list[ModelConfig] = []
+    keys: list[KeyConfig] = []
+
+
+_HASH_RE = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
+_URL_RE = re.compile(r"^https?://[^/\s:]+(:\d{1,5})?(/\S*)?$")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, decode and validate a TOML file. Raises ``ConfigError`` listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from None
+    return parse_config(text, source)
+
+
+def parse_config(text: str, source: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+    """Decode and validate TOML text; ``env`` (default: the process environment) is where
+    the variables named by ``api_key_env`` must exist."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
+    errors = _check_shape(raw, Config, "")
+    if errors:
+        raise ConfigError(source, errors)
+    config = msgspec.convert(raw, Config)
+    errors = _check_meaning(config, os.environ if env is None else env)
+    if errors:
+        raise ConfigError(source, errors)
+    return config
+
+
+def config_path_from_env() -> str:
+    """The config path handed to server workers by ``fastgw serve``."""
+    return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH)
+
+
+def provider_api_key(provider: OpenAIProvider) -> str | None:
+    """The provider's upstream key, read from the variable the TOML names. Never logged."""
+    if provider.api_key_env is None:
+        return None
+    return os.environ.get(provider.api_key_env)
+
+
+# -- shape: types and keys, every error with its path ------------------------------------------
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        key = f'"{key}"'
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"an array of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a table"
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return "a table"
+    return {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _check_shape(value: Any, tp: Any, path: str) -> list[str]:
+    origin = typing.get_origin(tp)
+    here = path or "the top level"
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if not isinstance(value, dict):
+            return [f"{here}: expected a table, got {_toml_kind(value)}"]
+        return _check_struct(value, tp, path)
+    if origin in (typing.Union, types.UnionType):
+        structs = [a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, msgspec.Struct)]
+        if structs and isinstance(value, dict):
+            tags = {a.__struct_config__.tag: a for a in structs}
+            tag = value.get("type")
+            if tag not in tags:
+                choices = ", ".join(f'"{t}"' for t in tags)
+                return [f"{_join(path, 'type')}: set type to one of {choices} (got {tag!r})"]
+            body = {k: v for k, v in value.items() if k != "type"}
+            return _check_struct(body, tags[tag], path)
+    if origin is list and isinstance(value, list):
+        (item,) = typing.get_args(tp)
+        return [e for i, v in enumerate(value) for e in _check_shape(v, item, _join(path, i))]
+    if origin is dict and isinstance(value, dict):
+        _, item = typing.get_args(tp)
+        return [e for k, v in value.items() for e in _check_shape(v, item, _join(path, k))]
+    try:
+        msgspec.convert(value, tp)
+    except msgspec.ValidationError:
+        return [f"{here}: expected {_type_name(tp)}, got {_toml_kind(value)} {value!r}"]
+    return []
+
+
+def _check_struct(value: dict[str, Any], tp: type[msgspec.Struct], path: str) -> list[str]:
+    errors: list[str] = []
+    fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
+    for key in value:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
+            errors.append(f"{_join(path, key)}: unknown key{hint}")
+    for name, field in fields.items():
+        if name in value:
+            errors.extend(_check_shape(value[name], field.type, _join(path, name)))
+        elif field.required:
+            errors.append(f"{_join(path, name)}: missing; add it ({_type_name(field.type)})")
+    return errors
+
+
+def _toml_kind(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+# -- meaning: references, ranges, secrets -----------------------------------------------------
+
+
+def _check_meaning(config: Config, env: Mapping[str, str]) -> list[str]:
+    errors: list[str] = []
+    server = config.server
+    if not 0 < server.port < 65536:
+        errors.append(f"server.port: {server.port} is not a TCP port; use 1-65535")
+    if server.workers < 1:
+        errors.append("server.workers: must be at least 1")
+    if server.max_body_bytes < 1024:
+        errors.append("server.max_body_bytes: must be at least 1024")
+    if server.drain_timeout_s <= 0:
+        errors.append("server.drain_timeout_s: must be above 0")
+    for name, provider in config.providers.items():
+        errors.extend(_check_provider(_join("providers", name), provider, env))
+    errors.extend(_check_models(config))
+    errors.extend(_check_keys(config))
+    return errors
+
+
+def _check_provider(path: str, provider: ProviderConfig, env: Mapping[str, str]) -> list[str]:
+    errors: list[str] = []
+    if isinstance(provider, MockProvider):
+        if provider.tokens < 1:
+            errors.append(f"{path}.tokens: must be at least 1")
+        if provider.embedding_dims < 1:
+            errors.append(f"{path}.embedding_dims: must be at least 1")
+        if provider.chunk_delay_ms < 0 or provider.first_token_delay_ms < 0:
+            errors.append(f"{path}: delays cannot be negative")
+        return errors
+    if not _URL_RE.match(provider.base_url):
+        errors.append(
+            f"{path}.base_url: {provider.base_url!r} is not an http(s) URL; "
+            "write it like 'https://api.openai.com/v1'"
+        )
+    if provider.api_key_env is not None and provider.api_key_env not in env:
+        errors.append(
+            f"{path}.api_key_env: the environment variable {provider.api_key_env} is not set; "
+            "export it before starting fastgw (the key itself never goes in the TOML)"
+        )
+    for key in provider.headers:
+        if key.lower() in ("authorization", "api-key", provider.api_key_header.lower()):
+            errors.append(
+                f"{path}.headers.{key}: secrets do not go in the TOML; "
+                "name an environment variable with api_key_env instead"
+            )
+    t = provider.timeouts
+    for field in ("connect_s", "first_byte_s", "idle_s", "total_s"):
+        if getattr(t, field) <= 0:
+            errors.append(f"{path}.timeouts.{field}: must be above 0")
+    if provider.pool.max_connections < 1:
+        errors.append(f"{path}.pool.max_connections: must be at least 1")
+    return errors
+
+
+def _check_models(config: Config) -> list[str]:
+    errors: list[str] = []
+    seen: set[str] = set()
+    known = ", ".join(config.providers) or "(none defined)"
+    for i, model in enumerate(config.models):
+        path = f"models[{i}]"
+        if model.name in seen:
+            errors.append(f"{path}.name: {model.name!r} is defined twice; model names are unique")
+        seen.add(model.name)
+        if not model.deployments:
+            errors.append(f"{path}.deployments: add at least one deployment")
+        for j, dep in enumerate(model.deployments):
+            if dep.provider not in config.providers:
+                errors.append(
+                    f"{path}.deployments[{j}].provider: unknown provider {dep.provider!r}; "
+                    f"define [providers.{dep.provider}] or use one of: {known}"
+                )
+            if dep.weight <= 0:
+                errors.append(f"{path}.deployments[{j}].weight: must be above 0")
+    return errors
+
+
+def _check_keys(config: Config) -> list[str]:
+    errors: list[str] = []
+    ids: set[str] = set()
+    hashes: set[str] = set()
+    models = {m.name for m in config.models}
+    for i, key in enumerate(config.keys):
+        path = f"keys[{i}]"
+        if key.id in ids:
+            errors.append(f"{path}.id: {key.id!r} is used twice; key ids are unique")
+        ids.add(key.id)
+        if not _HASH_RE.match(key.hash):
+            errors.append(
+                f"{path}.hash: not a SHA-256 hash; run `fastgw hash-key` and paste its "
+                "'sha256:...' line (never the key itself)"
+            )
+        elif key.hash.removeprefix("sha256:") in hashes:
+            errors.append(f"{path}.hash: the same key is configured twice")
+        hashes.add(key.hash.removeprefix("sha256:"))
+        for model in key.models:
+            if model != "*" and model not in models:
+                errors.append(f"{path}.models: unknown model {model!r}; use '*' or a [[models]] name")
+    return errors

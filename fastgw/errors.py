@@ -1,0 +1,146 @@
+"""The one exception tree of fastgw, and how an error looks on the wire.
+
+    GatewayError                      status  type                   code
+    ├── InvalidRequest                400     invalid_request_error  (varies)
+    │   └── MalformedJSON             400     invalid_request_error  invalid_json
+    ├── AuthenticationFailed          401     invalid_request_error  invalid_api_key
+    ├── PermissionDenied              403     invalid_request_error  model_not_allowed
+    ├── NotFound                      404     invalid_request_error  not_found
+    │   └── ModelNotFound             404     invalid_request_error  model_not_found
+    ├── MethodNotAllowed              405     invalid_request_error  method_not_allowed
+    ├── PayloadTooLarge               413     invalid_request_error  payload_too_large
+    ├── ServiceUnavailable            503     server_error           service_unavailable
+    └── UpstreamError                 502     upstream_error         upstream_error
+        ├── UpstreamUnreachable       502     upstream_error         upstream_unreachable
+        ├── UpstreamProtocolError     502     upstream_error         upstream_protocol_error
+        └── UpstreamTimeout           504     timeout                upstream_timeout
+
+Each class carries the HTTP status and OpenAI error ``type`` so that the OpenAI SDK raises its
+matching exception. ``error_body`` renders the one OpenAI error shape; ``sse_error_event``
+renders it as the SSE event that ends a stream which failed after its headers were sent.
+Foreign exceptions (OS errors, timeouts) are mapped in ``fastgw.upstream`` only.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ErrorDetail(msgspec.Struct, omit_defaults=False):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class GatewayError(Exception):
+    """Base of every error fastgw answers with. ``headers`` are added to the response."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = headers or []
+
+    def body(self) -> bytes:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = None
+
+
+class MalformedJSON(InvalidRequest):
+    code = "invalid_json"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "invalid_request_error"
+    code = "model_not_allowed"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+
+
+class UpstreamUnreachable(UpstreamError):
+    code = "upstream_unreachable"
+
+
+class UpstreamProtocolError(UpstreamError):
+    code = "upstream_protocol_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "timeout"
+    code = "upstream_timeout"
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> bytes:
+    """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    return _encode(ErrorBody(ErrorDetail(message, type, param, code)))
+
+
+def sse_error_event(exc: GatewayError) -> bytes:
+    """The event that ends a failed stream; the OpenAI SDKs raise ``APIError`` on it."""
+    return b"event: error\ndata: " + exc.body() + b"\n\n"

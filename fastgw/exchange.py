@@ -1,0 +1,52 @@
+"""What the gateway learns about one request while answering it: the access-log line's
+fields, the timings for metrics, and whether the response has started."""
+
+from __future__ import annotations
+
+import time
+
+from .wire import Usage
+
+
+class Exchange:
+    __slots__ = (
+        "completion_tokens",
+        "deployment",
+        "error",
+        "key_id",
+        "method",
+        "model",
+        "path",
+        "prompt_tokens",
+        "provider",
+        "request_id",
+        "responded",
+        "start",
+        "status",
+        "stream",
+        "ttft",
+        "upstream_s",
+    )
+
+    def __init__(self, request_id: str, method: str, path: str) -> None:
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.start = time.perf_counter()
+        self.status = 0
+        self.responded = False
+        self.key_id: str | None = None
+        self.model: str | None = None
+        self.deployment: str | None = None
+        self.provider: str | None = None
+        self.stream = False
+        self.ttft: float | None = None
+        self.upstream_s: float | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.error: str | None = None
+
+    def set_usage(self, usage: Usage | None) -> None:
+        if usage is not None:
+            self.prompt_tokens = usage.prompt_tokens
+            self.completion_tokens = usage.completion_tokens

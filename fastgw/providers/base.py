@@ -1,0 +1,42 @@
+"""What a provider is given (``Call``) and what it gives back (``Response``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
+
+Request = ChatRequest | CompletionRequest | EmbeddingRequest
+
+
+class Call(msgspec.Struct):
+    """One upstream call: the endpoint (``/chat/completions``), the client's original body,
+    what the gateway decoded from it, the upstream model name and the request id."""
+
+    endpoint: str
+    body: bytes
+    request: Request
+    upstream_model: str
+    request_id: str
+
+
+class Response(Protocol):
+    status: int
+
+    def header(self, name: bytes) -> bytes | None: ...
+
+    async def next_chunk(self) -> bytes | None: ...
+
+    async def read(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    async def send(self, call: Call) -> Response: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,45 @@
+"""The ``openai`` provider: any OpenAI-compatible upstream, passed through untranslated.
+
+The client's body is forwarded as received; only the top-level ``model`` is rewritten, and
+only when the deployment's upstream model name differs from the one the client asked for.
+The upstream key comes from the environment variable the TOML names and goes into the
+configured header (``authorization: Bearer ...`` by default, ``api-key`` for Azure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+from ..config import OpenAIProvider as OpenAIConfig
+from ..config import provider_api_key
+from ..upstream import Pool, UpstreamResponse
+from ..wire import with_model
+from .base import Call
+
+
+class OpenAIProvider:
+    def __init__(self, name: str, config: OpenAIConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.name = name
+        self.config = config
+        self.pool = Pool(config.base_url, config.pool, loop)
+        self._query = "?" + urlencode(config.query) if config.query else ""
+        headers = [("content-type", "application/json")]
+        key = provider_api_key(config)
+        if key:
+            header = config.api_key_header.lower()
+            headers.append((header, f"Bearer {key}" if header == "authorization" else key))
+        headers.extend((k.lower(), v) for k, v in config.headers.items())
+        self._headers = headers
+
+    async def send(self, call: Call) -> UpstreamResponse:
+        body = call.body
+        if call.upstream_model != call.request.model:
+            body = with_model(body, call.upstream_model)
+        headers = [*self._headers, ("x-request-id", call.request_id)]
+        return await self.pool.request(
+            "POST", call.endpoint + self._query, headers, body, self.config.timeouts
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()

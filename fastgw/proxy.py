@@ -1,0 +1,140 @@
+"""The proxied endpoints: chat completions, completions and embeddings.
+
+For each request: authenticate the key, read and bound the body, decode the few fields the
+gateway uses, resolve the public model name, check the key may use it, then try the model's
+deployments in order until one answers (a connection failure, a timeout or a 5xx moves on to
+the next; the routing work replaces this with strategies, retries and breakers). The answer
+is relayed: whole for plain requests, chunk by chunk for streams. A client that disconnects
+cancels the handler, which aborts the upstream connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    GatewayError,
+    ModelNotFound,
+    PayloadTooLarge,
+    UpstreamError,
+    error_body,
+)
+from .exchange import Exchange
+from .keys import KeyRing
+from .providers import Call, Response
+from .relay import relay_stream
+from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_request, decode_usage
+
+if TYPE_CHECKING:
+    from .app import WorkerState
+
+_SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+_RETRY_STATUSES = frozenset((500, 502, 503, 504))
+
+
+async def proxy(
+    state: WorkerState,
+    scope: Any,
+    proto: Any,
+    ex: Exchange,
+    endpoint: str,
+    cls: type[ChatRequest] | type[CompletionRequest] | type[EmbeddingRequest],
+) -> None:
+    headers = scope.headers
+    key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
+    ex.key_id = key.id
+    limit = state.config.server.max_body_bytes
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = await proto()
+    if len(body) > limit:
+        raise _too_large(limit)
+    request = decode_request(cls, body)
+    ex.model = request.model
+    model = state.models.get(request.model)
+    if model is None:
+        raise ModelNotFound(
+            f"The model '{request.model}' does not exist or you do not have access to it.",
+            param="model",
+        )
+    KeyRing.check_model(key, request.model)
+    stream = not isinstance(request, EmbeddingRequest) and request.stream
+    ex.stream = stream
+
+    watcher = _cancel_on_disconnect(proto)
+    upstream: Response | None = None
+    try:
+        upstream = await _first_answer(state, ex, model, Call(endpoint, body, request, "", ex.request_id))
+        base = [("x-request-id", ex.request_id)]
+        if stream and upstream.status == 200:
+            transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
+            ex.status, ex.responded = 200, True
+            await relay_stream(transport, upstream, ex)
+            return
+        data = await upstream.read()
+        ex.ttft = time.perf_counter() - ex.start
+        content_type = (upstream.header(b"content-type") or b"application/json").decode("latin-1")
+        if upstream.status == 200:
+            ex.set_usage(decode_usage(data))
+        elif not _is_openai_error(data):
+            data = error_body(
+                f"The upstream answered {upstream.status}: {data[:300].decode('utf-8', 'replace')}",
+                "upstream_error" if upstream.status >= 500 else "invalid_request_error",
+            )
+            content_type = "application/json"
+        ex.status, ex.responded = upstream.status, True
+        if upstream.status != 200:
+            ex.error = f"upstream_{upstream.status}"
+        proto.response_bytes(upstream.status, [("content-type", content_type), *base], data)
+    finally:
+        watcher.cancel()
+        if upstream is not None:
+            upstream.close()
+
+
+async def _first_answer(state: WorkerState, ex: Exchange, model: Any, call: Call) -> Response:
+    """The first deployment's response that is not a connection failure, timeout or 5xx."""
+    failure: GatewayError | None = None
+    last = len(model.deployments) - 1
+    for i, deployment in enumerate(model.deployments):
+        provider = state.providers[deployment.provider]
+        call.upstream_model = deployment.model
+        ex.deployment, ex.provider = deployment.model, deployment.provider
+        sent = time.perf_counter()
+        try:
+            response = await provider.send(call)
+        except UpstreamError as exc:
+            failure = exc
+            continue
+        ex.upstream_s = time.perf_counter() - sent
+        state.metrics.upstream.observe((deployment.provider,), ex.upstream_s)
+        if response.status in _RETRY_STATUSES and i < last:
+            response.close()
+            continue
+        return response
+    assert failure is not None
+    raise failure
+
+
+def _cancel_on_disconnect(proto: Any) -> asyncio.Future[Any]:
+    """Cancel the running handler if the client goes away; cancel the result when done."""
+    task = asyncio.current_task()
+    watcher = asyncio.ensure_future(proto.client_disconnect())
+
+    def on_disconnect(fut: asyncio.Future[Any]) -> None:
+        if task is not None and not fut.cancelled():
+            task.cancel()
+
+    watcher.add_done_callback(on_disconnect)
+    return watcher
+
+
+def _is_openai_error(data: bytes) -> bool:
+    return data.lstrip()[:1] == b"{" and b'"error"' in data[:64]
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the gateway's limit of {limit} bytes.")

@@ -1,0 +1,52 @@
+"""Relaying an upstream SSE stream to the client.
+
+Rules this module keeps:
+- Upstream chunks are sent on as received, never joined or re-encoded; the SSE framer watches
+  the same bytes for ``[DONE]``, ``finish_reason``, usage and error events.
+- A stream never ends looking complete when it is not: an upstream failure after the headers
+  went out (a cut, a stall past the idle timeout, a protocol error) ends it with an SSE
+  ``error`` event and no ``[DONE]``. A stream that ended cleanly after a ``finish_reason`` but
+  without ``[DONE]`` is finalised with ``[DONE]``; one that ended before any
+  ``finish_reason`` gets an error event.
+- A client that goes away raises out of ``send_bytes``; the caller then aborts the upstream.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ._core import SSEFramer
+from .errors import GatewayError, UpstreamProtocolError, sse_error_event
+from .exchange import Exchange
+from .providers import Response
+from .wire import decode_usage
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+async def relay_stream(transport: Any, upstream: Response, ex: Exchange) -> None:
+    framer = SSEFramer()
+    failure: GatewayError | None = None
+    try:
+        while (chunk := await upstream.next_chunk()) is not None:
+            if ex.ttft is None:
+                ex.ttft = time.perf_counter() - ex.start
+            framer.feed(chunk)
+            await transport.send_bytes(chunk)
+    except GatewayError as exc:
+        failure = exc
+    if failure is None and not framer.done and framer.error_payload is None:
+        if framer.finish_reason is not None and not framer.pending:
+            await transport.send_bytes(DONE_EVENT)
+        else:
+            failure = UpstreamProtocolError(
+                "The upstream stream ended before the answer was complete."
+            )
+    if failure is not None:
+        ex.error = failure.code
+        prefix = b"\n\n" if framer.pending else b""
+        await transport.send_bytes(prefix + sse_error_event(failure))
+    elif framer.error_payload is not None:
+        ex.error = "upstream_stream_error"
+    ex.set_usage(decode_usage(framer.usage_payload))

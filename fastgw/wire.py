@@ -1,0 +1,149 @@
+"""OpenAI wire formats: the few request fields the gateway reads, and its own responses.
+
+Rules this module keeps:
+- Request Structs hold only what fastgw routes, limits, caches or mocks on; every other field
+  stays in the client's original bytes and is forwarded untouched.
+- Decoders and encoders are built once, here. Validation errors become ``InvalidRequest``
+  naming the OpenAI ``param`` (``messages[0].role``), malformed JSON becomes ``MalformedJSON``.
+- ``with_model`` rewrites only the top-level ``model`` of a body; the other values are spliced
+  back as the original raw bytes, in their original order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+from .errors import InvalidRequest, MalformedJSON
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class Message(msgspec.Struct):
+    role: str
+    content: str | list[Any] | None = None
+
+
+class ChatRequest(msgspec.Struct):
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    n: int = 1
+    temperature: float | None = None
+    seed: int | None = None
+
+
+class CompletionRequest(msgspec.Struct):
+    model: str
+    prompt: str | list[str | int | list[int]]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = None
+    n: int = 1
+    temperature: float | None = None
+    seed: int | None = None
+
+
+class EmbeddingRequest(msgspec.Struct):
+    model: str
+    input: str | list[str | int | list[int]]
+    encoding_format: str = "float"
+    dimensions: int | None = None
+
+
+class PromptTokensDetails(msgspec.Struct):
+    cached_tokens: int = 0
+
+
+class Usage(msgspec.Struct, omit_defaults=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+
+
+class _UsageCarrier(msgspec.Struct):
+    usage: Usage | None = None
+
+
+class ModelCard(msgspec.Struct):
+    id: str
+    created: int
+    owned_by: str
+    object: str = "model"
+
+
+class ModelList(msgspec.Struct):
+    data: list[ModelCard]
+    object: str = "list"
+
+
+R = TypeVar("R", ChatRequest, CompletionRequest, EmbeddingRequest)
+
+DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
+    cls: msgspec.json.Decoder(cls) for cls in (ChatRequest, CompletionRequest, EmbeddingRequest)
+}
+_usage_decoder = msgspec.json.Decoder(_UsageCarrier)
+_raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+encode = msgspec.json.Encoder().encode
+
+_PATH_RE = re.compile(r" - at `\$\.?(.*)`$")
+_MISSING_RE = re.compile(r"Object missing required field `([^`]+)`")
+
+
+def decode_request(cls: type[R], body: bytes) -> R:
+    """Decode a request body into ``cls``; raises ``MalformedJSON`` or ``InvalidRequest``."""
+    try:
+        decoded: R = DECODERS[cls].decode(body)
+    except msgspec.ValidationError as exc:
+        raise _invalid(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedJSON(
+            f"We could not parse the JSON body of your request ({exc}). "
+            "The body must be a JSON object."
+        ) from None
+    return decoded
+
+
+def _invalid(text: str) -> InvalidRequest:
+    match = _PATH_RE.search(text)
+    where = match.group(1) if match else ""
+    message = _PATH_RE.sub("", text)
+    missing = _MISSING_RE.match(message)
+    if missing:
+        param = f"{where}.{missing.group(1)}" if where else missing.group(1)
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param,
+                              code="missing_required_parameter")
+    if where.startswith("."):
+        where = where[1:]
+    if not where:
+        return InvalidRequest(f"Invalid request body: {message}.", code="invalid_type")
+    return InvalidRequest(
+        f"Invalid type for '{where}': {message[0].lower()}{message[1:]}.",
+        param=where,
+        code="invalid_type",
+    )
+
+
+def with_model(body: bytes, model: str) -> bytes:
+    """``body`` with its top-level ``model`` replaced; other values keep their raw bytes."""
+    fields = _raw_object.decode(body)
+    fields["model"] = msgspec.Raw(encode(model))
+    return encode(fields)
+
+
+def decode_usage(payload: bytes | None) -> Usage | None:
+    """The ``usage`` object of a response body or stream event, if it has one."""
+    if not payload:
+        return None
+    try:
+        return _usage_decoder.decode(payload).usage
+    except msgspec.DecodeError:
+        return None
