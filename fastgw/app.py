@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from . import _core
@@ -104,7 +104,7 @@ class WorkerState:
             self.access.flush()
 
 
-def _request_ids() -> Any:
+def _request_ids() -> Iterator[str]:
     prefix = os.urandom(6).hex()
     counter = 0
     while True:

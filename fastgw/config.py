@@ -55,7 +55,7 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(errors)} configuration {noun}:\n{lines}")
 
 
-class ServerConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class ServerConfig(msgspec.Struct, **_STRUCT):
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = DEFAULT_WORKERS
@@ -65,19 +65,19 @@ class ServerConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class Timeouts(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class Timeouts(msgspec.Struct, **_STRUCT):
     connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
     first_byte_s: float = DEFAULT_FIRST_BYTE_TIMEOUT_S
     idle_s: float = DEFAULT_IDLE_TIMEOUT_S
     total_s: float = DEFAULT_TOTAL_TIMEOUT_S
 
 
-class PoolConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class PoolConfig(msgspec.Struct, **_STRUCT):
     max_connections: int = DEFAULT_POOL_CONNECTIONS
     keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S
 
 
-class OpenAIProvider(msgspec.Struct, tag_field="type", tag="openai", **_STRUCT):  # type: ignore[call-arg]
+class OpenAIProvider(msgspec.Struct, tag_field="type", tag="openai", **_STRUCT):
     """Any OpenAI-compatible upstream, passed through without translation."""
 
     base_url: str
@@ -89,7 +89,7 @@ class OpenAIProvider(msgspec.Struct, tag_field="type", tag="openai", **_STRUCT):
     pool: PoolConfig = PoolConfig()
 
 
-class MockProvider(msgspec.Struct, tag_field="type", tag="mock", **_STRUCT):  # type: ignore[call-arg]
+class MockProvider(msgspec.Struct, tag_field="type", tag="mock", **_STRUCT):
     """The embedded deterministic provider: no network, no keys."""
 
     tokens: int = DEFAULT_MOCK_TOKENS
@@ -101,24 +101,24 @@ class MockProvider(msgspec.Struct, tag_field="type", tag="mock", **_STRUCT):  # 
 ProviderConfig = OpenAIProvider | MockProvider
 
 
-class Deployment(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class Deployment(msgspec.Struct, **_STRUCT):
     provider: str
     model: str
     weight: float = 1.0
 
 
-class ModelConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class ModelConfig(msgspec.Struct, **_STRUCT):
     name: str
     deployments: list[Deployment]
 
 
-class KeyConfig(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class KeyConfig(msgspec.Struct, **_STRUCT):
     id: str
     hash: str
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
-class Config(msgspec.Struct, **_STRUCT):  # type: ignore[call-arg]
+class Config(msgspec.Struct, **_STRUCT):
     server: ServerConfig = ServerConfig()
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []

