@@ -19,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
+
 from . import _core
 from .accesslog import AccessLine, AccessLog
 from .config import Config, ModelConfig, load_config
@@ -161,7 +163,8 @@ async def _ready(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> No
 
 async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
     ex.status, ex.responded = 200, True
-    proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+    headers = [("content-type", "text/plain; version=0.0.4"), ("x-request-id", ex.request_id)]
+    proto.response_bytes(200, headers, state.metrics.render())
 
 
 def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
@@ -228,7 +231,9 @@ class Gateway:
             await handler(state, scope, proto, ex)
         except GatewayError as exc:
             _error(proto, ex, exc)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, RSGIProtocolClosed):
+            # the client went away: its disconnect watcher cancelled us, or a send found the
+            # connection already closed (whichever Granian noticed first)
             ex.status, ex.error = 499, "client_disconnected"
         except Exception:
             log.exception("unhandled error in request %s", request_id)

@@ -36,6 +36,9 @@ DEFAULT_TOTAL_TIMEOUT_S = 600.0
 DEFAULT_POOL_CONNECTIONS = 256
 DEFAULT_KEEPALIVE_EXPIRY_S = 60.0
 DEFAULT_MOCK_TOKENS = 16
+DEFAULT_CACHE_ENTRIES = 10_000
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_CACHE_TTL_S = 3600.0
 DEFAULT_MOCK_EMBEDDING_DIMS = 1536
 CONFIG_ENV = "FASTGW_CONFIG"
 DEFAULT_CONFIG_PATH = "config/fastgw.toml"
@@ -107,19 +110,40 @@ class Deployment(msgspec.Struct, **_STRUCT):
     weight: float = 1.0
 
 
+class ModelCacheConfig(msgspec.Struct, **_STRUCT):
+    """The exact-match response cache for one public model."""
+
+    enabled: bool = True
+    ttl_s: float = DEFAULT_CACHE_TTL_S
+    # "deterministic": only requests with temperature == 0 or a seed; "always": every request
+    when: Literal["deterministic", "always"] = "deterministic"
+
+
 class ModelConfig(msgspec.Struct, **_STRUCT):
     name: str
     deployments: list[Deployment]
+    cache: ModelCacheConfig | None = None
+
+
+class CacheConfig(msgspec.Struct, **_STRUCT):
+    """Bounds of the exact cache of each worker (shared by every model that enables it)."""
+
+    max_entries: int = DEFAULT_CACHE_ENTRIES
+    max_bytes: int = DEFAULT_CACHE_BYTES
 
 
 class KeyConfig(msgspec.Struct, **_STRUCT):
     id: str
     hash: str
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    # Cached answers are scoped to this namespace; keys that name the same one share entries.
+    # By default each key is its own namespace.
+    cache_namespace: str | None = None
 
 
 class Config(msgspec.Struct, **_STRUCT):
     server: ServerConfig = ServerConfig()
+    cache: CacheConfig = CacheConfig()
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
     keys: list[KeyConfig] = []
@@ -182,7 +206,9 @@ def _join(path: str, key: str | int) -> str:
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+        # TOML has no null, so None is not offered; two Structs both read "a table", once
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(dict.fromkeys(_type_name(a) for a in args))
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin is list:
@@ -210,7 +236,8 @@ def _check_shape(value: Any, tp: Any, path: str) -> list[str]:
             tag = value.get("type")
             if tag not in tags:
                 choices = ", ".join(f'"{t}"' for t in tags)
-                return [f"{_join(path, 'type')}: set type to one of {choices} (got {tag!r})"]
+                got = "it is missing" if tag is None else f"got {tag!r}"
+                return [f"{_join(path, 'type')}: set type to one of {choices} ({got})"]
             body = {k: v for k, v in value.items() if k != "type"}
             return _check_struct(body, tags[tag], path)
     if origin is list and isinstance(value, list):
@@ -270,6 +297,8 @@ def _check_meaning(config: Config, env: Mapping[str, str]) -> list[str]:
     for name, provider in config.providers.items():
         errors.extend(_check_provider(_join("providers", name), provider, env))
     errors.extend(_check_models(config))
+    if config.cache.max_entries < 1 or config.cache.max_bytes < 1024:
+        errors.append("cache: max_entries must be at least 1 and max_bytes at least 1024")
     errors.extend(_check_keys(config))
     return errors
 
@@ -328,6 +357,8 @@ def _check_models(config: Config) -> list[str]:
                 )
             if dep.weight <= 0:
                 errors.append(f"{path}.deployments[{j}].weight: must be above 0")
+        if model.cache is not None and model.cache.ttl_s <= 0:
+            errors.append(f"{path}.cache.ttl_s: must be above 0")
     return errors
 
 

@@ -23,6 +23,8 @@ Foreign exceptions (OS errors, timeouts) are mapped in ``fastgw.upstream`` only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -38,6 +40,7 @@ class ErrorBody(msgspec.Struct):
 
 
 _encode = msgspec.json.Encoder().encode
+_CLASS_CODE: Any = object()  # default of ``code=``: keep the class's code; ``None`` means null
 
 
 class GatewayError(Exception):
@@ -52,13 +55,13 @@ class GatewayError(Exception):
         message: str,
         *,
         param: str | None = None,
-        code: str | None = None,
+        code: str | None = _CLASS_CODE,
         headers: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        if code is not None:
+        if code is not _CLASS_CODE:
             self.code = code
         self.headers = headers or []
 

@@ -1,6 +1,7 @@
 # cython: language_level=3
 cdef class SSEFramer:
     cdef bytes _buf
+    cdef bint _cr
     cdef public int events
     cdef public bint done
     cdef public object finish_reason

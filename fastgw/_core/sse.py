@@ -4,7 +4,9 @@ Rules this module keeps:
 - It never changes or re-encodes the bytes it watches: the relay forwards upstream chunks as
   received and feeds the same chunks here.
 - Events are split on blank lines across arbitrary chunk boundaries; CRLF and CR line endings
-  are folded to LF first (only when a CR is present, so the common case copies nothing).
+  are folded to LF first (only when a CR is present, so the common case copies nothing). A
+  chunk that ends in CR has ended a line; an LF opening the next chunk completes that CRLF and
+  is dropped, so a CRLF split across chunks is one line ending, not two.
 - Chunks are not decoded into Python objects. A payload is scanned for ``"finish_reason"`` and
   ``"usage"`` with byte searches; only the payload that carries a usage object is kept, raw,
   for the caller to decode once at the end of the stream.
@@ -39,6 +41,7 @@ class SSEFramer:
 
     def __init__(self) -> None:
         self._buf = b""
+        self._cr = False
         self.events = 0
         self.done = False
         self.finish_reason: str | None = None
@@ -51,12 +54,14 @@ class SSEFramer:
 
     def feed(self, chunk: bytes) -> int:
         data: bytes
-        if b"\r" in chunk or self._buf.endswith(b"\r"):
-            data = (self._buf + chunk).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        elif self._buf:
-            data = self._buf + chunk
-        else:
-            data = chunk
+        if chunk:
+            if self._cr and chunk[0] == 10:  # "\n" completing a CRLF split across chunks
+                chunk = chunk[1:]
+            self._cr = False
+            if b"\r" in chunk:
+                self._cr = chunk.endswith(b"\r")
+                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        data = self._buf + chunk if self._buf else chunk
         start: cython.Py_ssize_t = 0
         count: cython.int = 0
         end: cython.Py_ssize_t = data.find(b"\n\n", start)
@@ -89,7 +94,7 @@ class SSEFramer:
             return
         if _FINISH in payload:
             reason = _string_after_key(payload, _FINISH)
-            if reason is not None:
+            if reason is not None and reason != "null":  # every chunk before the last has null
                 self.finish_reason = reason
         if _USAGE in payload and _string_after_key(payload, _USAGE) != "null":
             self.usage_payload = payload

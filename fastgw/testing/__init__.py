@@ -2,8 +2,24 @@
 
 - ``GatewayProcess``: a real ``fastgw serve`` on a free loopback port, ready when it returns.
 - ``free_port``: a free TCP port on 127.0.0.1.
+- ``FakeUpstream``: a fake OpenAI-compatible upstream on loopback that records what it saw and
+  misbehaves on demand (``Fault``); ``RecordedRequest`` is one request it saw;
+  ``openai_error`` is the OpenAI error body for a status.
+- ``RSGIClient``: drives a ``Gateway`` in-process through fake Granian RSGI objects, with the
+  worker's init/del hooks; answers are ``RSGIResponse``.
 """
 
 from .process import GatewayProcess, free_port
+from .rsgi import RSGIClient, RSGIResponse
+from .upstream import FakeUpstream, Fault, RecordedRequest, openai_error
 
-__all__ = ["GatewayProcess", "free_port"]
+__all__ = [
+    "FakeUpstream",
+    "Fault",
+    "GatewayProcess",
+    "RSGIClient",
+    "RSGIResponse",
+    "RecordedRequest",
+    "free_port",
+    "openai_error",
+]

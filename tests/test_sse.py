@@ -1,0 +1,337 @@
+"""SSEFramer, the pure-Python and the compiled twin alike: every test runs against both."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastgw._core
+
+# -- a realistic OpenAI chat stream with include_usage ------------------------------------------
+
+_HEAD = b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o",'
+_HEAD += b'"choices":'
+_NO_USAGE = b',"usage":null}\n\n'
+ROLE = b"data: " + _HEAD + b'[{"index":0,"delta":{"role":"assistant","content":""}}]' + _NO_USAGE
+WORDS = [
+    b"data: " + _HEAD + b'[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]' + _NO_USAGE,
+    # escaped quotes, an escaped newline and non-ASCII text inside the content
+    b"data: "
+    + _HEAD
+    + b'[{"index":0,"delta":{"content":" \\"w\\u00f6rld\\"\\n"},"finish_reason":null}]'
+    + _NO_USAGE,
+    b"data: "
+    + _HEAD
+    + '[{"index":0,"delta":{"content":" caf\u00e9 \u2615"},"finish_reason":null}]'.encode()
+    + _NO_USAGE,
+]
+FINISH = b"data: " + _HEAD + b'[{"index":0,"delta":{},"finish_reason":"stop"}]' + _NO_USAGE
+USAGE_DATA = _HEAD + b'[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}'
+USAGE = b"data: " + USAGE_DATA + b"\n\n"
+DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"
+ERROR_EVENT = b'event: error\ndata: {"error":\ndata: {"message":"cut"}}\n\n'
+STREAM = ROLE + WORDS[0] + KEEPALIVE + WORDS[1] + WORDS[2] + FINISH + USAGE + DONE
+FAILED_STREAM = ROLE + WORDS[0] + ERROR_EVENT  # an upstream that fails mid-answer
+
+
+def _endings(data: bytes, eol: bytes) -> bytes:
+    return data.replace(b"\n", eol)
+
+
+@pytest.fixture(scope="module", params=["python", "cython"])
+def Framer(request: pytest.FixtureRequest) -> Any:
+    """Each twin's SSEFramer class; the compiled one is skipped only when it is not built."""
+    if request.param == "python":
+        return importlib.import_module("fastgw._core.sse").SSEFramer
+    try:
+        return importlib.import_module("fastgw._core.sse_c").SSEFramer
+    except ImportError:
+        pytest.skip("the compiled core is not built (run `make build`)")
+
+
+def _state(framer: Any) -> tuple[Any, ...]:
+    return (
+        framer.events,
+        framer.done,
+        framer.finish_reason,
+        framer.usage_payload,
+        framer.error_payload,
+        framer.pending,
+    )
+
+
+def _feed_all(Framer: Any, chunks: list[bytes]) -> tuple[Any, ...]:
+    framer = Framer()
+    counted = sum(framer.feed(chunk) for chunk in chunks)
+    assert counted == framer.events
+    return _state(framer)
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = [0, *sorted(set(cuts)), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+# -- the whole stream ---------------------------------------------------------------------------
+
+
+def test_selector_names_the_active_twin() -> None:
+    """The selector exposes which implementation it picked, and it is one of the two."""
+    assert fastgw._core.IMPLEMENTATION in ("cython", "python", "python (compiled build missing)")
+    assert fastgw._core.SSEFramer.__module__.startswith("fastgw._core.sse")
+
+
+def test_whole_stream(Framer: Any) -> None:
+    """A complete stream: every event counted (comments too), [DONE], the finish reason and
+    the usage chunk's raw payload, nothing pending."""
+    framer = Framer()
+    assert framer.feed(STREAM) == 8
+    assert framer.events == 8
+    assert framer.done is True
+    assert framer.finish_reason == "stop"
+    assert framer.usage_payload == USAGE_DATA
+    assert framer.error_payload is None
+    assert framer.pending is False
+
+
+def test_fresh_framer(Framer: Any) -> None:
+    """A new framer has seen nothing."""
+    assert _state(Framer()) == (0, False, None, None, None, False)
+
+
+def test_empty_chunk_changes_nothing(Framer: Any) -> None:
+    """Feeding b"" completes no event and leaves the state as it was."""
+    framer = Framer()
+    framer.feed(ROLE[:20])
+    before = _state(framer)
+    assert framer.feed(b"") == 0
+    assert _state(framer) == before
+
+
+@pytest.mark.parametrize("stream", [STREAM, FAILED_STREAM], ids=["complete", "failed"])
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_every_two_way_split(Framer: Any, eol: bytes, stream: bytes) -> None:
+    """Cutting a stream at any single byte gives the same result as feeding it whole, for
+    LF, CRLF and CR line endings (a CRLF cut between its CR and LF included)."""
+    data = _endings(stream, eol)
+    expected = _feed_all(Framer, [data])
+    assert expected == _feed_all(Framer, [stream])
+    for cut in range(len(data) + 1):
+        assert _feed_all(Framer, [data[:cut], data[cut:]]) == expected, cut
+
+
+def test_byte_at_a_time(Framer: Any) -> None:
+    """One byte per chunk: the same events, finish reason and usage as the whole stream."""
+    data = _endings(STREAM, b"\r\n")
+    assert _feed_all(Framer, [data[i : i + 1] for i in range(len(data))]) == _feed_all(
+        Framer, [STREAM]
+    )
+
+
+@settings(max_examples=200, deadline=None, database=None, derandomize=True)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=len(STREAM) * 2), max_size=40),
+    eol=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    tail=st.sampled_from([b"", b'data: {"partial', b"data: x\n", ERROR_EVENT]),
+)
+def test_random_splits(Framer: Any, cuts: list[int], eol: bytes, tail: bytes) -> None:
+    """Any set of chunk boundaries, any line ending, with or without a trailing partial
+    or multi-line error event: the framer ends as when fed the bytes in one piece."""
+    data = _endings(STREAM + tail, eol)
+    cuts = [c % (len(data) + 1) for c in cuts]
+    assert _feed_all(Framer, _split(data, cuts)) == _feed_all(Framer, [data])
+
+
+# -- line endings and multi-line data -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\r"], ids=["CRLF", "CR"])
+def test_crlf_and_cr_endings(Framer: Any, eol: bytes) -> None:
+    """CRLF and bare-CR streams frame exactly like LF ones."""
+    framer = Framer()
+    assert framer.feed(_endings(FINISH + USAGE + DONE, eol)) == 3
+    assert (framer.finish_reason, framer.usage_payload, framer.done) == ("stop", USAGE_DATA, True)
+
+
+def test_crlf_split_between_cr_and_lf_is_one_line_ending(Framer: Any) -> None:
+    """A CRLF cut after its CR is one line ending: ``event:`` and ``data:`` stay one event."""
+    framer = Framer()
+    assert framer.feed(b"event: error\r") == 0
+    assert framer.feed(b'\ndata: {"message":"boom"}\r\n\r\n') == 1
+    assert framer.events == 1
+    assert framer.error_payload == b'{"message":"boom"}'
+
+
+def test_cr_then_lf_chunks_then_blank_line(Framer: Any) -> None:
+    """CR | LF | LF in three chunks is a CRLF then an LF: the blank line ends the event."""
+    framer = Framer()
+    framer.feed(b"data: [DONE]\r")
+    assert framer.feed(b"\n") == 0
+    assert framer.feed(b"\n") == 1
+    assert framer.done is True
+
+
+def test_multi_line_data_is_joined_with_newlines(Framer: Any) -> None:
+    """Several ``data:`` lines form one payload joined by LF; the optional space after the
+    colon is removed once."""
+    framer = Framer()
+    framer.feed(b'event: error\ndata: {"error":\ndata:  {"message":"x"}}\n\n')
+    assert framer.events == 1
+    assert framer.error_payload == b'{"error":\n {"message":"x"}}'
+
+
+def test_comment_and_field_only_events_count_but_carry_nothing(Framer: Any) -> None:
+    """Comments and events without data are counted as events and change nothing else."""
+    framer = Framer()
+    assert framer.feed(b": ping\n\nid: 7\nretry: 100\n\n") == 2
+    assert _state(framer)[1:] == (False, None, None, None, False)
+
+
+def test_extra_blank_lines_are_not_events(Framer: Any) -> None:
+    """Runs of blank lines between events do not count as events."""
+    framer = Framer()
+    assert framer.feed(b"\n\n\n\n" + FINISH + b"\n\n\n" + DONE) == 2
+    assert framer.pending is False
+
+
+# -- what the payloads say ----------------------------------------------------------------------
+
+
+def test_done(Framer: Any) -> None:
+    """``data: [DONE]`` sets done and is not mistaken for usage or an error."""
+    framer = Framer()
+    framer.feed(DONE)
+    assert (framer.done, framer.usage_payload, framer.error_payload) == (True, None, None)
+
+
+def test_done_without_space(Framer: Any) -> None:
+    """``data:[DONE]`` (no space after the colon) is [DONE] too."""
+    framer = Framer()
+    framer.feed(b"data:[DONE]\n\n")
+    assert framer.done is True
+
+
+def test_usage_null_chunks_are_not_usage(Framer: Any) -> None:
+    """Chunks with ``"usage":null`` (include_usage streams) never become the usage payload."""
+    framer = Framer()
+    framer.feed(ROLE + WORDS[0] + FINISH)
+    assert framer.usage_payload is None
+    framer.feed(USAGE)
+    assert framer.usage_payload == USAGE_DATA
+    framer.feed(WORDS[1])  # a later usage: null chunk does not erase the usage seen
+    assert framer.usage_payload == USAGE_DATA
+
+
+def test_last_usage_object_wins(Framer: Any) -> None:
+    """With several usage objects, the payload of the last one is kept."""
+    later = USAGE_DATA.replace(b'"total_tokens":12', b'"total_tokens":13')
+    framer = Framer()
+    framer.feed(USAGE + b"data: " + later + b"\n\n")
+    assert framer.usage_payload == later
+
+
+def test_usage_with_space_before_null(Framer: Any) -> None:
+    """``"usage": null`` with whitespace is still null."""
+    framer = Framer()
+    framer.feed(b'data: {"choices":[],"usage" :  null}\n\n')
+    assert framer.usage_payload is None
+
+
+def test_finish_reason_null_is_ignored_and_last_non_null_wins(Framer: Any) -> None:
+    """``finish_reason: null`` leaves the value alone; a later non-null reason replaces it."""
+    framer = Framer()
+    framer.feed(WORDS[0])
+    assert framer.finish_reason is None
+    framer.feed(FINISH.replace(b'"stop"', b'"length"'))
+    assert framer.finish_reason == "length"
+    framer.feed(WORDS[1])
+    assert framer.finish_reason == "length"
+    framer.feed(FINISH.replace(b'"stop"', b'"tool_calls"'))
+    assert framer.finish_reason == "tool_calls"
+
+
+def test_finish_reason_with_spaces(Framer: Any) -> None:
+    """Whitespace around the colon does not hide the finish reason."""
+    framer = Framer()
+    framer.feed(b'data: {"choices":[{"finish_reason" : "content_filter"}]}\n\n')
+    assert framer.finish_reason == "content_filter"
+
+
+def test_quoted_key_inside_content_is_not_a_field(Framer: Any) -> None:
+    """Content that mentions "finish_reason" or "usage" (escaped in JSON) is not read as them."""
+    framer = Framer()
+    framer.feed(
+        b'data: {"choices":[{"delta":{"content":'
+        b'"say \\"usage\\": {1} \\"finish_reason\\": \\"x\\""}}]}\n\n'
+    )
+    assert (framer.finish_reason, framer.usage_payload) == (None, None)
+
+
+def test_error_event(Framer: Any) -> None:
+    """``event: error`` marks its data as the error payload, whatever its shape."""
+    framer = Framer()
+    framer.feed(
+        WORDS[0] + b'event: error\ndata: {"message":"overloaded","type":"server_error"}\n\n'
+    )
+    assert framer.error_payload == b'{"message":"overloaded","type":"server_error"}'
+    assert framer.done is False
+
+
+def test_error_object_payload(Framer: Any) -> None:
+    """A payload whose top-level object opens with ``"error"`` is an error without a name."""
+    payload = b' { "error": {"message":"rate limited","type":"rate_limit_error"}}'
+    framer = Framer()
+    framer.feed(b"data:" + payload + b"\n\n")
+    assert framer.error_payload == payload[1:]  # the one space after "data:" is not data
+    assert framer.usage_payload is None
+
+
+def test_error_key_elsewhere_is_not_an_error(Framer: Any) -> None:
+    """An ``"error"`` key that is not the first key of the object is not an error event."""
+    framer = Framer()
+    framer.feed(b'data: {"id":"x","error":null,"choices":[]}\n\n')
+    assert framer.error_payload is None
+
+
+def test_error_payload_does_not_set_usage_or_finish(Framer: Any) -> None:
+    """An error event is only an error, even if it mentions usage or a finish reason."""
+    framer = Framer()
+    framer.feed(b'event: error\ndata: {"finish_reason":"stop","usage":{"total_tokens":1}}\n\n')
+    assert (framer.finish_reason, framer.usage_payload) == (None, None)
+    assert framer.error_payload is not None
+
+
+# -- pending partial events ---------------------------------------------------------------------
+
+
+def test_pending_partial_event(Framer: Any) -> None:
+    """Bytes of an unfinished event are pending until its blank line arrives."""
+    framer = Framer()
+    assert framer.feed(FINISH[:-1]) == 0
+    assert framer.pending is True
+    assert framer.finish_reason is None
+    assert framer.feed(b"\n") == 1
+    assert framer.pending is False
+    assert framer.finish_reason == "stop"
+
+
+def test_pending_ignores_trailing_whitespace(Framer: Any) -> None:
+    """A lone line ending after the last event is not a pending event."""
+    framer = Framer()
+    framer.feed(DONE + b"\n")
+    assert framer.pending is False
+    framer.feed(b"\r\n ")
+    assert framer.pending is False
+
+
+def test_event_without_final_blank_line_is_not_counted(Framer: Any) -> None:
+    """A stream cut after ``data: [DONE]\\n`` has not completed that event."""
+    framer = Framer()
+    framer.feed(b"data: [DONE]\n")
+    assert (framer.events, framer.done, framer.pending) == (0, False, True)
