@@ -1,8 +1,10 @@
 """Build the compiled twins of fastgw/_core.
 
-Each hot module is a plain ``.py`` file with a ``.pxd`` beside it. Cython compiles that same
-source into ``<name>_c`` so the pure and the compiled module cannot drift apart; the selector in
-``fastgw/_core/__init__.py`` picks one at import.
+Each hot module is a plain ``.py`` file. Cython compiles that same source into ``<name>_c``,
+typed by ``<name>_c.pxd`` (Cython finds a .pxd by the compiled module's name), so the pure and
+the compiled module cannot drift apart; the selector in ``fastgw/_core/__init__.py`` picks
+one at import. cythonize does not track a .pxd that only augments a .py, so the C is
+regenerated whenever a .pxd is newer than it.
 
 ``FASTGW_DEBUG_BUILD=1`` builds with line tracing (for coverage and profilers);
 ``FASTGW_NO_EXTENSIONS=1`` at build time skips the extensions altogether.
@@ -13,7 +15,7 @@ import sys
 
 from setuptools import Extension, setup
 
-CORE_MODULES = ["sse"]
+CORE_MODULES = ["sse", "buckets", "exact_cache"]
 
 
 def _extensions() -> list[Extension]:
@@ -46,7 +48,13 @@ def _extensions() -> list[Extension]:
         "linetrace": debug,
         "profile": debug,
     }
-    return cythonize(exts, compiler_directives=directives, annotate=debug)
+    stale = any(
+        os.path.getmtime(f"fastgw/_core/{name}_c.pxd")
+        > (os.path.getmtime(c) if os.path.exists(c := f"fastgw/_core/{name}.c") else 0)
+        for name in CORE_MODULES
+        if os.path.exists(f"fastgw/_core/{name}_c.pxd")
+    )
+    return cythonize(exts, compiler_directives=directives, annotate=debug, force=stale)
 
 
 setup(ext_modules=_extensions())

@@ -13,17 +13,29 @@ import os
 _no_ext = os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0")
 
 if _no_ext:
+    from .buckets import ParallelCounter, TokenBucketTable
+    from .exact_cache import ExactCache
     from .sse import SSEFramer
 
     IMPLEMENTATION = "python"
 else:
-    try:
+    try:  # all compiled or none: IMPLEMENTATION describes the whole core
+        from .buckets_c import ParallelCounter, TokenBucketTable
+        from .exact_cache_c import ExactCache
         from .sse_c import SSEFramer  # type: ignore[assignment]
 
         IMPLEMENTATION = "cython"
     except ImportError:  # build missing: fall back, the startup log says so
+        from .buckets import ParallelCounter, TokenBucketTable
+        from .exact_cache import ExactCache
         from .sse import SSEFramer
 
         IMPLEMENTATION = "python (compiled build missing)"
 
-__all__ = ["IMPLEMENTATION", "SSEFramer"]
+__all__ = [
+    "IMPLEMENTATION",
+    "ExactCache",
+    "ParallelCounter",
+    "SSEFramer",
+    "TokenBucketTable",
+]
