@@ -35,7 +35,10 @@ async def relay_stream(transport: Any, upstream: Response, ex: Exchange) -> None
             framer.feed(chunk)
             await transport.send_bytes(chunk)
     except GatewayError as exc:
-        failure = exc
+        # Granian ends a stream response only when its transport is freed. A kept traceback
+        # would hold this frame (and the transport) in a reference cycle until the garbage
+        # collector ran, leaving the client's stream open after the error event.
+        failure = exc.with_traceback(None)
     if failure is None and not framer.done and framer.error_payload is None:
         if framer.finish_reason is not None and not framer.pending:
             await transport.send_bytes(DONE_EVENT)

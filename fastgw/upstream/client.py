@@ -135,14 +135,14 @@ class _Connection(asyncio.Protocol):
         self._waiter = waiter
         handle = self.loop.call_later(timeout, _expire, waiter)
         try:
-            await waiter
+            await waiter  # raises _Expired when the timer fired first
+        except _Expired:
+            raise UpstreamTimeout(
+                f"The upstream did not answer in time ({what}, {timeout:.3g}s)."
+            ) from None
         finally:
             handle.cancel()
             self._waiter = None
-        if waiter.cancelled():
-            pass
-        elif isinstance(waiter.exception(), _Expired):
-            raise UpstreamTimeout(f"The upstream did not answer in time ({what}, {timeout:.3g}s).")
 
     def take_chunk(self) -> bytes:
         chunk = self.chunks.popleft()
@@ -302,6 +302,10 @@ class Pool:
                 await waiter
             except _Expired:
                 raise UpstreamTimeout("No upstream connection became free in time.") from None
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled before running: pass the turn on
+                raise
             finally:
                 handle.cancel()
             if self._idle:
@@ -341,6 +345,10 @@ class Pool:
         if conn.complete and conn.keep_alive and conn.error is None and not self._closed:
             transport = conn.transport
             if transport is not None and not transport.is_closing():
+                conn.chunks.clear()  # complete but unread: drop it, and read again if paused
+                if conn._paused:
+                    conn._paused = False
+                    transport.resume_reading()
                 conn.idle_since = time.monotonic()
                 self._idle.append(conn)
                 self._wake_one()
