@@ -2,9 +2,9 @@
 
 Granian calls ``__rsgi_init__(loop)`` in each worker before serving (the state is built there:
 key ring, model table, providers with their connection pools, metrics, access log),
-``__rsgi__(scope, proto)`` per request, and ``__rsgi_del__(loop)`` after it stopped accepting;
-there the loop runs until in-flight requests finish (at most the drain timeout), then pools are
-closed and the access log flushed.
+``__rsgi__(scope, proto)`` per request, and ``__rsgi_del__(loop)`` once every connection has
+finished (``fastgw.drain`` bounds that by the drain timeout); there pools are closed and the
+access log flushed.
 
 Every ``GatewayError`` becomes its OpenAI error body here; anything else is logged and
 answered with a 500, the only ``except Exception`` in fastgw.
@@ -24,7 +24,8 @@ from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 from . import _core
 from .accesslog import AccessLine, AccessLog
 from .config import Config, ModelConfig, load_config
-from .errors import GatewayError, MethodNotAllowed, NotFound
+from .drain import SHUTTING_DOWN, Drain
+from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import Exchange
 from .keys import KeyRing
 from .metrics import Metrics
@@ -51,11 +52,8 @@ class WorkerState:
         }
         self.metrics = Metrics()
         self.access = AccessLog(loop) if config.server.access_log else None
-        self.in_flight = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
+        self.drain = Drain(loop, config.server.drain_timeout_s)
         self.created = int(time.time())
-        self.ready = True
         self._request_ids = _request_ids()
 
     def next_request_id(self) -> str:
@@ -94,12 +92,12 @@ class WorkerState:
                 )
             )
 
-    async def drain(self, timeout: float) -> None:
-        self.ready = False
-        try:
-            await asyncio.wait_for(self.idle.wait(), timeout)
-        except TimeoutError:
-            log.warning("drain timeout: %d requests still in flight", self.in_flight)
+    @property
+    def ready(self) -> bool:
+        return not self.drain.draining
+
+    async def close(self) -> None:
+        self.drain.draining = True
         for provider in self.providers.values():
             await provider.close()
         if self.access is not None:
@@ -164,6 +162,7 @@ async def _ready(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> No
 async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
     ex.status, ex.responded = 200, True
     headers = [("content-type", "text/plain; version=0.0.4"), ("x-request-id", ex.request_id)]
+    state.metrics.in_flight.values[()] = len(state.drain.in_flight)
     proto.response_bytes(200, headers, state.metrics.render())
 
 
@@ -195,29 +194,35 @@ def _route(path: str) -> tuple[str, Handler] | None:
 
 class Gateway:
     """The RSGI application. ``Gateway(config)`` for tests and embedding;
-    ``create_app()`` for ``fastgw serve`` (reads the path the CLI put in the environment)."""
+    ``create_app()`` for ``fastgw serve`` (reads the path the CLI put in the environment).
+    ``handle_signals`` chains the drain in front of the server's SIGTERM/SIGINT handlers:
+    right for a worker process, wrong for an app driven in-process by tests."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, handle_signals: bool = False) -> None:
         self.config = config
+        self.handle_signals = handle_signals
         self.state: WorkerState | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         logging.basicConfig(level=self.config.server.log_level.upper(), format="%(message)s")
         self.state = WorkerState(self.config, loop)
+        if self.handle_signals:
+            self.state.drain.install()
         log.info("fastgw worker %d ready (core: %s)", os.getpid(), _core.IMPLEMENTATION)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.state is not None:
-            loop.run_until_complete(self.state.drain(self.config.server.drain_timeout_s))
+            loop.run_until_complete(self.state.close())
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         state = self.state
         assert state is not None, "__rsgi_init__ was not called"
         request_id = scope.headers.get("x-request-id") or state.next_request_id()
         ex = Exchange(request_id, scope.method, scope.path)
-        state.in_flight += 1
-        state.metrics.in_flight.values[()] += 1
-        state.idle.clear()
+        task = asyncio.current_task()
+        assert task is not None
+        in_flight = state.drain.in_flight
+        in_flight[task] = ex
         try:
             route = _route(scope.path)
             if route is None:
@@ -232,17 +237,18 @@ class Gateway:
         except GatewayError as exc:
             _error(proto, ex, exc)
         except (asyncio.CancelledError, RSGIProtocolClosed):
-            # the client went away: its disconnect watcher cancelled us, or a send found the
-            # connection already closed (whichever Granian noticed first)
-            ex.status, ex.error = 499, "client_disconnected"
+            if ex.error == SHUTTING_DOWN:  # cut at the drain timeout
+                _error(proto, ex, ServiceUnavailable(
+                    "The gateway is shutting down; retry the request.", code=SHUTTING_DOWN))
+            else:
+                # the client went away: its disconnect watcher cancelled us, or a send found
+                # the connection already closed (whichever Granian noticed first)
+                ex.status, ex.error = 499, "client_disconnected"
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             _error(proto, ex, GatewayError("The gateway failed to answer this request."))
         finally:
-            state.in_flight -= 1
-            state.metrics.in_flight.values[()] -= 1
-            if state.in_flight == 0:
-                state.idle.set()
+            del in_flight[task]
             state.finish(ex)
 
 
@@ -259,4 +265,4 @@ def create_app() -> Gateway:
     """Granian factory target: the config path comes from ``fastgw serve``."""
     from .config import config_path_from_env
 
-    return Gateway(load_config(config_path_from_env()))
+    return Gateway(load_config(config_path_from_env()), handle_signals=True)

@@ -45,13 +45,7 @@ async def proxy(
     headers = scope.headers
     key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
     ex.key_id = key.id
-    limit = state.config.server.max_body_bytes
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = await proto()
-    if len(body) > limit:
-        raise _too_large(limit)
+    body = await read_body(proto, headers.get("content-length"), state.config.server.max_body_bytes)
     request = decode_request(cls, body)
     ex.model = request.model
     model = state.models.get(request.model)
@@ -89,6 +83,9 @@ async def proxy(
         ex.status, ex.responded = upstream.status, True
         if upstream.status != 200:
             ex.error = f"upstream_{upstream.status}"
+            retry_after = upstream.header(b"retry-after")
+            if retry_after is not None:
+                base.append(("retry-after", retry_after.decode("latin-1")))
         proto.response_bytes(upstream.status, [("content-type", content_type), *base], data)
     finally:
         watcher.cancel()
@@ -131,6 +128,25 @@ def _cancel_on_disconnect(proto: Any) -> asyncio.Future[Any]:
 
     watcher.add_done_callback(on_disconnect)
     return watcher
+
+
+async def read_body(proto: Any, declared: str | None, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit``: from
+    its content-length before reading, or while reading a chunked body (never buffered
+    past the limit)."""
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise _too_large(limit)
+        body: bytes = await proto()  # the server reads at most content-length bytes
+        return body
+    parts = []
+    size = 0
+    async for chunk in proto:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _is_openai_error(data: bytes) -> bool:

@@ -13,11 +13,16 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
+from granian._granian import RSGIProtocolClosed
+
 from ._core import SSEFramer
-from .errors import GatewayError, UpstreamProtocolError, sse_error_event
+from .drain import SHUTTING_DOWN
+from .errors import GatewayError, ServiceUnavailable, UpstreamProtocolError, sse_error_event
 from .exchange import Exchange
 from .providers import Response
 from .wire import decode_usage
@@ -39,6 +44,14 @@ async def relay_stream(transport: Any, upstream: Response, ex: Exchange) -> None
         # would hold this frame (and the transport) in a reference cycle until the garbage
         # collector ran, leaving the client's stream open after the error event.
         failure = exc.with_traceback(None)
+    except asyncio.CancelledError:
+        if ex.error == SHUTTING_DOWN:  # cut at the drain timeout: say so, never end silently
+            cut = ServiceUnavailable("The gateway is shutting down; the stream was cut.",
+                                     code=SHUTTING_DOWN)
+            prefix = b"\n\n" if framer.pending else b""
+            with contextlib.suppress(RSGIProtocolClosed):
+                await transport.send_bytes(prefix + sse_error_event(cut))
+        raise
     if failure is None and not framer.done and framer.error_payload is None:
         if framer.finish_reason is not None and not framer.pending:
             await transport.send_bytes(DONE_EVENT)

@@ -31,7 +31,8 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
         workers=workers,
         log_access=False,
         log_level=_granian_level(config.server.log_level),
-        workers_kill_timeout=math.ceil(config.server.drain_timeout_s) + 1,
+        # a backstop: each worker cuts its own requests at the drain timeout (fastgw.drain)
+        workers_kill_timeout=math.ceil(config.server.drain_timeout_s) + 5,
         backlog=2048,
         websockets=False,
     )

@@ -24,6 +24,7 @@ def mock_config(
     *,
     tokens: int = 8,
     chunk_delay_ms: float = 0,
+    first_token_delay_ms: float = 0,
     max_body_bytes: int = 65536,
     extra: str = "",
 ) -> str:
@@ -42,6 +43,7 @@ drain_timeout_s = 10
 type = "mock"
 tokens = {tokens}
 chunk_delay_ms = {chunk_delay_ms}
+first_token_delay_ms = {first_token_delay_ms}
 
 [[models]]
 name = "gpt-test"

@@ -3,6 +3,7 @@ provider through ``fastgw.testing.rsgi.RSGIClient`` (no socket, no server proces
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import math
@@ -325,7 +326,7 @@ def test_ready_until_draining(client: RSGIClient) -> None:
     """``/ready`` is 200 while serving and 503 once the worker drains."""
     assert (client.get("/ready").status, client.get("/ready").json()) == (200, {"status": "ready"})
     state = client.app.state
-    client.run(state.drain(1.0))
+    state.drain.begin()
     response = client.get("/ready")
     assert (response.status, response.json()) == (503, {"status": "draining"})
 
@@ -358,7 +359,7 @@ def test_metrics_count_requests(client: RSGIClient) -> None:
     assert samples['fastgw_tokens_total{model="gpt-test",kind="completion"}'] == TOKENS
     assert samples["fastgw_in_flight_requests"] == 1  # the /metrics request itself
     assert client.get("/metrics").status == 200
-    assert client.app.state.in_flight == 0
+    assert not client.app.state.drain.in_flight
 
 
 # -- chat completions -----------------------------------------------------------------------------
@@ -564,7 +565,7 @@ def test_client_disconnect_mid_stream_stops_it(capsys: pytest.CaptureFixture[str
             return await flight
 
         response = client.run(scenario())
-        assert client.app.state.in_flight == 0
+        assert not client.app.state.drain.in_flight
     assert response.chunks is not None and len(response.chunks) == 2
     assert b"[DONE]" not in response.body
     (line,) = access_lines(capsys.readouterr().out)
@@ -647,7 +648,7 @@ def test_worker_lifecycle_drains_on_exit() -> None:
         assert app.state.loop is client.loop
         assert client.get("/health").status == 200
     assert not app.state.ready
-    assert app.state.in_flight == 0
+    assert not app.state.drain.in_flight
 
 
 def test_requests_run_concurrently() -> None:
@@ -734,3 +735,44 @@ def test_client_reports_an_app_that_never_answers() -> None:
     with RSGIClient(Silent()) as client:
         response = client.get("/")
     assert (response.status, response.answered) == (500, False)
+
+
+def test_drain_timeout_cuts_streams_with_an_error_event(capsys: pytest.CaptureFixture[str]) -> None:
+    """When the drain timeout passes, a stream still in flight ends with a ``shutting_down``
+    SSE error event (never [DONE]) and is access-logged."""
+    with RSGIClient(gateway(chunk_delay_ms=50)) as client:
+
+        async def scenario() -> RSGIResponse:
+            flight = client.start(
+                "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=DEV
+            )
+            await flight.proto.wait_chunks(2)
+            client.app.state.drain.cut()
+            return await flight
+
+        response = client.run(scenario())
+    assert response.status == 200
+    assert b"[DONE]" not in response.body
+    assert response.body.endswith(b"\n\n") and b"event: error" in response.body
+    assert b'"code":"shutting_down"' in response.body
+    (line,) = access_lines(capsys.readouterr().out)
+    assert (line["status"], line["error"]) == (200, "shutting_down")
+
+
+def test_drain_timeout_answers_plain_requests_503(capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain request still waiting on its upstream at the drain timeout gets a 503
+    ``shutting_down`` error, and is access-logged."""
+    with RSGIClient(gateway(first_token_delay_ms=5000)) as client:
+
+        async def scenario() -> RSGIResponse:
+            flight = client.start("POST", "/v1/chat/completions", json=CHAT, headers=DEV)
+            while not client.app.state.drain.in_flight:
+                await asyncio.sleep(0)
+            client.app.state.drain.cut()
+            return await flight
+
+        response = client.run(scenario())
+    assert response.status == 503
+    assert response.json()["error"]["code"] == "shutting_down"
+    (line,) = access_lines(capsys.readouterr().out)
+    assert (line["status"], line["error"]) == (503, "shutting_down")

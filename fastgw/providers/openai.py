@@ -24,7 +24,8 @@ class OpenAIProvider:
         self.config = config
         self.pool = Pool(config.base_url, config.pool, loop)
         self._query = "?" + urlencode(config.query) if config.query else ""
-        headers = [("content-type", "application/json")]
+        # identity: compressed bytes would otherwise be relayed labelled as JSON
+        headers = [("content-type", "application/json"), ("accept-encoding", "identity")]
         key = provider_api_key(config)
         if key:
             header = config.api_key_header.lower()
