@@ -33,6 +33,7 @@ class AccessLine(msgspec.Struct, omit_defaults=True):
     ttft_ms: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cache: str | None = None
     error: str | None = None
 
 

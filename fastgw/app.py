@@ -23,6 +23,7 @@ from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
 from . import _core
 from .accesslog import AccessLine, AccessLog
+from .cache.exact import ResponseCache
 from .config import Config, ModelConfig, load_config
 from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
@@ -51,6 +52,8 @@ class WorkerState:
             name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
         }
         self.metrics = Metrics()
+        caching = any(m.cache is not None and m.cache.enabled for m in config.models)
+        self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
         self.drain = Drain(loop, config.server.drain_timeout_s)
         self.created = int(time.time())
@@ -71,6 +74,8 @@ class WorkerState:
             metrics.tokens.inc((model, "prompt"), ex.prompt_tokens)
         if ex.completion_tokens:
             metrics.tokens.inc((model, "completion"), ex.completion_tokens)
+        if ex.cache is not None:
+            metrics.cache.inc((model, ex.cache))
         if self.access is not None:
             self.access.write(
                 AccessLine(
@@ -88,6 +93,7 @@ class WorkerState:
                     ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 3),
                     prompt_tokens=ex.prompt_tokens,
                     completion_tokens=ex.completion_tokens,
+                    cache=ex.cache,
                     error=ex.error,
                 )
             )
@@ -163,6 +169,9 @@ async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> 
     ex.status, ex.responded = 200, True
     headers = [("content-type", "text/plain; version=0.0.4"), ("x-request-id", ex.request_id)]
     state.metrics.in_flight.values[()] = len(state.drain.in_flight)
+    if state.cache is not None:
+        state.metrics.cache_entries.values[()] = state.cache.store.entries
+        state.metrics.cache_bytes.values[()] = state.cache.store.total_bytes
     proto.response_bytes(200, headers, state.metrics.render())
 
 

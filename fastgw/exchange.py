@@ -10,6 +10,7 @@ from .wire import Usage
 
 class Exchange:
     __slots__ = (
+        "cache",
         "completion_tokens",
         "deployment",
         "error",
@@ -45,6 +46,7 @@ class Exchange:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.error: str | None = None
+        self.cache: str | None = None
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

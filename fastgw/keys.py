@@ -24,6 +24,7 @@ class KeyRecord(msgspec.Struct, frozen=True):
     id: str
     digest: bytes
     models: frozenset[str] | None  # None: every model
+    namespace: str  # cached answers are shared only within one namespace
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -44,7 +45,8 @@ class KeyRing:
         for key in keys:
             digest = bytes.fromhex(key.hash.removeprefix("sha256:"))
             models = None if "*" in key.models else frozenset(key.models)
-            self._by_digest[digest] = KeyRecord(key.id, digest, models)
+            namespace = key.cache_namespace or f"key:{key.id}"
+            self._by_digest[digest] = KeyRecord(key.id, digest, models, namespace)
 
     def authenticate(self, authorization: str | None, api_key: str | None) -> KeyRecord:
         """The key record for a request's headers; raises ``AuthenticationFailed``."""

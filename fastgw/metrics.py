@@ -78,16 +78,40 @@ class Metrics:
     """Every metric fastgw exports."""
 
     def __init__(self) -> None:
-        self.requests = Counter("fastgw_requests_total", "Requests answered, by model and HTTP status.", ("model", "status"))
-        self.latency = Histogram("fastgw_request_duration_seconds", "Time from request to the last response byte.", ("model",))
-        self.ttft = Histogram("fastgw_time_to_first_token_seconds", "Time from request to the first streamed chunk.", ("model",))
-        self.upstream = Histogram("fastgw_upstream_duration_seconds", "Time from sending upstream to its response head.", ("provider",))
-        self.tokens = Counter("fastgw_tokens_total", "Tokens reported by upstreams, by model and kind.", ("model", "kind"))
+        self.requests = Counter(
+            "fastgw_requests_total", "Requests answered, by model and HTTP status.",
+            ("model", "status"),
+        )
+        self.latency = Histogram(
+            "fastgw_request_duration_seconds", "Time from request to the last response byte.",
+            ("model",),
+        )
+        self.ttft = Histogram(
+            "fastgw_time_to_first_token_seconds", "Time from request to the first streamed chunk.",
+            ("model",),
+        )
+        self.upstream = Histogram(
+            "fastgw_upstream_duration_seconds", "Time from sending upstream to its response head.",
+            ("provider",),
+        )
+        self.tokens = Counter(
+            "fastgw_tokens_total", "Tokens reported by upstreams, by model and kind.",
+            ("model", "kind"),
+        )
+        self.cache = Counter(
+            "fastgw_cache_requests_total", "Exact-cache outcomes (hit, miss, bypass) by model.",
+            ("model", "outcome"),
+        )
+        self.cache_entries = Gauge("fastgw_cache_entries", "Entries in the exact cache.", ())
+        self.cache_bytes = Gauge("fastgw_cache_bytes", "Bytes of answers in the exact cache.", ())
         self.in_flight = Gauge("fastgw_in_flight_requests", "Requests being answered now.", ())
         self.in_flight.values[()] = 0
 
     def render(self) -> bytes:
         lines: list[str] = []
-        for metric in (self.requests, self.latency, self.ttft, self.upstream, self.tokens, self.in_flight):
+        for metric in (
+            self.requests, self.latency, self.ttft, self.upstream, self.tokens, self.cache,
+            self.cache_entries, self.cache_bytes, self.in_flight,
+        ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

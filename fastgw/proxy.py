@@ -21,6 +21,7 @@ from .errors import (
     UpstreamError,
     error_body,
 )
+from .cache.replay import assemble, replay
 from .exchange import Exchange
 from .keys import KeyRing
 from .providers import Call, Response
@@ -30,6 +31,7 @@ from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_reque
 if TYPE_CHECKING:
     from .app import WorkerState
 
+_JSON = ("content-type", "application/json")
 _SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
 _RETRY_STATUSES = frozenset((500, 502, 503, 504))
 
@@ -57,23 +59,41 @@ async def proxy(
     KeyRing.check_model(key, request.model)
     stream = not isinstance(request, EmbeddingRequest) and request.stream
     ex.stream = stream
+    base = [("x-request-id", ex.request_id)]
+
+    plan = None
+    if state.cache is not None:
+        plan = state.cache.plan(model, key.namespace, request, body, headers.get("cache-control"))
+        if plan is not None:
+            cached = state.cache.get(plan)
+            ex.cache = plan.outcome
+            base.append(("x-fastgw-cache", plan.outcome))
+            if cached is not None:
+                await _answer_from_cache(proto, ex, request, cached, base)
+                return
 
     watcher = _cancel_on_disconnect(proto)
     upstream: Response | None = None
     try:
         call = Call(endpoint, body, request, "", ex.request_id)
         upstream = await _first_answer(state, ex, model, call)
-        base = [("x-request-id", ex.request_id)]
         if stream and upstream.status == 200:
             transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
             ex.status, ex.responded = 200, True
-            await relay_stream(transport, upstream, ex)
+            collect = plan is not None and plan.store
+            payloads = await relay_stream(transport, upstream, ex, collect)
+            if payloads is not None and plan is not None and state.cache is not None:
+                completion = assemble(payloads)
+                if completion is not None:
+                    state.cache.put(plan, completion)
             return
         data = await upstream.read()
         ex.ttft = time.perf_counter() - ex.start
         content_type = (upstream.header(b"content-type") or b"application/json").decode("latin-1")
         if upstream.status == 200:
             ex.set_usage(decode_usage(data))
+            if plan is not None and state.cache is not None:
+                state.cache.put(plan, data)
         elif not _is_openai_error(data):
             data = error_body(
                 f"The upstream answered {upstream.status}: {data[:300].decode('utf-8', 'replace')}",
@@ -91,6 +111,25 @@ async def proxy(
         watcher.cancel()
         if upstream is not None:
             upstream.close()
+
+
+async def _answer_from_cache(
+    proto: Any,
+    ex: Exchange,
+    request: ChatRequest | CompletionRequest | EmbeddingRequest,
+    cached: bytes,
+    base: list[tuple[str, str]],
+) -> None:
+    """Answer with a stored completion: as stored, or replayed as a stream."""
+    ex.ttft = time.perf_counter() - ex.start
+    ex.status, ex.responded = 200, True
+    ex.set_usage(decode_usage(cached))
+    if isinstance(request, EmbeddingRequest) or not request.stream:
+        proto.response_bytes(200, [_JSON, *base], cached)
+        return
+    include_usage = request.stream_options is not None and request.stream_options.include_usage
+    transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
+    await transport.send_bytes(b"".join(replay(cached, include_usage)))
 
 
 async def _first_answer(state: WorkerState, ex: Exchange, model: Any, call: Call) -> Response:

@@ -30,8 +30,12 @@ from .wire import decode_usage
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
-async def relay_stream(transport: Any, upstream: Response, ex: Exchange) -> None:
-    framer = SSEFramer()
+async def relay_stream(
+    transport: Any, upstream: Response, ex: Exchange, collect: bool = False
+) -> list[bytes] | None:
+    """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
+    (``[DONE]`` seen, no error), else ``None``."""
+    framer = SSEFramer(collect)
     failure: GatewayError | None = None
     try:
         while (chunk := await upstream.next_chunk()) is not None:
@@ -66,3 +70,6 @@ async def relay_stream(transport: Any, upstream: Response, ex: Exchange) -> None
     elif framer.error_payload is not None:
         ex.error = "upstream_stream_error"
     ex.set_usage(decode_usage(framer.usage_payload))
+    if failure is None and framer.error_payload is None:
+        return framer.payloads
+    return None

@@ -154,6 +154,6 @@ def test_check_model(ring: KeyRing) -> None:
 
 def test_record_is_frozen() -> None:
     """Key records cannot be changed once built."""
-    record = KeyRecord("k", b"x" * 32, None)
+    record = KeyRecord("k", b"x" * 32, None, "key:k")
     with pytest.raises(AttributeError):
         record.models = frozenset()  # type: ignore[misc]

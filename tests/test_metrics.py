@@ -147,6 +147,9 @@ def test_gateway_metrics_exposition_is_valid() -> None:
             "histogram",
         ),
         "fastgw_tokens_total": (families["fastgw_tokens_total"][0], "counter"),
+        "fastgw_cache_requests_total": (families["fastgw_cache_requests_total"][0], "counter"),
+        "fastgw_cache_entries": (families["fastgw_cache_entries"][0], "gauge"),
+        "fastgw_cache_bytes": (families["fastgw_cache_bytes"][0], "gauge"),
         "fastgw_in_flight_requests": (families["fastgw_in_flight_requests"][0], "gauge"),
     }
     assert all(help_text for help_text, _ in families.values())

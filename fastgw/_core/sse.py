@@ -36,10 +36,13 @@ class SSEFramer:
     - ``usage_payload``: the raw ``data`` of the last event with a non-null ``usage`` object;
     - ``error_payload``: the raw ``data`` of an error event (``event: error``, or a payload
       whose top-level object is ``{"error": ...}``), or ``None``;
+    - ``payloads``: with ``collect=True``, the ``data`` of every event but ``[DONE]`` and
+      errors, in order (for storing a finished stream in the cache); otherwise ``None``;
     - ``pending``: bytes of an incomplete event are buffered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, collect: bool = False) -> None:
+        self.payloads: list[bytes] | None = [] if collect else None
         self._buf = b""
         self._cr = False
         self.events = 0
@@ -92,6 +95,8 @@ class SSEFramer:
         if name == b"error" or _is_error_payload(payload):
             self.error_payload = payload
             return
+        if self.payloads is not None:
+            self.payloads.append(payload)
         if _FINISH in payload:
             reason = _string_after_key(payload, _FINISH)
             if reason is not None and reason != "null":  # every chunk before the last has null

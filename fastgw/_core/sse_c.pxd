@@ -7,6 +7,7 @@ cdef class SSEFramer:
     cdef public object finish_reason
     cdef public object usage_payload
     cdef public object error_payload
+    cdef public object payloads
     cpdef int feed(self, bytes chunk) except -1
     cdef void _inspect(self, bytes event)
 

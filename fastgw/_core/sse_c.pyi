@@ -1,4 +1,6 @@
 class SSEFramer:
+    payloads: list[bytes] | None
+    def __init__(self, collect: bool = False) -> None: ...
     events: int
     done: bool
     finish_reason: str | None

@@ -1,0 +1,94 @@
+"""The exact-match response cache as the gateway uses it: which requests, which key, when
+to store.
+
+Rules this module keeps:
+- A model without ``[models.cache]`` (or with ``enabled = false``) gets no plan at all: no
+  canonical form is built and no header is added, so a disabled cache costs nothing.
+- Cacheable by default only when the answer is meant to repeat: ``temperature == 0`` or a
+  ``seed`` (``when = "always"`` caches every request); embeddings are always cacheable.
+- The key is xxh3-128 of the request's canonical form (the public model name in place of the
+  client's ``model``) within the caller's namespace: the key's ``cache_namespace``, else its
+  id. One tenant's answer never reaches another unless the config gives them one namespace.
+- ``Cache-Control: no-cache`` skips the lookup (outcome ``bypass``); ``no-store`` skips the
+  store. Only complete 200 answers are stored, as the plain completion body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .._core import ExactCache
+from ..config import CacheConfig, ModelConfig
+from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
+from .canonical import cache_key, canonical_chat, canonical_completion, canonical_embedding
+
+HIT, MISS, BYPASS = "hit", "miss", "bypass"
+
+_CANONICAL: dict[type, Callable[[bytes, str], bytes]] = {
+    ChatRequest: canonical_chat,
+    CompletionRequest: canonical_completion,
+    EmbeddingRequest: canonical_embedding,
+}
+
+
+class CachePlan:
+    """What the cache will do for one request. ``outcome`` starts as ``miss`` or ``bypass``
+    and becomes ``hit`` when the lookup finds an answer."""
+
+    __slots__ = ("key", "lookup", "outcome", "store", "ttl_s")
+
+    def __init__(self, key: bytes, lookup: bool, store: bool, ttl_s: float) -> None:
+        self.key = key
+        self.lookup = lookup
+        self.store = store
+        self.ttl_s = ttl_s
+        self.outcome = MISS if lookup else BYPASS
+
+
+def _directives(cache_control: str | None) -> tuple[bool, bool]:
+    """(no_cache, no_store) from a Cache-Control request header."""
+    if not cache_control:
+        return False, False
+    tokens = {t.strip().lower() for t in cache_control.split(",")}
+    return "no-cache" in tokens, "no-store" in tokens
+
+
+class ResponseCache:
+    """The exact cache of one worker, shared by every model that enables it."""
+
+    def __init__(self, config: CacheConfig) -> None:
+        self.store = ExactCache(config.max_entries, config.max_bytes)
+
+    def plan(
+        self,
+        model: ModelConfig,
+        namespace: str,
+        request: ChatRequest | CompletionRequest | EmbeddingRequest,
+        body: bytes,
+        cache_control: str | None,
+    ) -> CachePlan | None:
+        settings = model.cache
+        if settings is None or not settings.enabled:
+            return None
+        if not (
+            isinstance(request, EmbeddingRequest)
+            or settings.when == "always"
+            or request.temperature == 0
+            or request.seed is not None
+        ):
+            return CachePlan(b"", False, False, 0.0)
+        no_cache, no_store = _directives(cache_control)
+        canonical = _CANONICAL[type(request)](body, model.name)
+        return CachePlan(cache_key(namespace, canonical), not no_cache, not no_store, settings.ttl_s)
+
+    def get(self, plan: CachePlan) -> bytes | None:
+        if not plan.lookup:
+            return None
+        value = self.store.get(plan.key)
+        if value is not None:
+            plan.outcome = HIT
+        return value
+
+    def put(self, plan: CachePlan, value: bytes) -> None:
+        if plan.store:
+            self.store.put(plan.key, value, plan.ttl_s)
