@@ -227,9 +227,9 @@ class Gateway:
         state = self.state
         assert state is not None, "__rsgi_init__ was not called"
         request_id = scope.headers.get("x-request-id") or state.next_request_id()
-        ex = Exchange(request_id, scope.method, scope.path)
         task = asyncio.current_task()
         assert task is not None
+        ex = Exchange(request_id, scope.method, scope.path, task)
         in_flight = state.drain.in_flight
         in_flight[task] = ex
         try:

@@ -4,6 +4,7 @@ fields, the timings for metrics, and whether the response has started."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .wire import Usage
 
@@ -25,11 +26,13 @@ class Exchange:
         "start",
         "status",
         "stream",
+        "task",
         "ttft",
         "upstream_s",
     )
 
-    def __init__(self, request_id: str, method: str, path: str) -> None:
+    def __init__(self, request_id: str, method: str, path: str, task: Any) -> None:
+        self.task = task  # the asyncio task answering the request (cancelled on disconnect)
         self.request_id = request_id
         self.method = method
         self.path = path

@@ -15,6 +15,7 @@ _no_ext = os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0")
 if _no_ext:
     from .buckets import ParallelCounter, TokenBucketTable
     from .exact_cache import ExactCache
+    from .http1 import Connection, UpstreamResponse
     from .sse import SSEFramer
 
     IMPLEMENTATION = "python"
@@ -22,20 +23,24 @@ else:
     try:  # all compiled or none: IMPLEMENTATION describes the whole core
         from .buckets_c import ParallelCounter, TokenBucketTable
         from .exact_cache_c import ExactCache
+        from .http1_c import Connection, UpstreamResponse
         from .sse_c import SSEFramer  # type: ignore[assignment]
 
         IMPLEMENTATION = "cython"
     except ImportError:  # build missing: fall back, the startup log says so
         from .buckets import ParallelCounter, TokenBucketTable
         from .exact_cache import ExactCache
+        from .http1 import Connection, UpstreamResponse
         from .sse import SSEFramer
 
         IMPLEMENTATION = "python (compiled build missing)"
 
 __all__ = [
     "IMPLEMENTATION",
+    "Connection",
     "ExactCache",
     "ParallelCounter",
     "SSEFramer",
     "TokenBucketTable",
+    "UpstreamResponse",
 ]

@@ -6,6 +6,7 @@ The interface the rest of fastgw uses is small: ``Pool.request(...)`` returns an
 completed, aborted otherwise, which is how a client disconnect cancels the upstream request).
 """
 
-from .client import Pool, UpstreamResponse
+from .._core import UpstreamResponse
+from .client import Pool
 
 __all__ = ["Pool", "UpstreamResponse"]
