@@ -82,8 +82,11 @@ async def proxy(
             ex.status, ex.responded = 200, True
             collect = plan is not None and plan.store
             payloads = await relay_stream(transport, upstream, ex, collect)
-            if payloads is not None and plan is not None and state.cache is not None:
-                completion = assemble(payloads)
+            # stored only with its usage: a later plain hit must report it as OpenAI does,
+            # so a stream is cached when the client asked for include_usage
+            stored = payloads is not None and ex.prompt_tokens is not None
+            if stored and plan is not None and state.cache is not None:
+                completion = assemble(payloads)  # type: ignore[arg-type]
                 if completion is not None:
                     state.cache.put(plan, completion)
             return

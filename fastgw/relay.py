@@ -56,6 +56,7 @@ async def relay_stream(
             with contextlib.suppress(RSGIProtocolClosed):
                 await transport.send_bytes(prefix + sse_error_event(cut))
         raise
+    clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
     if failure is None and not framer.done and framer.error_payload is None:
         if framer.finish_reason is not None and not framer.pending:
             await transport.send_bytes(DONE_EVENT)
@@ -70,6 +71,6 @@ async def relay_stream(
     elif framer.error_payload is not None:
         ex.error = "upstream_stream_error"
     ex.set_usage(decode_usage(framer.usage_payload))
-    if failure is None and framer.error_payload is None:
+    if clean and failure is None and framer.error_payload is None:
         return framer.payloads
     return None

@@ -7,10 +7,14 @@ for. ``assemble`` builds that form from the ``data`` payloads of a stream that e
 Rules this module keeps:
 - Pure functions, bytes in and bytes out; no I/O.
 - ``assemble`` returns ``None`` for anything it cannot store faithfully (an error event,
-  logprobs, a choice without a finish_reason, a payload it cannot decode), so such an answer
-  is simply not cached.
+  logprobs, a legacy ``function_call`` or ``audio`` delta, a choice without a finish_reason,
+  a payload it cannot decode), so such an answer is simply not cached.
+- The stored form is OpenAI's plain form: every tool call has its ``type`` and
+  ``arguments``; ``content`` is null when a message has only tool calls or a refusal.
 - ``replay`` emits what OpenAI's streams contain: a role chunk, the content (and tool calls),
-  a finish chunk, the usage chunk when ``include_usage`` is asked for, then ``[DONE]``.
+  a finish chunk, the usage chunk when ``include_usage`` is asked for, then ``[DONE]``. The
+  content goes in one chunk, so a stored plain answer's ``logprobs`` (which cover every token
+  of it) ride on that chunk unchanged.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from ..wire import Usage
 # -- the stored form -----------------------------------------------------------------------------
 
 
-class Function(msgspec.Struct, omit_defaults=True):
+# Not omit_defaults: "type" and an empty "arguments" are part of OpenAI's form (the SDK tells
+# tool calls apart by "type"), and msgspec omits a str default only when it is the very same
+# object, so whether a decoded "function" was kept would depend on string interning.
+class Function(msgspec.Struct):
     name: str | None = None
     arguments: str = ""
 
 
-class ToolCall(msgspec.Struct, omit_defaults=True):
+class ToolCall(msgspec.Struct):
     id: str | None = None
     type: str = "function"
     function: Function = msgspec.field(default_factory=Function)
@@ -106,6 +113,8 @@ class _Delta(msgspec.Struct):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[_ToolCallDelta] | None = None
+    function_call: Any = None  # legacy functions API: not modelled, so not stored
+    audio: Any = None  # audio output: not modelled, so not stored
 
 
 class _ChunkChoice(msgspec.Struct):
@@ -145,7 +154,7 @@ def assemble(payloads: list[bytes]) -> bytes | None:
     try:
         for payload in payloads:
             chunk = _chunk_decoder.decode(payload)
-            if head is None:
+            if head is None and chunk.choices:  # not Azure's leading prompt-filter chunk
                 head = chunk
                 chat = chunk.object != "text_completion"
             if chunk.usage is not None:
@@ -163,6 +172,8 @@ def assemble(payloads: list[bytes]) -> bytes | None:
                 delta = choice.delta
                 if delta is None:
                     continue
+                if delta.function_call is not None or delta.audio is not None:
+                    return None
                 if delta.content is not None:
                     texts[i].append(delta.content)
                 if delta.refusal is not None:
@@ -187,9 +198,11 @@ def assemble(payloads: list[bytes]) -> bytes | None:
             ChatChoice(
                 i,
                 AssistantMessage(
-                    content="".join(texts[i]) if texts[i] or i not in tools else None,
+                    content=_content(texts[i], i in tools or i in refusals),
                     refusal="".join(refusals[i]) if i in refusals else None,
-                    tool_calls=[tools[i][k] for k in sorted(tools[i])] if i in tools else msgspec.UNSET,
+                    tool_calls=(
+                        [tools[i][k] for k in sorted(tools[i])] if i in tools else msgspec.UNSET
+                    ),
                 ),
                 finish[i],
             )
@@ -203,6 +216,12 @@ def assemble(payloads: list[bytes]) -> bytes | None:
         head.id, kind, head.created, head.model, choices, usage, head.system_fingerprint
     )
     return _encode(completion)
+
+
+def _content(pieces: list[str], other_parts: bool) -> str | None:
+    """A message's content: null when it has no text but tool calls or a refusal."""
+    text = "".join(pieces)
+    return None if not text and other_parts else text
 
 
 # -- replay --------------------------------------------------------------------------------------
@@ -219,14 +238,14 @@ class _OutChatChoice(msgspec.Struct):
     index: int
     delta: _OutDelta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: Any = None
 
 
 class _OutTextChoice(msgspec.Struct):
     index: int
     text: str
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: Any = None
 
 
 class _OutChunk(msgspec.Struct):
@@ -236,7 +255,7 @@ class _OutChunk(msgspec.Struct):
     model: str
     choices: list[_OutChatChoice] | list[_OutTextChoice]
     system_fingerprint: str | None = None
-    usage: Usage | None | msgspec.UnsetType = msgspec.UNSET
+    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
 
 
 DONE = b"data: [DONE]\n\n"
@@ -246,7 +265,7 @@ def replay(body: bytes, include_usage: bool) -> list[bytes]:
     """SSE events equivalent to a stored completion, ending with ``[DONE]``."""
     kind = _kind(body)
     events: list[bytes] = []
-    no_usage: None | msgspec.UnsetType = None if include_usage else msgspec.UNSET
+    no_usage: msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
     if kind == "text_completion":
         text = _text_decoder.decode(body)
 
@@ -255,9 +274,10 @@ def replay(body: bytes, include_usage: bool) -> list[bytes]:
                               text.system_fingerprint, no_usage)
             events.append(b"data: " + _encode(chunk) + b"\n\n")
 
-        emit_text([_OutTextChoice(c.index, c.text) for c in text.choices])
+        emit_text([_OutTextChoice(c.index, c.text, None, c.logprobs) for c in text.choices])
         emit_text([_OutTextChoice(c.index, "", c.finish_reason) for c in text.choices])
-        head_id, created, model, fp, usage = text.id, text.created, text.model, text.system_fingerprint, text.usage
+        head_id, created, model = text.id, text.created, text.model
+        fp, usage = text.system_fingerprint, text.usage
         obj = "text_completion"
     else:
         chat = _chat_decoder.decode(body)
@@ -267,16 +287,23 @@ def replay(body: bytes, include_usage: bool) -> list[bytes]:
                               chat.system_fingerprint, no_usage)
             events.append(b"data: " + _encode(chunk) + b"\n\n")
 
-        emit([_OutChatChoice(c.index, _OutDelta(role="assistant", content="")) for c in chat.choices])
-        emit([_OutChatChoice(c.index, _content_delta(c.message)) for c in chat.choices])
+        emit([_OutChatChoice(c.index, _role_delta(c.message)) for c in chat.choices])
+        emit([_OutChatChoice(c.index, _content_delta(c.message), None, c.logprobs)
+              for c in chat.choices])
         emit([_OutChatChoice(c.index, _OutDelta(), c.finish_reason) for c in chat.choices])
-        head_id, created, model, fp, usage = chat.id, chat.created, chat.model, chat.system_fingerprint, chat.usage
+        head_id, created, model = chat.id, chat.created, chat.model
+        fp, usage = chat.system_fingerprint, chat.usage
         obj = "chat.completion.chunk"
     if include_usage and usage is not None:
         final = _OutChunk(head_id, obj, created, model, [], fp, usage)
         events.append(b"data: " + _encode(final) + b"\n\n")
     events.append(DONE)
     return events
+
+
+def _role_delta(message: AssistantMessage) -> _OutDelta:
+    """The first delta: the role, and empty content unless the message has none."""
+    return _OutDelta(role="assistant", content=None if message.content is None else "")
 
 
 def _content_delta(message: AssistantMessage) -> _OutDelta:
