@@ -149,8 +149,11 @@ async def _model(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> No
     name = scope.path.split("/models/", 1)[1]
     ex.model = name
     if name not in _visible_models(state, scope, ex):
-        raise NotFound(f"The model '{name}' does not exist or you do not have access to it.",
-                       code="model_not_found", param="model")
+        raise NotFound(
+            f"The model '{name}' does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
     _respond(proto, ex, 200, encode(ModelCard(name, state.created, "fastgw")))
 
 
@@ -247,8 +250,13 @@ class Gateway:
             _error(proto, ex, exc)
         except (asyncio.CancelledError, RSGIProtocolClosed):
             if ex.error == SHUTTING_DOWN:  # cut at the drain timeout
-                _error(proto, ex, ServiceUnavailable(
-                    "The gateway is shutting down; retry the request.", code=SHUTTING_DOWN))
+                _error(
+                    proto,
+                    ex,
+                    ServiceUnavailable(
+                        "The gateway is shutting down; retry the request.", code=SHUTTING_DOWN
+                    ),
+                )
             else:
                 # the client went away: its disconnect watcher cancelled us, or a send found
                 # the connection already closed (whichever Granian noticed first)

@@ -75,10 +75,8 @@ def _hash(args: argparse.Namespace) -> int:
         print(f"key:  {key}    (shown once: give it to the client, keep it nowhere else)")
         print(f"hash: {hash_key(key)}")
         return 0
-    if args.stdin:
-        key = sys.stdin.readline().strip()
-    else:
-        key = getpass.getpass("key to hash: ").strip()
+    key = sys.stdin.readline() if args.stdin else getpass.getpass("key to hash: ")
+    key = key.strip()
     if not key:
         print("fastgw hash-key: no key given", file=sys.stderr)
         return 2

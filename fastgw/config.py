@@ -163,7 +163,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(text, source)
 
 
-def parse_config(text: str, source: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    text: str, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
     """Decode and validate TOML text; ``env`` (default: the process environment) is where
     the variables named by ``api_key_env`` must exist."""
     try:
@@ -230,7 +232,9 @@ def _check_shape(value: Any, tp: Any, path: str) -> list[str]:
             return [f"{here}: expected a table, got {_toml_kind(value)}"]
         return _check_struct(value, tp, path)
     if origin in (typing.Union, types.UnionType):
-        structs = [a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, msgspec.Struct)]
+        structs = [
+            a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, msgspec.Struct)
+        ]
         if structs and isinstance(value, dict):
             tags = {a.__struct_config__.tag: a for a in structs}
             tag = value.get("type")
@@ -259,7 +263,9 @@ def _check_struct(value: dict[str, Any], tp: type[msgspec.Struct], path: str) ->
     for key in value:
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
+            hint = (
+                f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
+            )
             errors.append(f"{_join(path, key)}: unknown key{hint}")
     for name, field in fields.items():
         if name in value:
@@ -382,5 +388,7 @@ def _check_keys(config: Config) -> list[str]:
         hashes.add(key.hash.removeprefix("sha256:"))
         for model in key.models:
             if model != "*" and model not in models:
-                errors.append(f"{path}.models: unknown model {model!r}; use '*' or a [[models]] name")
+                errors.append(
+                    f"{path}.models: unknown model {model!r}; use '*' or a [[models]] name"
+                )
     return errors

@@ -10,7 +10,23 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 
 
 class Counter:
@@ -23,7 +39,9 @@ class Counter:
 
     def render(self) -> list[str]:
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        out.extend(f"{self.name}{_labels(self.labels, k)} {_num(v)}" for k, v in self.values.items())
+        out.extend(
+            f"{self.name}{_labels(self.labels, k)} {_num(v)}" for k, v in self.values.items()
+        )
         return out
 
 
@@ -35,7 +53,13 @@ class Gauge(Counter):
 
 
 class Histogram:
-    def __init__(self, name: str, help: str, labels: tuple[str, ...], buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labels: tuple[str, ...],
+        buckets: tuple[float, ...] = LATENCY_BUCKETS,
+    ) -> None:
         self.name, self.help, self.labels, self.buckets = name, help, labels, buckets
         self.series: dict[tuple[str, ...], list[float]] = {}
 
@@ -53,7 +77,9 @@ class Histogram:
             for bound, count in zip((*self.buckets, float("inf")), series, strict=False):
                 running += count
                 le = "+Inf" if bound == float("inf") else repr(bound)
-                out.append(f"{self.name}_bucket{_labels((*self.labels, 'le'), (*key, le))} {_num(running)}")
+                out.append(
+                    f"{self.name}_bucket{_labels((*self.labels, 'le'), (*key, le))} {_num(running)}"
+                )
             out.append(f"{self.name}_sum{_labels(self.labels, key)} {series[-1]!r}")
             out.append(f"{self.name}_count{_labels(self.labels, key)} {_num(running)}")
         return out
@@ -79,27 +105,33 @@ class Metrics:
 
     def __init__(self) -> None:
         self.requests = Counter(
-            "fastgw_requests_total", "Requests answered, by model and HTTP status.",
+            "fastgw_requests_total",
+            "Requests answered, by model and HTTP status.",
             ("model", "status"),
         )
         self.latency = Histogram(
-            "fastgw_request_duration_seconds", "Time from request to the last response byte.",
+            "fastgw_request_duration_seconds",
+            "Time from request to the last response byte.",
             ("model",),
         )
         self.ttft = Histogram(
-            "fastgw_time_to_first_token_seconds", "Time from request to the first streamed chunk.",
+            "fastgw_time_to_first_token_seconds",
+            "Time from request to the first streamed chunk.",
             ("model",),
         )
         self.upstream = Histogram(
-            "fastgw_upstream_duration_seconds", "Time from sending upstream to its response head.",
+            "fastgw_upstream_duration_seconds",
+            "Time from sending upstream to its response head.",
             ("provider",),
         )
         self.tokens = Counter(
-            "fastgw_tokens_total", "Tokens reported by upstreams, by model and kind.",
+            "fastgw_tokens_total",
+            "Tokens reported by upstreams, by model and kind.",
             ("model", "kind"),
         )
         self.cache = Counter(
-            "fastgw_cache_requests_total", "Exact-cache outcomes (hit, miss, bypass) by model.",
+            "fastgw_cache_requests_total",
+            "Exact-cache outcomes (hit, miss, bypass) by model.",
             ("model", "outcome"),
         )
         self.cache_entries = Gauge("fastgw_cache_entries", "Entries in the exact cache.", ())
@@ -110,8 +142,15 @@ class Metrics:
     def render(self) -> bytes:
         lines: list[str] = []
         for metric in (
-            self.requests, self.latency, self.ttft, self.upstream, self.tokens, self.cache,
-            self.cache_entries, self.cache_bytes, self.in_flight,
+            self.requests,
+            self.latency,
+            self.ttft,
+            self.upstream,
+            self.tokens,
+            self.cache,
+            self.cache_entries,
+            self.cache_bytes,
+            self.in_flight,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

@@ -14,6 +14,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from .cache.replay import assemble, replay
 from .errors import (
     GatewayError,
     ModelNotFound,
@@ -21,7 +22,6 @@ from .errors import (
     UpstreamError,
     error_body,
 )
-from .cache.replay import assemble, replay
 from .exchange import Exchange
 from .keys import KeyRing
 from .providers import Call, Response
@@ -170,7 +170,9 @@ class _DisconnectWatch:
     ARM_AFTER_S = 0.05
     __slots__ = ("_future", "_proto", "_task", "_timer")
 
-    def __init__(self, proto: Any, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, proto: Any, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._proto = proto
         self._task = task
         self._future: asyncio.Future[Any] | None = None

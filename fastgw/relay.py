@@ -50,8 +50,9 @@ async def relay_stream(
         failure = exc.with_traceback(None)
     except asyncio.CancelledError:
         if ex.error == SHUTTING_DOWN:  # cut at the drain timeout: say so, never end silently
-            cut = ServiceUnavailable("The gateway is shutting down; the stream was cut.",
-                                     code=SHUTTING_DOWN)
+            cut = ServiceUnavailable(
+                "The gateway is shutting down; the stream was cut.", code=SHUTTING_DOWN
+            )
             prefix = b"\n\n" if framer.pending else b""
             with contextlib.suppress(RSGIProtocolClosed):
                 await transport.send_bytes(prefix + sse_error_event(cut))

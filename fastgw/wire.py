@@ -119,8 +119,11 @@ def _invalid(text: str) -> InvalidRequest:
     missing = _MISSING_RE.match(message)
     if missing:
         param = f"{where}.{missing.group(1)}" if where else missing.group(1)
-        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param,
-                              code="missing_required_parameter")
+        return InvalidRequest(
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
+        )
     if where.startswith("."):
         where = where[1:]
     if not where:

@@ -29,7 +29,9 @@ TEAM_B = {"authorization": f"Bearer {TEAM_B_KEY}"}
 HEADER = "x-fastgw-cache"
 CHAT_PATH = "/v1/chat/completions"
 T0: dict[str, Any] = {
-    "model": "gpt-test", "messages": [{"role": "user", "content": "Say hello"}], "temperature": 0,
+    "model": "gpt-test",
+    "messages": [{"role": "user", "content": "Say hello"}],
+    "temperature": 0,
 }
 STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
@@ -97,8 +99,12 @@ class Cached:
     def state(self) -> Any:
         return self.client.app.state
 
-    def post(self, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None,
-             path: str = CHAT_PATH) -> RSGIResponse:
+    def post(
+        self,
+        body: dict[str, Any] | bytes,
+        headers: dict[str, str] | None = None,
+        path: str = CHAT_PATH,
+    ) -> RSGIResponse:
         """POST ``body`` (a dict as JSON, bytes as they are) with DEV's key by default."""
         hdrs = DEV if headers is None else headers
         if isinstance(body, bytes):
@@ -136,7 +142,8 @@ def streamed(response: RSGIResponse) -> tuple[list[str], dict[str, Any] | None, 
             usage = chunk["usage"]
         for choice in chunk["choices"]:
             texts[choice["index"]] = texts.get(choice["index"], "") + (
-                choice["delta"].get("content") or "")
+                choice["delta"].get("content") or ""
+            )
     return [texts[i] for i in sorted(texts)], usage, payloads
 
 
@@ -159,9 +166,7 @@ def test_temperature_zero_misses_then_hits_with_identical_bytes(gw: Cached) -> N
     [{"temperature": 0.7}, {}, {"temperature": None}, {"temperature": 1e-9}],
     ids=["0.7", "default", "null", "tiny"],
 )
-def test_sampled_request_bypasses_and_is_never_stored(
-    gw: Cached, sampling: dict[str, Any]
-) -> None:
+def test_sampled_request_bypasses_and_is_never_stored(gw: Cached, sampling: dict[str, Any]) -> None:
     """A request sampled at a temperature other than 0 and without a seed is a ``bypass``:
     never looked up, never stored."""
     body = {**T0, **sampling}
@@ -187,11 +192,15 @@ def test_when_always_caches_any_request(gw: Cached, sampling: dict[str, Any]) ->
     assert len(gw.calls) == 1
 
 
-@pytest.mark.parametrize("path, body", [
-    (CHAT_PATH, {**T0, "model": "gpt-other"}),
-    (CHAT_PATH, {**T0, "model": "gpt-disabled"}),
-    ("/v1/embeddings", {"model": "embed-test", "input": "hi", "dimensions": 4}),
-], ids=["chat", "disabled", "embeddings"])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        (CHAT_PATH, {**T0, "model": "gpt-other"}),
+        (CHAT_PATH, {**T0, "model": "gpt-disabled"}),
+        ("/v1/embeddings", {"model": "embed-test", "input": "hi", "dimensions": 4}),
+    ],
+    ids=["chat", "disabled", "embeddings"],
+)
 def test_model_without_cache_has_no_header(gw: Cached, path: str, body: dict[str, Any]) -> None:
     """A model without ``[models.cache]`` (or with ``enabled = false``) is not cached and its
     answers carry no cache header at all."""
@@ -343,17 +352,22 @@ def test_n2_round_trips_both_ways(gw: Cached) -> None:
 def test_key_order_and_whitespace_share_the_entry(gw: Cached) -> None:
     """Bodies that differ only in key order and whitespace hit the same entry."""
     compact = b'{"model":"gpt-test","messages":[{"role":"user","content":"Hi"}],"temperature":0}'
-    spaced = (b'{ "temperature" : 0 ,\n  "messages" : [ { "content" : "Hi" ,'
-              b' "role" : "user" } ] ,\n  "model" : "gpt-test" }\n')
+    spaced = (
+        b'{ "temperature" : 0 ,\n  "messages" : [ { "content" : "Hi" ,'
+        b' "role" : "user" } ] ,\n  "model" : "gpt-test" }\n'
+    )
     assert gw.outcomes(compact, spaced) == ["miss", "hit"]
     assert len(gw.calls) == 1
 
 
 def test_stream_true_and_false_share_the_entry(gw: Cached) -> None:
     """``stream``, ``stream_options`` and an explicit ``stream: false`` do not change the key."""
-    assert gw.outcomes(
-        T0, {**T0, "stream": False}, {**T0, "stream": True}, {**T0, **STREAM}
-    ) == ["miss", "hit", "hit", "hit"]
+    assert gw.outcomes(T0, {**T0, "stream": False}, {**T0, "stream": True}, {**T0, **STREAM}) == [
+        "miss",
+        "hit",
+        "hit",
+        "hit",
+    ]
     assert len(gw.calls) == 1
 
 
@@ -363,8 +377,12 @@ def test_stream_true_and_false_share_the_entry(gw: Cached) -> None:
         {"temperature": 0.5},
         {"max_tokens": 3},
         {"messages": [{"role": "user", "content": "Say hello!"}]},
-        {"messages": [{"role": "system", "content": "Be brief."},
-                      {"role": "user", "content": "Say hello"}]},
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Say hello"},
+            ]
+        },
         {"seed": 8},
         {"model": "gpt-always"},
     ],
@@ -432,14 +450,17 @@ def _sse(*payloads: bytes, error: bytes | None = None) -> bytes:
 
 def _raw_stream(events: bytes) -> Fault:
     """A 200 SSE response of exactly ``events``, then the connection closes."""
-    head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(events))
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(events)
+    )
     return Fault(raw=head + events)
 
 
 _CHUNK = b'{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-up","choices":'
-_HELLO = (_CHUNK + b'[{"index":0,"delta":{"role":"assistant","content":"Hello"},'
-          b'"finish_reason":null}]}')
+_HELLO = (
+    _CHUNK + b'[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}'
+)
 _STOP = _CHUNK + b'[{"index":0,"delta":{},"finish_reason":"stop"}]}'
 _ERROR = b'{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}'
 
@@ -476,8 +497,9 @@ def test_error_answer_is_not_stored(up: FakeUpstream, upgw: Cached, status: int)
         pytest.param(Fault.cut(3), id="cut-mid-stream"),
         pytest.param(Fault(malformed_after=3), id="malformed-chunking"),
         pytest.param(Fault.no_done(finish_reason=False), id="ends-before-finish"),
-        pytest.param(_raw_stream(_sse(_HELLO, _STOP, error=_ERROR) + b"data: [DONE]\n\n"),
-                     id="error-event"),
+        pytest.param(
+            _raw_stream(_sse(_HELLO, _STOP, error=_ERROR) + b"data: [DONE]\n\n"), id="error-event"
+        ),
         pytest.param(_raw_stream(_sse(_HELLO, _STOP, _ERROR, b"[DONE]")), id="error-payload"),
         pytest.param(Fault.no_done(), id="no-done"),
     ],
@@ -521,14 +543,27 @@ def test_stored_logprobs_reach_a_streamed_hit(up: FakeUpstream, upgw: Cached) ->
     """A plain answer with logprobs, replayed to a streamed request, keeps its logprobs
     (the key does not tell a stream from a plain request, so the replay must not lose
     them)."""
-    logprobs = {"content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105],
-                             "top_logprobs": []}], "refusal": None}
-    answer = msgspec.json.encode({
-        "id": "chatcmpl-lp", "object": "chat.completion", "created": 1, "model": "gpt-up",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                     "logprobs": logprobs, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-    })
+    logprobs = {
+        "content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}],
+        "refusal": None,
+    }
+    answer = msgspec.json.encode(
+        {
+            "id": "chatcmpl-lp",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-up",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hi"},
+                    "logprobs": logprobs,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    )
     up.fail_next(Fault(body=answer))
     body = {**UP_BODY, "logprobs": True}
     assert upgw.outcomes(body) == ["miss"]
@@ -536,7 +571,8 @@ def test_stored_logprobs_reach_a_streamed_hit(up: FakeUpstream, upgw: Cached) ->
     assert hit.header(HEADER) == "hit"
     chunks = [msgspec.json.decode(p) for p in hit.sse_data()[:-1]]
     assert [c["choices"][0]["logprobs"] for c in chunks if c["choices"][0]["logprobs"]] == [
-        logprobs]
+        logprobs
+    ]
     assert len(up.requests) == 1
 
 
@@ -579,8 +615,9 @@ def test_metrics_count_outcomes_per_model(gw: Cached) -> None:
     gw.post(T0)
     gw.post({**T0, "stream": True})
     gw.post({**T0, "temperature": 0.7})
-    embedding = gw.post({"model": "embed-cached", "input": "x", "dimensions": 4},
-                        path="/v1/embeddings")
+    embedding = gw.post(
+        {"model": "embed-cached", "input": "x", "dimensions": 4}, path="/v1/embeddings"
+    )
     gw.post({**T0, "model": "gpt-other"})
     samples = _samples(gw.client.get("/metrics").text)
     cache = {k: v for k, v in samples.items() if k.startswith("fastgw_cache_requests_total")}
@@ -598,11 +635,18 @@ def test_access_log_carries_the_outcome(capsys: pytest.CaptureFixture[str]) -> N
     """Each access-log line of a cached model names its outcome in ``cache``; lines of other
     models have no ``cache`` field."""
     with RSGIClient(Gateway(config())) as client:
-        for body in (T0, {**T0, "stream": True}, {**T0, "temperature": 0.7},
-                     {**T0, "model": "gpt-other"}):
+        for body in (
+            T0,
+            {**T0, "stream": True},
+            {**T0, "temperature": 0.7},
+            {**T0, "model": "gpt-other"},
+        ):
             client.post(CHAT_PATH, json=body, headers=DEV)
-    lines = [msgspec.json.decode(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{")]
+    lines = [
+        msgspec.json.decode(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{")
+    ]
     assert [(line["model"], line.get("cache"), line.get("stream", False)) for line in lines] == [
         ("gpt-test", "miss", False),
         ("gpt-test", "hit", True),

@@ -21,8 +21,12 @@ from openai.types.chat import ChatCompletionChunk as SDKChatCompletionChunk
 from fastgw.cache.replay import DONE, assemble, replay
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
-HEAD = {"id": "chatcmpl-1", "created": 1700000000, "model": "gpt-4o-mini",
-        "system_fingerprint": "fp_1"}
+HEAD = {
+    "id": "chatcmpl-1",
+    "created": 1700000000,
+    "model": "gpt-4o-mini",
+    "system_fingerprint": "fp_1",
+}
 USAGE = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
 
 
@@ -53,8 +57,13 @@ def text(value: str, index: int = 0, finish: str | None = None) -> dict[str, Any
     return {"index": index, "text": value, "logprobs": None, "finish_reason": finish}
 
 
-def call(index: int, arguments: str, *, id: str | None = None, name: str | None = None,
-         ) -> dict[str, Any]:
+def call(
+    index: int,
+    arguments: str,
+    *,
+    id: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     """A tool-call delta; ``id`` and ``name`` come only in a call's first delta."""
     out: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
     if id is not None:
@@ -101,12 +110,14 @@ def test_chat_content_is_joined_into_the_plain_completion() -> None:
     assert stored(HELLO) == {
         **HEAD,
         "object": "chat.completion",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": "Hello", "refusal": None},
-            "finish_reason": "stop",
-            "logprobs": None,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello", "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
         "usage": USAGE,
     }
 
@@ -120,8 +131,13 @@ def test_tool_call_deltas_are_merged_by_index() -> None:
     """Interleaved tool-call deltas are merged per call index: id, type and name from the
     first, arguments concatenated; content is null, as in a plain tool-call answer."""
     payloads = [
-        chunk(delta(role="assistant", content=None,
-                    tool_calls=[call(0, "", id="call_a", name="weather")])),
+        chunk(
+            delta(
+                role="assistant",
+                content=None,
+                tool_calls=[call(0, "", id="call_a", name="weather")],
+            )
+        ),
         chunk(delta(tool_calls=[call(1, '{"city":', id="call_b", name="time")])),
         chunk(delta(tool_calls=[call(0, '{"city":')])),
         chunk(delta(tool_calls=[call(0, '"Paris"}'), call(1, '"Rome"}')])),
@@ -133,10 +149,16 @@ def test_tool_call_deltas_are_merged_by_index() -> None:
         "content": None,
         "refusal": None,
         "tool_calls": [
-            {"id": "call_a", "type": "function",
-             "function": {"name": "weather", "arguments": '{"city":"Paris"}'}},
-            {"id": "call_b", "type": "function",
-             "function": {"name": "time", "arguments": '{"city":"Rome"}'}},
+            {
+                "id": "call_a",
+                "type": "function",
+                "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+            },
+            {
+                "id": "call_b",
+                "type": "function",
+                "function": {"name": "time", "arguments": '{"city":"Rome"}'},
+            },
         ],
     }
 
@@ -145,14 +167,22 @@ def test_tool_call_keeps_type_and_empty_arguments() -> None:
     """A stored tool call always has ``type`` and ``arguments`` (even empty), whatever the
     string objects the decoder produced: the SDK discriminates tool calls on ``type``."""
     payloads = [
-        chunk(delta(role="assistant", tool_calls=[
-            {"index": 0, "id": "call_a", "function": {"name": "ping", "arguments": ""}},
-        ])),
+        chunk(
+            delta(
+                role="assistant",
+                tool_calls=[
+                    {"index": 0, "id": "call_a", "function": {"name": "ping", "arguments": ""}},
+                ],
+            )
+        ),
         chunk(delta(finish="tool_calls")),
     ]
     (tool_call,) = stored(payloads)["choices"][0]["message"]["tool_calls"]
-    assert tool_call == {"id": "call_a", "type": "function",
-                         "function": {"name": "ping", "arguments": ""}}
+    assert tool_call == {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "ping", "arguments": ""},
+    }
 
 
 def test_refusal_is_joined_and_content_is_null() -> None:
@@ -180,8 +210,7 @@ def test_text_completion_stream() -> None:
         **HEAD,
         "id": "cmpl-1",
         "object": "text_completion",
-        "choices": [{"index": 0, "text": "Once upon", "finish_reason": "length",
-                     "logprobs": None}],
+        "choices": [{"index": 0, "text": "Once upon", "finish_reason": "length", "logprobs": None}],
         "usage": USAGE,
     }
 
@@ -217,13 +246,23 @@ def test_several_text_choices() -> None:
 def test_leading_chunk_without_choices_does_not_name_the_answer() -> None:
     """A first chunk without choices (Azure's prompt-filter results, with an empty id and
     model) does not give the stored completion its id or model."""
-    filters = msgspec.json.encode({
-        "id": "", "object": "", "created": 0, "model": "", "choices": [],
-        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
-    })
+    filters = msgspec.json.encode(
+        {
+            "id": "",
+            "object": "",
+            "created": 0,
+            "model": "",
+            "choices": [],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+        }
+    )
     body = stored([filters, *HELLO])
     assert (body["id"], body["object"], body["model"], body["created"]) == (
-        HEAD["id"], "chat.completion", HEAD["model"], HEAD["created"])
+        HEAD["id"],
+        "chat.completion",
+        HEAD["model"],
+        HEAD["created"],
+    )
     assert body["choices"][0]["message"]["content"] == "Hello"
 
 
@@ -242,19 +281,22 @@ def test_leading_chunk_without_choices_does_not_name_the_answer() -> None:
             id="logprobs",
         ),
         pytest.param(
-            [text_chunk({**text("a"), "logprobs": {"tokens": ["a"]}}),
-             text_chunk(text("", finish="stop"))],
+            [
+                text_chunk({**text("a"), "logprobs": {"tokens": ["a"]}}),
+                text_chunk(text("", finish="stop")),
+            ],
             id="text-logprobs",
         ),
         pytest.param(
-            [chunk(delta(role="assistant", function_call={"name": "f", "arguments": ""})),
-             chunk(delta(function_call={"arguments": "{}"})),
-             chunk(delta(finish="function_call"))],
+            [
+                chunk(delta(role="assistant", function_call={"name": "f", "arguments": ""})),
+                chunk(delta(function_call={"arguments": "{}"})),
+                chunk(delta(finish="function_call")),
+            ],
             id="legacy-function-call",
         ),
         pytest.param(
-            [chunk(delta(role="assistant", audio={"id": "audio_1", "data": "AAAA"})),
-             *HELLO[3:]],
+            [chunk(delta(role="assistant", audio={"id": "audio_1", "data": "AAAA"})), *HELLO[3:]],
             id="audio",
         ),
         pytest.param([b"not json", *HELLO], id="not-json"),
@@ -274,8 +316,13 @@ def test_unstorable_streams_give_none(payloads: list[bytes]) -> None:
 
 
 TOOL_STREAM = [
-    chunk(delta(role="assistant", content=None,
-                tool_calls=[call(0, '{"q":', id="call_1", name="search")])),
+    chunk(
+        delta(
+            role="assistant",
+            content=None,
+            tool_calls=[call(0, '{"q":', id="call_1", name="search")],
+        )
+    ),
     chunk(delta(tool_calls=[call(0, '"fastgw"}')])),
     chunk(delta(finish="tool_calls")),
     chunk(usage=USAGE),
@@ -317,13 +364,17 @@ def test_replay_is_valid_openai_stream(name: str, include_usage: bool) -> None:
     chunks = [msgspec.json.decode(p) for p in payloads_of(events)]
     for each in chunks:
         if name == "text":  # the SDK's Completion types finish_reason as never null
-            assert all(set(c) == {"index", "text", "finish_reason", "logprobs"}
-                       for c in each["choices"])
+            assert all(
+                set(c) == {"index", "text", "finish_reason", "logprobs"} for c in each["choices"]
+            )
         else:
             SDKChatCompletionChunk.model_validate(each)
         assert each["object"] == ("text_completion" if name == "text" else "chat.completion.chunk")
         assert (each["id"], each["created"], each["model"]) == (
-            "cmpl-1" if name == "text" else HEAD["id"], HEAD["created"], HEAD["model"])
+            "cmpl-1" if name == "text" else HEAD["id"],
+            HEAD["created"],
+            HEAD["model"],
+        )
     if include_usage:
         *answer, last = chunks
         assert (last["choices"], last["usage"]) == ([], USAGE)
@@ -350,10 +401,13 @@ def test_replay_accumulates_in_the_sdk_to_the_stored_message(name: str) -> None:
         assert got.finish_reason == want.finish_reason
         assert got.message.refusal == want.message.refusal
         assert (got.message.content or None) == want.message.content
-        assert [(t.id, t.type, t.function.name, t.function.arguments)
-                for t in got.message.tool_calls or []] == [
+        assert [
             (t.id, t.type, t.function.name, t.function.arguments)
-            for t in want.message.tool_calls or []]
+            for t in got.message.tool_calls or []
+        ] == [
+            (t.id, t.type, t.function.name, t.function.arguments)
+            for t in want.message.tool_calls or []
+        ]
 
 
 @pytest.mark.parametrize("name", [*CHAT_STREAMS, "text"])
@@ -373,37 +427,69 @@ def test_replay_without_stored_usage_has_no_usage_chunk() -> None:
 def test_replay_of_a_plain_upstream_answer() -> None:
     """A plain answer stored as the upstream sent it (its own key order, extra fields)
     replays as the same content and usage."""
-    plain = msgspec.json.encode({
-        "id": "chatcmpl-9", "object": "chat.completion", "created": 5, "model": "gpt-4o",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there",
-                                             "refusal": None, "annotations": []},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 0}},
-        "service_tier": "default", "system_fingerprint": None,
-    })
+    plain = msgspec.json.encode(
+        {
+            "id": "chatcmpl-9",
+            "object": "chat.completion",
+            "created": 5,
+            "model": "gpt-4o",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "Hi there",
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 0}},
+            "service_tier": "default",
+            "system_fingerprint": None,
+        }
+    )
     again = stored(payloads_of(replay(plain, True)))
     assert again["choices"][0]["message"]["content"] == "Hi there"
     assert again["usage"]["total_tokens"] == USAGE["total_tokens"]
     assert (again["id"], again["created"], again["model"]) == ("chatcmpl-9", 5, "gpt-4o")
 
 
-LOGPROBS = {"content": [
-    {"token": "Hi", "logprob": -0.25, "bytes": [72, 105], "top_logprobs": []},
-    {"token": " there", "logprob": -1.5, "bytes": None, "top_logprobs": []},
-], "refusal": None}
-TEXT_LOGPROBS = {"tokens": ["Once", " more"], "token_logprobs": [-0.5, -0.125],
-                 "top_logprobs": None, "text_offset": [0, 4]}
+LOGPROBS = {
+    "content": [
+        {"token": "Hi", "logprob": -0.25, "bytes": [72, 105], "top_logprobs": []},
+        {"token": " there", "logprob": -1.5, "bytes": None, "top_logprobs": []},
+    ],
+    "refusal": None,
+}
+TEXT_LOGPROBS = {
+    "tokens": ["Once", " more"],
+    "token_logprobs": [-0.5, -0.125],
+    "top_logprobs": None,
+    "text_offset": [0, 4],
+}
 
 
 def test_replay_carries_a_plain_answers_logprobs() -> None:
     """A stored plain answer's logprobs ride on the chunk that carries all its content, so a
     streamed hit gives the same logprobs the SDK would have accumulated."""
-    plain = msgspec.json.encode({
-        **HEAD, "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"},
-                     "logprobs": LOGPROBS, "finish_reason": "stop"}],
-        "usage": USAGE,
-    })
+    plain = msgspec.json.encode(
+        {
+            **HEAD,
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hi there"},
+                    "logprobs": LOGPROBS,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": USAGE,
+        }
+    )
     chunks = [msgspec.json.decode(p) for p in payloads_of(replay(plain, True))]
     carrying = [c for c in chunks if c["choices"] and c["choices"][0]["logprobs"] is not None]
     assert len(carrying) == 1
@@ -419,11 +505,21 @@ def test_replay_carries_a_plain_answers_logprobs() -> None:
 
 def test_replay_carries_a_text_answers_logprobs() -> None:
     """A stored legacy completion's logprobs ride on its text chunk."""
-    plain = msgspec.json.encode({
-        **HEAD, "id": "cmpl-1", "object": "text_completion",
-        "choices": [{"index": 0, "text": "Once more", "logprobs": TEXT_LOGPROBS,
-                     "finish_reason": "stop"}],
-    })
+    plain = msgspec.json.encode(
+        {
+            **HEAD,
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "text": "Once more",
+                    "logprobs": TEXT_LOGPROBS,
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+    )
     chunks = [msgspec.json.decode(p) for p in payloads_of(replay(plain, False))]
     assert [c["choices"][0]["logprobs"] for c in chunks] == [TEXT_LOGPROBS, None]
     assert chunks[0]["choices"][0]["text"] == "Once more"
@@ -434,12 +530,14 @@ def test_replay_carries_a_text_answers_logprobs() -> None:
 
 _pieces = st.lists(st.text(max_size=6), max_size=4)
 _tool = st.tuples(st.text(min_size=1, max_size=8), st.lists(st.text(max_size=5), max_size=3))
-_choice = st.fixed_dictionaries({
-    "content": _pieces,
-    "refusal": _pieces,
-    "tools": st.lists(_tool, max_size=2),
-    "finish": st.sampled_from(["stop", "length", "tool_calls", "content_filter"]),
-})
+_choice = st.fixed_dictionaries(
+    {
+        "content": _pieces,
+        "refusal": _pieces,
+        "tools": st.lists(_tool, max_size=2),
+        "finish": st.sampled_from(["stop", "length", "tool_calls", "content_filter"]),
+    }
+)
 
 
 @st.composite
@@ -484,9 +582,10 @@ def test_any_chat_stream_round_trips(case: tuple[list[bytes], list[dict[str, Any
         else:
             assert message["content"] is None
         assert message["refusal"] == ("".join(spec["refusal"]) if spec["refusal"] else None)
-        assert [(t["function"]["name"], t["function"]["arguments"])
-                for t in message.get("tool_calls", [])] == [
-            (name, "".join(args)) for name, args in spec["tools"]]
+        assert [
+            (t["function"]["name"], t["function"]["arguments"])
+            for t in message.get("tool_calls", [])
+        ] == [(name, "".join(args)) for name, args in spec["tools"]]
         assert choice["finish_reason"] == spec["finish"]
     for include_usage in (True, False):
         again = assemble(payloads_of(replay(body, include_usage)))
@@ -498,8 +597,10 @@ def test_any_chat_stream_round_trips(case: tuple[list[bytes], list[dict[str, Any
 
 
 @PROPERTY
-@given(st.lists(st.tuples(_pieces, st.sampled_from(["stop", "length"])), min_size=1, max_size=3),
-       st.booleans())
+@given(
+    st.lists(st.tuples(_pieces, st.sampled_from(["stop", "length"])), min_size=1, max_size=3),
+    st.booleans(),
+)
 def test_any_text_stream_round_trips(choices: list[tuple[list[str], str]], usage: bool) -> None:
     """For any clean legacy-completion stream, the stored text is the joined pieces and
     replaying then re-assembling it gives the same bytes."""
@@ -513,5 +614,6 @@ def test_any_text_stream_round_trips(choices: list[tuple[list[str], str]], usage
         payloads.append(text_chunk(usage=USAGE))
     body = stored_bytes(payloads)
     assert [c["text"] for c in msgspec.json.decode(body)["choices"]] == [
-        "".join(pieces) for pieces, _ in choices]
+        "".join(pieces) for pieces, _ in choices
+    ]
     assert assemble(payloads_of(replay(body, True))) == body

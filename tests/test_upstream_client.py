@@ -186,7 +186,7 @@ async def test_stream_cut_mid_body_is_a_protocol_error(up: FakeUpstream, pool: P
 
 async def test_content_length_body_cut_is_a_protocol_error(up: FakeUpstream, pool: Pool) -> None:
     """A body shorter than its content-length, then a close, raises UpstreamProtocolError."""
-    up.fail_next(Fault(raw=b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"id\":"))
+    up.fail_next(Fault(raw=b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"id":'))
     response = await post(pool)
     with pytest.raises(UpstreamProtocolError, match="cut"):
         await response.read()
@@ -195,7 +195,7 @@ async def test_content_length_body_cut_is_a_protocol_error(up: FakeUpstream, poo
 
 async def test_body_delimited_by_close_is_complete(up: FakeUpstream, pool: Pool) -> None:
     """A response without length that ends with the connection (connection: close) is whole."""
-    up.fail_next(Fault(raw=b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{\"id\":\"x\"}"))
+    up.fail_next(Fault(raw=b'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{"id":"x"}'))
     response = await post(pool)
     assert await response.read() == b'{"id":"x"}'
     response.close()

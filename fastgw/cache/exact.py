@@ -79,7 +79,9 @@ class ResponseCache:
             return CachePlan(b"", False, False, 0.0)
         no_cache, no_store = _directives(cache_control)
         canonical = _CANONICAL[type(request)](body, model.name)
-        return CachePlan(cache_key(namespace, canonical), not no_cache, not no_store, settings.ttl_s)
+        return CachePlan(
+            cache_key(namespace, canonical), not no_cache, not no_store, settings.ttl_s
+        )
 
     def get(self, plan: CachePlan) -> bytes | None:
         if not plan.lookup:

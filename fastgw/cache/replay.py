@@ -270,8 +270,15 @@ def replay(body: bytes, include_usage: bool) -> list[bytes]:
         text = _text_decoder.decode(body)
 
         def emit_text(choices: list[_OutTextChoice]) -> None:
-            chunk = _OutChunk(text.id, "text_completion", text.created, text.model, choices,
-                              text.system_fingerprint, no_usage)
+            chunk = _OutChunk(
+                text.id,
+                "text_completion",
+                text.created,
+                text.model,
+                choices,
+                text.system_fingerprint,
+                no_usage,
+            )
             events.append(b"data: " + _encode(chunk) + b"\n\n")
 
         emit_text([_OutTextChoice(c.index, c.text, None, c.logprobs) for c in text.choices])
@@ -283,13 +290,24 @@ def replay(body: bytes, include_usage: bool) -> list[bytes]:
         chat = _chat_decoder.decode(body)
 
         def emit(choices: list[_OutChatChoice]) -> None:
-            chunk = _OutChunk(chat.id, "chat.completion.chunk", chat.created, chat.model, choices,
-                              chat.system_fingerprint, no_usage)
+            chunk = _OutChunk(
+                chat.id,
+                "chat.completion.chunk",
+                chat.created,
+                chat.model,
+                choices,
+                chat.system_fingerprint,
+                no_usage,
+            )
             events.append(b"data: " + _encode(chunk) + b"\n\n")
 
         emit([_OutChatChoice(c.index, _role_delta(c.message)) for c in chat.choices])
-        emit([_OutChatChoice(c.index, _content_delta(c.message), None, c.logprobs)
-              for c in chat.choices])
+        emit(
+            [
+                _OutChatChoice(c.index, _content_delta(c.message), None, c.logprobs)
+                for c in chat.choices
+            ]
+        )
         emit([_OutChatChoice(c.index, _OutDelta(), c.finish_reason) for c in chat.choices])
         head_id, created, model = chat.id, chat.created, chat.model
         fp, usage = chat.system_fingerprint, chat.usage
@@ -310,8 +328,12 @@ def _content_delta(message: AssistantMessage) -> _OutDelta:
     calls = None
     if message.tool_calls:
         calls = [
-            {"index": k, "id": c.id, "type": c.type,
-             "function": {"name": c.function.name, "arguments": c.function.arguments}}
+            {
+                "index": k,
+                "id": c.id,
+                "type": c.type,
+                "function": {"name": c.function.name, "arguments": c.function.arguments},
+            }
             for k, c in enumerate(message.tool_calls)
         ]
     return _OutDelta(content=message.content, refusal=message.refusal, tool_calls=calls)

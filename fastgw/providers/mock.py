@@ -21,14 +21,49 @@ import xxhash
 
 from ..config import MockProvider as MockConfig
 from ..tokens import estimate_messages, estimate_prompt, estimate_text, message_text
-from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest, Usage, encode
+from ..wire import ChatRequest, EmbeddingRequest, Usage, encode
 from .base import Call
 
-_WORDS = (
-    "the gateway answers every request quickly and the mock provider keeps each reply "
-    "deterministic so tests can compare streams plain answers embeddings and usage exactly "
-    "while latency stays low under heavy load across many keys models and deployments"
-).split()
+_WORDS = [
+    "the",
+    "gateway",
+    "answers",
+    "every",
+    "request",
+    "quickly",
+    "and",
+    "the",
+    "mock",
+    "provider",
+    "keeps",
+    "each",
+    "reply",
+    "deterministic",
+    "so",
+    "tests",
+    "can",
+    "compare",
+    "streams",
+    "plain",
+    "answers",
+    "embeddings",
+    "and",
+    "usage",
+    "exactly",
+    "while",
+    "latency",
+    "stays",
+    "low",
+    "under",
+    "heavy",
+    "load",
+    "across",
+    "many",
+    "keys",
+    "models",
+    "and",
+    "deployments",
+]
 
 
 class _Content(msgspec.Struct):
@@ -70,7 +105,7 @@ class _Body(msgspec.Struct):
     model: str
     choices: list[_Choice] | list[_ChunkChoice] | list[_TextChoice]
     system_fingerprint: str = "fp_fastgw_mock"
-    usage: Usage | None | msgspec.UnsetType = msgspec.UNSET
+    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class _Embedding(msgspec.Struct):
@@ -130,7 +165,9 @@ class MockProvider:
     async def send(self, call: Call) -> MockResponse:
         request = call.request
         if isinstance(request, EmbeddingRequest):
-            return MockResponse([self._embeddings(request, call.upstream_model)], self._first, 0, False)
+            return MockResponse(
+                [self._embeddings(request, call.upstream_model)], self._first, 0, False
+            )
         if isinstance(request, ChatRequest):
             text = " ".join(message_text(m) for m in request.messages)
             prompt_tokens = estimate_messages(request.messages)
@@ -150,7 +187,9 @@ class MockProvider:
         created = int(time.time())
         if request.stream:
             include = request.stream_options is not None and request.stream_options.include_usage
-            events = _stream(ident, kind, created, call.upstream_model, answers, finish, usage, include)
+            events = _stream(
+                ident, kind, created, call.upstream_model, answers, finish, usage, include
+            )
             return MockResponse(events, self._first, self._gap, True)
         if kind == "chat.completion":
             choices: list[_Choice] | list[_TextChoice] = [
@@ -169,8 +208,10 @@ class MockProvider:
         tokens = 0
         for i, item in enumerate(inputs):
             text = item if isinstance(item, str) else str(item)
-            tokens += estimate_text(text) if isinstance(item, str) else (
-                1 if isinstance(item, int) else len(item)
+            tokens += (
+                estimate_text(text)
+                if isinstance(item, str)
+                else (1 if isinstance(item, int) else len(item))
             )
             vector = _unit_vector(xxhash.xxh64_intdigest(text.encode()), dims)
             value: list[float] | str = vector
@@ -186,7 +227,9 @@ class MockProvider:
 def _answer(seed: int, count: int) -> list[str]:
     """``count`` words, one token each; the first has no leading space."""
     n = len(_WORDS)
-    words = [_WORDS[(seed >> (i % 48)) % n if i < 48 else (seed + i * 7919) % n] for i in range(count)]
+    words = [
+        _WORDS[(seed >> (i % 48)) % n if i < 48 else (seed + i * 7919) % n] for i in range(count)
+    ]
     return [words[0], *(" " + w for w in words[1:])]
 
 
@@ -209,7 +252,7 @@ def _stream(
 ) -> list[bytes]:
     chat = kind == "chat.completion"
     obj = "chat.completion.chunk" if chat else "text_completion"
-    unset_usage: None | msgspec.UnsetType = None if include_usage else msgspec.UNSET
+    unset_usage: msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
     events: list[bytes] = []
 
     def event(choices: list[_ChunkChoice] | list[_TextChoice]) -> bytes:
@@ -217,10 +260,16 @@ def _stream(
         return b"data: " + encode(body) + b"\n\n"
 
     if chat:
-        events.append(event([_ChunkChoice(i, _Delta(role="assistant", content="")) for i in range(len(answers))]))
+        events.append(
+            event(
+                [_ChunkChoice(i, _Delta(role="assistant", content="")) for i in range(len(answers))]
+            )
+        )
     for position in range(len(answers[0])):
         if chat:
-            events.append(event([_ChunkChoice(i, _Delta(content=a[position])) for i, a in enumerate(answers)]))
+            events.append(
+                event([_ChunkChoice(i, _Delta(content=a[position])) for i, a in enumerate(answers)])
+            )
         else:
             events.append(event([_TextChoice(i, a[position]) for i, a in enumerate(answers)]))
     if chat:

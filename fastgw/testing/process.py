@@ -44,11 +44,18 @@ class GatewayProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "fastgw", "serve",
-                "--config", str(self.config_path),
-                "--host", "127.0.0.1",
-                "--port", str(self.port),
-                "--workers", str(workers),
+                sys.executable,
+                "-m",
+                "fastgw",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -67,7 +74,9 @@ class GatewayProcess:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.02)  # poll interval between readiness probes, not a wait for the server
+                time.sleep(
+                    0.02
+                )  # poll interval between readiness probes, not a wait for the server
         self.stop()
         raise RuntimeError(f"fastgw was not ready within {timeout}s:\n{self.log()}")
 

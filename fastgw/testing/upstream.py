@@ -201,8 +201,11 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         path, _, query = self._url.decode("latin-1").partition("?")
         rec = RecordedRequest(
-            method=self.parser.get_method().decode(), path=path, query=query,
-            headers=self._headers, body=b"".join(self._body),
+            method=self.parser.get_method().decode(),
+            path=path,
+            query=query,
+            headers=self._headers,
+            body=b"".join(self._body),
             keep_alive=self.parser.should_keep_alive(),
         )
         self.up.requests.append(rec)
@@ -382,8 +385,14 @@ class FakeUpstream:
             events = _events(kind, request, self.chunks, len(self.requests), fault)
             await self._stream(conn, rec, events, fault)
 
-    def _send(self, conn: _Connection, rec: RecordedRequest, status: int, body: bytes,
-              headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def _send(
+        self,
+        conn: _Connection,
+        rec: RecordedRequest,
+        status: int,
+        body: bytes,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         kind = "application/json" if body.lstrip()[:1] == b"{" else "text/plain"
         extra = [("content-type", kind), ("content-length", str(len(body))), *headers]
         rec.status = status  # recorded before writing: a test may look as soon as it reads
@@ -395,8 +404,12 @@ class FakeUpstream:
     ) -> None:
         """Send ``events`` as HTTP chunks; bytes are written in one batch up to each pause,
         so an unpaced stream reaches the client in as few reads as the kernel allows."""
-        headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache"),
-                   ("transfer-encoding", "chunked"), *fault.headers]
+        headers = [
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-cache"),
+            ("transfer-encoding", "chunked"),
+            *fault.headers,
+        ]
         out = [_head(200, headers, rec.keep_alive)]
         rec.status = 200
         for i, event in enumerate(events):
@@ -445,14 +458,22 @@ def _tokens(value: Any) -> int:
 
 
 def _head_fields(chat: bool, request: _Request, n: int, obj: str) -> dict[str, Any]:
-    return {"id": f"chatcmpl-fake{n:06d}" if chat else f"cmpl-fake{n:06d}", "object": obj,
-            "created": int(time.time()), "model": request.model, "system_fingerprint": "fp_fake"}
+    return {
+        "id": f"chatcmpl-fake{n:06d}" if chat else f"cmpl-fake{n:06d}",
+        "object": obj,
+        "created": int(time.time()),
+        "model": request.model,
+        "system_fingerprint": "fp_fake",
+    }
 
 
 def _usage(chat: bool, request: _Request, completion: int) -> dict[str, int]:
     prompt = _tokens(request.messages) + 3 if chat else _tokens(request.prompt)
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _completion(kind: str, request: _Request, chunks: int, n: int) -> bytes:
@@ -503,8 +524,14 @@ def _embeddings(request: _Request) -> bytes:
             value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
         data.append({"object": "embedding", "index": i, "embedding": value})
     tokens = _tokens(inputs)
-    return _encode({"object": "list", "data": data, "model": request.model,
-                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return _encode(
+        {
+            "object": "list",
+            "data": data,
+            "model": request.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
 __all__ = ["FakeUpstream", "Fault", "RecordedRequest", "openai_error"]

@@ -31,6 +31,7 @@ from .._core.http1 import Expired, expire, request_head
 from ..config import PoolConfig, Timeouts
 from ..errors import UpstreamTimeout, UpstreamUnreachable
 
+
 class Pool:
     """Keep-alive connections to one upstream origin (scheme, host, port)."""
 

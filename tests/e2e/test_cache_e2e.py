@@ -44,8 +44,9 @@ def gw(gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
 
 @pytest.fixture
 def sdk(gw: GatewayProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gw.base_url + "/v1", api_key=DEV_KEY, max_retries=0,
-                       timeout=10) as client:
+    with openai.OpenAI(
+        base_url=gw.base_url + "/v1", api_key=DEV_KEY, max_retries=0, timeout=10
+    ) as client:
         yield client
 
 
@@ -59,8 +60,13 @@ def chat(sdk: openai.OpenAI, **kwargs: Any) -> tuple[str | None, bytes, ChatComp
 def stream(sdk: openai.OpenAI, **kwargs: Any) -> tuple[str | None, ChatCompletion, Any]:
     """(cache header, the SDK's accumulated completion, the usage chunk's usage) of one
     streamed chat request with include_usage."""
-    fields: dict[str, Any] = {"model": "gpt-cached", "temperature": 0, "stream": True,
-                              "stream_options": {"include_usage": True}, **kwargs}
+    fields: dict[str, Any] = {
+        "model": "gpt-cached",
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **kwargs,
+    }
     raw = sdk.chat.completions.with_raw_response.create(**fields)
     state: ChatCompletionStreamState[None] = ChatCompletionStreamState()
     usage = None
@@ -81,7 +87,9 @@ def test_second_identical_request_is_a_byte_identical_hit(sdk: openai.OpenAI) ->
     assert second[1] == first[1]
     assert second[2].choices[0].message.content == first[2].choices[0].message.content
     assert [chat(sdk, messages=prompt("Hello"), temperature=0.7)[0] for _ in range(2)] == [
-        "bypass", "bypass"]
+        "bypass",
+        "bypass",
+    ]
     assert chat(sdk, messages=prompt("Hello"), model="gpt-test")[0] is None
 
 
@@ -96,10 +104,18 @@ def test_plain_answer_is_replayed_as_a_stream(sdk: openai.OpenAI, gw: GatewayPro
     assert final.choices[0].message.content == plain.choices[0].message.content
     assert final.choices[0].finish_reason == plain.choices[0].finish_reason == "stop"
     assert usage == plain.usage
-    body = {"model": "gpt-cached", "temperature": 0, "stream": True,
-            "messages": prompt("Replay me")}
-    raw = httpx.post(gw.base_url + "/v1/chat/completions", json=body, timeout=10,
-                     headers={"authorization": f"Bearer {DEV_KEY}"})
+    body = {
+        "model": "gpt-cached",
+        "temperature": 0,
+        "stream": True,
+        "messages": prompt("Replay me"),
+    }
+    raw = httpx.post(
+        gw.base_url + "/v1/chat/completions",
+        json=body,
+        timeout=10,
+        headers={"authorization": f"Bearer {DEV_KEY}"},
+    )
     assert raw.headers[HEADER] == "hit"
     assert raw.headers["content-type"] == "text/event-stream"
     assert raw.content.endswith(b"data: [DONE]\n\n")
@@ -123,20 +139,19 @@ def test_n2_round_trips(sdk: openai.OpenAI) -> None:
     assert header == "miss"
     header, final, _ = stream(sdk, messages=prompt("Two answers"), n=2)
     assert header == "hit"
-    assert [c.message.content for c in final.choices] == [
-        c.message.content for c in plain.choices]
+    assert [c.message.content for c in final.choices] == [c.message.content for c in plain.choices]
     assert len(final.choices) == 2
 
 
 def test_legacy_completion_is_replayed_as_a_stream(sdk: openai.OpenAI) -> None:
     """A stored legacy completion is replayed as a text_completion stream with the same
     text."""
-    raw = sdk.completions.with_raw_response.create(model="gpt-cached", prompt="Once",
-                                                   temperature=0)
+    raw = sdk.completions.with_raw_response.create(model="gpt-cached", prompt="Once", temperature=0)
     assert raw.headers.get(HEADER) == "miss"
     plain = raw.parse()
-    raw_stream = sdk.completions.with_raw_response.create(model="gpt-cached", prompt="Once",
-                                                          temperature=0, stream=True)
+    raw_stream = sdk.completions.with_raw_response.create(
+        model="gpt-cached", prompt="Once", temperature=0, stream=True
+    )
     assert raw_stream.headers.get(HEADER) == "hit"
     chunks = list(raw_stream.parse())
     assert "".join(c.choices[0].text for c in chunks if c.choices) == plain.choices[0].text
@@ -145,8 +160,10 @@ def test_legacy_completion_is_replayed_as_a_stream(sdk: openai.OpenAI) -> None:
 
 def test_embeddings_are_cached(sdk: openai.OpenAI) -> None:
     """Embeddings are cached: the second request is a hit with the same bytes."""
-    raws = [sdk.embeddings.with_raw_response.create(model="embed-cached", input=["a", "b"])
-            for _ in range(2)]
+    raws = [
+        sdk.embeddings.with_raw_response.create(model="embed-cached", input=["a", "b"])
+        for _ in range(2)
+    ]
     assert [r.headers.get(HEADER) for r in raws] == ["miss", "hit"]
     assert raws[1].http_response.content == raws[0].http_response.content
     assert len(raws[1].parse().data) == 2

@@ -284,7 +284,9 @@ def test_client_request_id_is_echoed(client: OpenAI) -> None:
     )
     assert plain.headers["x-request-id"] == "e2e-plain-1"
     with client.chat.completions.with_streaming_response.create(
-        model="gpt-test", messages=PROMPT, stream=True,
+        model="gpt-test",
+        messages=PROMPT,
+        stream=True,
         extra_headers={"x-request-id": "e2e-stream-1"},
     ) as streamed:
         assert streamed.headers["x-request-id"] == "e2e-stream-1"
@@ -334,8 +336,11 @@ def test_missing_embedding_input_is_bad_request(gateway: GatewayProcess) -> None
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [(b'{"model": "gpt-test", "messages": [', "invalid_json"), (b"", "invalid_json"),
-     (b"[1, 2]", "invalid_type")],
+    [
+        (b'{"model": "gpt-test", "messages": [', "invalid_json"),
+        (b"", "invalid_json"),
+        (b"[1, 2]", "invalid_type"),
+    ],
     ids=["truncated", "empty", "not-an-object"],
 )
 def test_malformed_json_is_400(gateway: GatewayProcess, body: bytes, code: str) -> None:
@@ -479,7 +484,9 @@ _STALL_EVENT = (
 )
 _STALL_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    + f"{len(_STALL_EVENT):x}\r\n".encode() + _STALL_EVENT + b"\r\n"
+    + f"{len(_STALL_EVENT):x}\r\n".encode()
+    + _STALL_EVENT
+    + b"\r\n"
 )
 
 

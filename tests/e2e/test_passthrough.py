@@ -104,8 +104,9 @@ def gw(up: FakeUpstream, gateway_factory: Callable[..., GatewayProcess]) -> Gate
 
 @pytest.fixture
 def sdk(gw: GatewayProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gw.base_url + "/v1", api_key=DEV_KEY, max_retries=0,
-                       timeout=10) as client:
+    with openai.OpenAI(
+        base_url=gw.base_url + "/v1", api_key=DEV_KEY, max_retries=0, timeout=10
+    ) as client:
         yield client
 
 
@@ -154,7 +155,9 @@ def test_sdk_parses_plain_and_streamed_answers(up: FakeUpstream, sdk: openai.Ope
     assert answer.choices[0].message.content == ANSWER
     assert answer.usage is not None and answer.usage.completion_tokens == 4
     stream = sdk.chat.completions.create(
-        model="gpt-same", messages=HI, stream=True,
+        model="gpt-same",
+        messages=HI,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -263,7 +266,10 @@ def test_api_key_header_sends_the_key_as_api_key(up: FakeUpstream, raw: httpx.Cl
     ],
 )
 def test_upstream_error_status_and_body_pass_through(
-    up: FakeUpstream, sdk: openai.OpenAI, raw: httpx.Client, status: int,
+    up: FakeUpstream,
+    sdk: openai.OpenAI,
+    raw: httpx.Client,
+    status: int,
     error_class: type[openai.APIStatusError],
 ) -> None:
     """An upstream OpenAI error reaches the client with its status and body; the SDK raises
@@ -342,7 +348,11 @@ def stream_events(
     ids=["cut", "malformed-chunk", "stall", "no-done-no-finish"],
 )
 def test_broken_stream_ends_with_an_error_event(
-    up: FakeUpstream, sdk: openai.OpenAI, raw: httpx.Client, fault: Fault, code: str,
+    up: FakeUpstream,
+    sdk: openai.OpenAI,
+    raw: httpx.Client,
+    fault: Fault,
+    code: str,
     dropped: int,
 ) -> None:
     """A stream that breaks after its headers ends with an SSE error event, never [DONE]:
@@ -356,7 +366,7 @@ def test_broken_stream_ends_with_an_error_event(
         received = b"".join(r.iter_bytes())
     sent = up.requests[-1].sent
     assert received.startswith(sent)
-    tail = received[len(sent):]
+    tail = received[len(sent) :]
     assert tail.startswith(b"event: error\ndata: {") and tail.endswith(b"\n\n")
     assert msgspec.json.decode(tail.split(b"data: ", 1)[1])["error"]["code"] == code
     assert b"[DONE]" not in received
@@ -410,6 +420,10 @@ def test_stream_request_answered_with_an_error_status_raises_at_create(
     up.fail_next(Fault.error(400, openai_error(400, "bad tools")))
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(model="gpt-same", messages=HI, stream=True)
-    assert caught.value.body == {"message": "bad tools", "type": "invalid_request_error",
-                                 "param": None, "code": None}
+    assert caught.value.body == {
+        "message": "bad tools",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
     assert_still_serving(sdk)
