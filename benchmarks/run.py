@@ -1,0 +1,485 @@
+"""``make bench``: fastgw against a canned nginx upstream and an nginx ``proxy_pass``, in one run.
+
+    python benchmarks/run.py [--duration 10] [--workers 1,2] [--scenarios plain,cache,...]
+                             [--access-log on|off] [--soak] [--profile]
+
+Starts a canned nginx upstream, an nginx proxy in front of it, the SSE mock upstream
+(``mock_upstream.py``) and fastgw (``GatewayProcess``: keys and metrics on, one ``openai``
+provider on the canned nginx and one on the mock), then measures with wrk (POST of a small chat
+request, ``-t1 -c32``) and ``stream_client.py``. Writes ``benchmarks/results/latest.{json,md}``
+and ``latency_vs_load.png``; logs, configs and wrk scripts of the run stay in
+``benchmarks/results/tmp/`` (git-ignored). Every load step is bounded in time.
+
+Scenarios: ``plain`` (direct, nginx proxy, fastgw at -c32), ``cache`` (fastgw exact-cache hits),
+``latency`` (-c1: added p50 over direct), ``stream`` (concurrent SSE streams: TTFT overhead and
+per-chunk forwarding delay), ``sweep`` (latency against connections, plotted). Memory (RSS per
+worker before and after) is always reported; ``--soak`` adds a long run reporting RSS growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import _table
+import msgspec
+from _nginx import Nginx, canned_config, proxy_config, wait_for_port
+from _procs import (
+    check_answer,
+    child_pids,
+    cpu_seconds,
+    post,
+    rss_mb,
+    stop_process,
+    worker_pids,
+)
+from _report import machine, plot, write_results
+from _wrk import WrkResult, run_wrk, write_script, wrk_binary
+from stream_client import StreamReport
+
+from fastgw import ConfigError, hash_key, parse_config
+from fastgw.testing.process import GatewayProcess, free_port
+
+# The exact-cache section appended right after the cached model's [[models]] table. Its syntax
+# belongs to the exact-cache work: change this snippet to match it. If fastgw rejects the
+# config, or does not answer a repeated request with `x-fastgw-cache: hit`, the cache scenario
+# is skipped with the reason in the results.
+CACHE_MODEL_TOML = """
+[models.cache]
+enabled = true
+ttl_s = 600
+"""
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = ("plain", "cache", "latency", "stream", "sweep")
+SWEEP_CONNECTIONS = (1, 4, 16, 64, 128)
+PLAIN_MODEL = "gpt-4o-mini"
+CACHED_MODEL = "gpt-bench-cached"
+STREAM_MODEL = "gpt-bench-stream"
+PATH = "/v1/chat/completions"
+BUSY_LOADAVG = 0.5  # 1-minute load average above which the results carry a warning
+
+
+def chat_body(model: str, temperature: float) -> bytes:
+    """A realistic small chat request (about 300 bytes)."""
+    return msgspec.json.encode({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You are a concise assistant for backend engineers."},
+            {"role": "user", "content": "In two sentences: why does an HTTP proxy keep a pool "
+                                        "of upstream keep-alive connections?"},
+        ],
+        "temperature": temperature,
+        "max_tokens": 128,
+    })
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.dir = workdir
+        self.log = workdir / "wrk.log"
+        self.stack = contextlib.ExitStack()
+        self.keys = [f"sk-bench-{secrets.token_hex(16)}" for _ in range(args.keys)]
+        self.key = self.keys[0]
+        self.m = _table.Measurements(args.workers, args.connections, args.scenarios)
+        self.core = "unknown"
+        self.loadavg_start = Path("/proc/loadavg").read_text().split()[:3]
+        self.bare: subprocess.Popen[bytes] | None = None
+        self.bare_url = ""
+        self.bare_pids: list[int] = []
+        self.scripts = {
+            "plain": write_script(workdir / "plain.lua", chat_body(PLAIN_MODEL, 0.7), self.key),
+            "cache": write_script(workdir / "cache.lua", chat_body(CACHED_MODEL, 0.0), self.key),
+        }
+
+    # -- upstreams -------------------------------------------------------------------------
+
+    def start_upstreams(self) -> None:
+        a = self.args
+        ports: set[int] = set()
+        while len(ports) < 3:  # free_port() may hand the same port out twice
+            ports.add(free_port())
+        self.canned_port, self.proxy_port, self.mock_port = sorted(ports)
+        canned_dir, proxy_dir = self.dir / "nginx-canned", self.dir / "nginx-proxy"
+        canned_conf = canned_config(canned_dir, self.canned_port, a.nginx_workers)
+        canned = Nginx("canned nginx", canned_dir, canned_conf, self.canned_port)
+        self.stack.callback(canned.stop)
+        proxy_conf = proxy_config(proxy_dir, self.proxy_port, self.canned_port, a.nginx_workers)
+        proxy = Nginx("nginx proxy", proxy_dir, proxy_conf, self.proxy_port)
+        self.stack.callback(proxy.stop)
+        mock_log = self.stack.enter_context(open(self.dir / "mock.log", "wb"))  # noqa: SIM115
+        mock = subprocess.Popen(
+            [sys.executable, str(HERE / "mock_upstream.py"), "--port", str(self.mock_port),
+             "--chunks", str(a.chunks), "--delay-ms", str(a.chunk_delay_ms),
+             "--processes", str(a.mock_processes)],
+            stdout=mock_log, stderr=subprocess.STDOUT,
+        )
+        self.stack.callback(stop_process, mock)
+        wait_for_port(self.mock_port, 10.0, mock, "mock upstream")
+        self.direct_url = f"http://127.0.0.1:{self.canned_port}{PATH}"
+        self.proxy_url = f"http://127.0.0.1:{self.proxy_port}{PATH}"
+        body = chat_body(PLAIN_MODEL, 0.7)
+        if "plain" in a.scenarios or "latency" in a.scenarios:
+            self.bare_url = self.start_bare_granian() + PATH
+            check_answer("bare Granian app", self.bare_url, body, None)
+        check_answer("canned nginx", self.direct_url, body, None)
+        check_answer("nginx proxy", self.proxy_url, body, None)
+        check_answer("mock upstream", f"http://127.0.0.1:{self.mock_port}{PATH}", body, None)
+
+    def start_bare_granian(self) -> str:
+        """The bare RSGI app (``bare_granian.py``) on Granian, set up as ``fastgw serve`` sets
+        Granian up (RSGI, uvloop, one worker); returns its base URL."""
+        port = free_port()
+        log = self.stack.enter_context(open(self.dir / "bare-granian.log", "wb"))  # noqa: SIM115
+        granian = subprocess.Popen(
+            [sys.executable, "-m", "granian", "--interface", "rsgi", "--loop", "uvloop",
+             "--workers", "1", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
+             "--working-dir", str(HERE), "--log-level", "warning", "bare_granian:app"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.stack.callback(stop_process, granian)
+        self.bare = granian
+        wait_for_port(port, 20.0, granian, "bare Granian app")
+        self.bare_pids = child_pids(granian.pid)
+        return f"http://127.0.0.1:{port}"
+
+    # -- fastgw ----------------------------------------------------------------------------
+
+    def gateway_config(self, with_cache: bool) -> str:
+        keys = "\n".join(f'[[keys]]\nid = "bench-{i}"\nhash = "{hash_key(k)}"\n'
+                         for i, k in enumerate(self.keys))
+        return f"""
+[server]
+access_log = {'true' if self.args.access_log == 'on' else 'false'}
+drain_timeout_s = 5
+
+[providers.canned]
+type = "openai"
+base_url = "http://127.0.0.1:{self.canned_port}/v1"
+
+[providers.mock]
+type = "openai"
+base_url = "http://127.0.0.1:{self.mock_port}/v1"
+
+[[models]]
+name = "{PLAIN_MODEL}"
+deployments = [{{ provider = "canned", model = "{PLAIN_MODEL}" }}]
+
+[[models]]
+name = "{STREAM_MODEL}"
+deployments = [{{ provider = "mock", model = "{STREAM_MODEL}" }}]
+
+[[models]]
+name = "{CACHED_MODEL}"
+deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
+{CACHE_MODEL_TOML if with_cache else ""}
+{keys}"""
+
+    def start_gateway(self, workers: int) -> GatewayProcess:
+        """fastgw with the cache snippet if it accepts it, else without (cache skipped).
+        The caller stops it (``__exit__``)."""
+        wants_cache = "cache" in self.args.scenarios
+        state = self.m.cache_state
+        gateway: GatewayProcess | None = None
+        if wants_cache:
+            try:
+                parse_config(self.gateway_config(True), "the benchmark config")
+                gateway = GatewayProcess(self.gateway_config(True), workers=workers)
+                state[workers] = "ok"
+            except ConfigError as exc:
+                state[workers] = f"fastgw rejected the cache config: {exc.errors[0]}"
+            except RuntimeError as exc:
+                state[workers] = f"fastgw did not start with the cache config: {exc}"
+        if gateway is None:
+            gateway = GatewayProcess(self.gateway_config(False), workers=workers)
+        try:
+            for line in gateway.log().splitlines():
+                if "core:" in line:
+                    self.core = line.rsplit("core:", 1)[1].strip(" )")
+            url = gateway.base_url + PATH
+            check_answer(f"fastgw (w{workers})", url, chat_body(PLAIN_MODEL, 0.7), self.key)
+            if wants_cache and state[workers] == "ok":
+                state[workers] = self._check_cache(url)
+        except BaseException:
+            gateway.__exit__(None, None, None)
+            raise
+        return gateway
+
+    def _check_cache(self, url: str) -> str:
+        body = chat_body(CACHED_MODEL, 0.0)
+        post(url, body, self.key)
+        status, headers, _ = post(url, body, self.key)
+        found = headers.get("x-fastgw-cache")
+        if status != 200 or found != "hit":
+            return (f"the cache config was accepted but a repeated temperature-0 request got "
+                    f"status {status}, x-fastgw-cache: {found}; not measured")
+        return "ok"
+
+    # -- measuring -------------------------------------------------------------------------
+
+    def wrk(self, label: str, url: str, script: str, connections: int, seconds: float,
+            warmup: bool = True, pids: list[int] | None = None, who: str = "fastgw workers",
+            ) -> WrkResult:
+        """One measured wrk run (after a 1 s warm-up); with ``pids``, their CPU use too."""
+        path = self.scripts[script]
+        if warmup:
+            run_wrk(label, url, path, connections=connections, seconds=1, log=self.log)
+        cpu = cpu_seconds(pids or [])
+        result = run_wrk(label, url, path, connections=connections, seconds=seconds, log=self.log)
+        self.m.wrk[label] = result
+        if pids and result.requests:
+            used = cpu_seconds(pids) - cpu
+            self.m.cpu[label] = {"who": who, "cpu_pct": round(used / result.seconds * 100, 1),
+                                 "us_per_request": round(used / result.requests * 1e6, 1)}
+        print(f"  {label:<34} {result.rps:>10,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+              f"p99 {result.p99_ms:.3f} ms" + ("" if result.clean else "  (ERRORS)"), flush=True)
+        return result
+
+    def stream(self, label: str, port: int, key: str | None, pids: list[int] | None = None,
+               ) -> StreamReport:
+        a = self.args
+        warmup = a.chunks * a.chunk_delay_ms / 1000
+        command = [sys.executable, str(HERE / "stream_client.py"), "--port", str(port),
+                   "--model", STREAM_MODEL, "--streams", str(a.streams), "--warmup", str(warmup),
+                   "--duration", str(a.duration), "--key", key or ""]
+        cpu, began = cpu_seconds(pids or []), time.monotonic()
+        own = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(command, capture_output=True, timeout=warmup + a.duration + 90)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.monotonic() - began
+        client_s = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
+        if not done.stdout.strip():
+            raise RuntimeError(f"stream client failed: {done.stderr.decode(errors='replace')}")
+        report = msgspec.json.decode(done.stdout, type=StreamReport)
+        self.m.streams[label] = report
+        self.m.cpu[f"{label}, client"] = {"who": "the stream client",
+                                           "cpu_pct": round(client_s / wall * 100, 1)}
+        if pids:
+            used = cpu_seconds(pids) - cpu
+            self.m.cpu[label] = {"who": "fastgw workers", "cpu_pct": round(used / wall * 100, 1)}
+        print(f"  {label:<34} {report.chunks_per_s:>10,.0f} chunks/s  "
+              f"TTFT p50 {report.ttft_ms.get('p50', 0):.3f} ms  "
+              f"chunk delay p50 {report.delay_ms.get('p50', 0):.3f} / p99 "
+              f"{report.delay_ms.get('p99', 0):.3f} ms  errors {report.errors}", flush=True)
+        return report
+
+    def sweep(self, label: str, url: str) -> None:
+        self.m.sweep[label] = [
+            self.wrk(f"sweep {label} c{c}", url, "plain", c, self.args.sweep_duration, warmup=False)
+            for c in SWEEP_CONNECTIONS
+        ]
+
+    def memory_sample(self, gateway: GatewayProcess) -> dict[str, float]:
+        return {str(pid): round(rss_mb(pid), 1) for pid in worker_pids(gateway)}
+
+    def profile(self, label: str, gateway: GatewayProcess) -> None:
+        """A py-spy flame graph of the first worker under the plain load (not measured)."""
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(spy).exists():
+            self.m.notes.append("--profile: py-spy is not installed (pip install py-spy)")
+            return
+        out = self.dir / f"profile-{label}.svg"
+        seconds = max(3, round(self.args.duration))
+        recorder = subprocess.Popen(
+            [spy, "record", "--pid", str(worker_pids(gateway)[0]), "--duration", str(seconds),
+             "--rate", "250", "--nonblocking", "-o", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run_wrk("profile", gateway.base_url + PATH, self.scripts["plain"],
+                connections=self.args.connections, seconds=seconds, log=self.log)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            recorder.wait(30)
+        self.m.notes.append(f"py-spy profile of a {label} worker under -c{self.args.connections}: "
+                            f"{out.relative_to(HERE.parent)}")
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        a, sc, c = self.args, self.args.scenarios, self.args.connections
+        print("starting canned nginx, nginx proxy and the mock upstream", flush=True)
+        self.start_upstreams()
+        if "plain" in sc or "cache" in sc:
+            self.wrk(f"direct c{c}", self.direct_url, "plain", c, a.duration)
+            self.wrk(f"nginx proxy c{c}", self.proxy_url, "plain", c, a.duration)
+        if "plain" in sc:
+            self.wrk(f"bare granian c{c}", self.bare_url, "plain", c, a.duration,
+                     pids=self.bare_pids, who="the Granian worker")
+        if "latency" in sc:
+            self.wrk("direct c1", self.direct_url, "plain", 1, a.duration)
+            self.wrk("nginx proxy c1", self.proxy_url, "plain", 1, a.duration)
+            self.wrk("bare granian c1", self.bare_url, "plain", 1, a.duration,
+                     pids=self.bare_pids, who="the Granian worker")
+        if "stream" in sc:
+            self.stream("streams direct", self.mock_port, None)
+        if "sweep" in sc:
+            self.sweep("nginx proxy", self.proxy_url)
+        if self.bare is not None:
+            stop_process(self.bare)  # done with it; keep it off the cores fastgw runs on
+        for w in a.workers:
+            print(f"starting fastgw with {w} worker(s)", flush=True)
+            gateway = self.start_gateway(w)
+            try:
+                self.measure_gateway(w, gateway)
+            finally:
+                gateway.__exit__(None, None, None)
+        if a.soak:
+            self.soak()
+        return self.results()
+
+    def measure_gateway(self, w: int, gateway: GatewayProcess) -> None:
+        a, sc, c = self.args, self.args.scenarios, self.args.connections
+        url = gateway.base_url + PATH
+        pids = worker_pids(gateway)
+        mem: dict[str, Any] = {"start": self.memory_sample(gateway)}
+        if "plain" in sc:
+            self.wrk(f"fastgw w{w} c{c}", url, "plain", c, a.duration, pids=pids)
+        if "cache" in sc and self.m.cache_state.get(w) == "ok":
+            self.wrk(f"fastgw w{w} cache c{c}", url, "cache", c, a.duration, pids=pids)
+        if "latency" in sc:
+            self.wrk(f"fastgw w{w} c1", url, "plain", 1, a.duration, pids=pids)
+        if "stream" in sc:
+            self.stream(f"streams fastgw w{w}", gateway.port, self.key, pids)
+        if "sweep" in sc:
+            self.sweep(f"fastgw w{w}", url)
+        if a.profile:
+            self.profile(f"fastgw-w{w}", gateway)
+        mem["end"] = self.memory_sample(gateway)
+        self.m.memory[f"w{w}"] = mem
+        log = gateway.log().splitlines()
+        errors = [ln for ln in log if "Traceback" in ln or "unhandled" in ln]
+        if errors:
+            self.m.notes.append(f"fastgw w{w} logged {len(errors)} errors: {errors[0][:200]}")
+
+    def soak(self) -> None:
+        a = self.args
+        print(f"soak: {a.soak_seconds:.0f} s of -c{a.connections} chat + 50 streams", flush=True)
+        gateway = self.start_gateway(a.soak_workers)
+        try:
+            self._soak(gateway)
+        finally:
+            gateway.__exit__(None, None, None)
+
+    def _soak(self, gateway: GatewayProcess) -> None:
+        a = self.args
+        samples: list[dict[str, float]] = [self.memory_sample(gateway)]
+        wrk = subprocess.Popen(
+            [wrk_binary(), "-t1", f"-c{a.connections}", f"-d{round(a.soak_seconds)}s",
+             "--timeout", "5s", "-s", str(self.scripts["plain"]), gateway.base_url + PATH],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        streams = subprocess.Popen(
+            [sys.executable, str(HERE / "stream_client.py"), "--port", str(gateway.port),
+             "--model", STREAM_MODEL, "--streams", "50", "--warmup", "2",
+             "--duration", str(a.soak_seconds - 4), "--key", self.key],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + a.soak_seconds
+            while time.monotonic() < end:
+                time.sleep(min(10.0, max(0.0, end - time.monotonic())))  # sampling interval
+                samples.append(self.memory_sample(gateway))
+        finally:
+            stop_process(wrk)
+            stop_process(streams)
+        base = samples[max(1, len(samples) // 10)]  # after the first tenth: pools, buffers warm
+        last = samples[-1]
+        growth = max(((last[p] - base[p]) / base[p] * 100 for p in last if base.get(p)),
+                     default=0.0)
+        self.m.memory["soak"] = {"workers": a.soak_workers, "seconds": a.soak_seconds,
+                                 "samples": samples, "growth_pct": round(growth, 2)}
+
+    # -- results ---------------------------------------------------------------------------
+
+    def results(self) -> dict[str, Any]:
+        m = self.m
+        rows = _table.rows(m)
+        busy = float(self.loadavg_start[0])  # at the end it mostly shows this run's own load
+        if busy > BUSY_LOADAVG:
+            m.notes.insert(0, f"The machine was not quiet (load average {busy:.2f} before the "
+                              "run): other processes shared the cores, so latencies and ratios "
+                              "are less reliable than on an idle machine.")
+        for label, cpu in m.cpu.items():
+            per = f", {cpu['us_per_request']} µs per request" if "us_per_request" in cpu else ""
+            m.notes.append(f"{label}: {cpu['who']} used {cpu['cpu_pct']} % of a core{per}")
+        asdict = msgspec.structs.asdict
+        return {
+            "machine": machine(self.core, self.loadavg_start),
+            "settings": self.settings(),
+            "rows": [asdict(r) for r in rows],
+            "wrk": {k: asdict(v) for k, v in m.wrk.items()},
+            "streams": {k: asdict(v) for k, v in m.streams.items()},
+            "sweep": {k: [asdict(p) for p in v] for k, v in m.sweep.items()},
+            "memory_mb": m.memory,
+            "fastgw_cpu": m.cpu,
+            "cache": {f"w{w}": state for w, state in m.cache_state.items()},
+            "notes": m.notes,
+            "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
+        }
+
+    def settings(self) -> dict[str, Any]:
+        a = self.args
+        return {
+            "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+            "duration_s": a.duration, "sweep_duration_s": a.sweep_duration,
+            "connections": a.connections, "workers": a.workers, "scenarios": a.scenarios,
+            "access_log": a.access_log == "on", "keys": a.keys, "nginx_workers": a.nginx_workers,
+            "streams": a.streams, "chunks": a.chunks, "chunk_delay_ms": a.chunk_delay_ms,
+            "mock_processes": a.mock_processes, "cache_model_toml": CACHE_MODEL_TOML.strip(),
+        }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    p.add_argument("--sweep-duration", type=float, help="seconds per sweep point (duration/2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (-c)")
+    p.add_argument("--workers", default="1,2", help="fastgw worker counts to measure, e.g. 1,2")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=",".join(SCENARIOS))
+    p.add_argument("--access-log", choices=("on", "off"), default="on")
+    p.add_argument("--keys", type=int, default=100, help="gateway keys in the config")
+    p.add_argument("--nginx-workers", type=int, default=1)
+    p.add_argument("--streams", type=int, default=200, help="concurrent streams")
+    p.add_argument("--chunks", type=int, default=100, help="chunks per stream")
+    p.add_argument("--chunk-delay-ms", type=float, default=20.0)
+    p.add_argument("--mock-processes", type=int, default=1)
+    p.add_argument("--soak", action="store_true", help="add a long run reporting RSS growth")
+    p.add_argument("--soak-seconds", type=float, default=300.0)
+    p.add_argument("--soak-workers", type=int, default=1)
+    p.add_argument("--profile", action="store_true", help="py-spy flame graph of each fastgw")
+    p.add_argument("--results", type=Path, default=HERE / "results")
+    args = p.parse_args(argv)
+    args.workers = [int(w) for w in str(args.workers).split(",") if w]
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenarios {sorted(unknown)}; choose from {','.join(SCENARIOS)}")
+    if args.sweep_duration is None:
+        args.sweep_duration = max(2.0, args.duration / 2)
+    if args.soak and args.soak_seconds < 20:
+        p.error("--soak-seconds must be at least 20")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = args.results / "tmp"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    bench = Bench(args, workdir)
+    with bench.stack:
+        data = bench.run()
+    write_results(data, args.results)
+    if data["sweep"] and not plot(data["sweep"], args.results / "latency_vs_load.png"):
+        print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+    print((args.results / "latest.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
