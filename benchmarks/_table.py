@@ -124,6 +124,13 @@ def _streams(m: Measurements) -> list[Row]:
     ]
     if direct.errors:
         out[0].result = out[1].result = f"INVALID ({direct.errors} stream errors)"
+    bare = m.streams.get("streams bare granian")
+    if bare is not None:  # Granian alone, making its own stamped chunks: the app-server floor
+        out.append(Row("bare Granian app streaming its own chunks: chunk delay",
+                       fmt_rps(bare.chunks_per_s, unit), fmt_ms(bare.delay_ms.get("p50")),
+                       fmt_ms(bare.delay_ms.get("p99")),
+                       target="reference: Granian's own delivery delay at this load",
+                       result=f"INVALID ({bare.errors} stream errors)" if bare.errors else ""))
     for w in m.workers:
         gw = m.streams.get(f"streams fastgw w{w}")
         if gw is None:

@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import _table
 import msgspec
@@ -128,7 +129,7 @@ class Bench:
         self.direct_url = f"http://127.0.0.1:{self.canned_port}{PATH}"
         self.proxy_url = f"http://127.0.0.1:{self.proxy_port}{PATH}"
         body = chat_body(PLAIN_MODEL, 0.7)
-        if "plain" in a.scenarios or "latency" in a.scenarios:
+        if {"plain", "latency", "stream"} & set(a.scenarios):
             self.bare_url = self.start_bare_granian() + PATH
             check_answer("bare Granian app", self.bare_url, body, None)
         check_answer("canned nginx", self.direct_url, body, None)
@@ -319,6 +320,9 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                      pids=self.bare_pids, who="the Granian worker")
         if "stream" in sc:
             self.stream("streams direct", self.mock_port, None)
+            bare_port = urlsplit(self.bare_url).port
+            assert bare_port is not None
+            self.stream("streams bare granian", bare_port, None, self.bare_pids)
         if "sweep" in sc:
             self.sweep("nginx proxy", self.proxy_url)
         if self.bare is not None:

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
@@ -25,6 +26,7 @@ from . import _core
 from .accesslog import AccessLine, AccessLog
 from .cache.exact import ResponseCache
 from .config import Config, ModelConfig, load_config
+from .disconnect import Disconnects
 from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import Exchange
@@ -56,6 +58,7 @@ class WorkerState:
         self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
         self.drain = Drain(loop, config.server.drain_timeout_s)
+        self.disconnects = Disconnects(loop)
         self.created = int(time.time())
         self._request_ids = _request_ids()
 
@@ -77,24 +80,25 @@ class WorkerState:
         if ex.cache is not None:
             metrics.cache.inc((model, ex.cache))
         if self.access is not None:
+            ttft = ex.ttft
             self.access.write(
-                AccessLine(
-                    ts=time.time(),
-                    request_id=ex.request_id,
-                    method=ex.method,
-                    path=ex.path,
-                    status=ex.status,
-                    latency_ms=round(elapsed * 1000, 3),
-                    key_id=ex.key_id,
-                    model=ex.model,
-                    deployment=ex.deployment,
-                    provider=ex.provider,
-                    stream=ex.stream,
-                    ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 3),
-                    prompt_tokens=ex.prompt_tokens,
-                    completion_tokens=ex.completion_tokens,
-                    cache=ex.cache,
-                    error=ex.error,
+                AccessLine(  # positional (the field order of AccessLine): cheaper per request
+                    time.time(),
+                    ex.request_id,
+                    ex.method,
+                    ex.path,
+                    ex.status,
+                    round(elapsed * 1000, 3),
+                    ex.key_id,
+                    ex.model,
+                    ex.deployment,
+                    ex.provider,
+                    ex.stream,
+                    None if ttft is None else round(ttft * 1000, 3),
+                    ex.prompt_tokens,
+                    ex.completion_tokens,
+                    ex.cache,
+                    ex.error,
                 )
             )
 
@@ -119,18 +123,6 @@ def _request_ids() -> Iterator[str]:
 
 
 # -- handlers -----------------------------------------------------------------------------------
-
-
-async def _chat(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    await proxy(state, scope, proto, ex, "/chat/completions", ChatRequest)
-
-
-async def _completions(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    await proxy(state, scope, proto, ex, "/completions", CompletionRequest)
-
-
-async def _embeddings(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    await proxy(state, scope, proto, ex, "/embeddings", EmbeddingRequest)
 
 
 def _visible_models(state: WorkerState, scope: Any, ex: Exchange) -> list[str]:
@@ -185,9 +177,19 @@ def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
 
 ROUTES: dict[str, tuple[str, Handler]] = {}
 for _prefix in ("/v1", ""):
-    ROUTES[f"{_prefix}/chat/completions"] = ("POST", _chat)
-    ROUTES[f"{_prefix}/completions"] = ("POST", _completions)
-    ROUTES[f"{_prefix}/embeddings"] = ("POST", _embeddings)
+    # partials, not wrapper coroutines: one coroutine less per proxied request
+    ROUTES[f"{_prefix}/chat/completions"] = (
+        "POST",
+        partial(proxy, endpoint="/chat/completions", cls=ChatRequest),
+    )
+    ROUTES[f"{_prefix}/completions"] = (
+        "POST",
+        partial(proxy, endpoint="/completions", cls=CompletionRequest),
+    )
+    ROUTES[f"{_prefix}/embeddings"] = (
+        "POST",
+        partial(proxy, endpoint="/embeddings", cls=EmbeddingRequest),
+    )
     ROUTES[f"{_prefix}/models"] = ("GET", _models)
 ROUTES["/health"] = ("GET", _health)
 ROUTES["/ready"] = ("GET", _ready)
@@ -230,7 +232,7 @@ class Gateway:
         state = self.state
         assert state is not None, "__rsgi_init__ was not called"
         request_id = scope.headers.get("x-request-id") or state.next_request_id()
-        task = asyncio.current_task()
+        task = asyncio.current_task(state.loop)  # with the loop: no getpid() on 3.11
         assert task is not None
         ex = Exchange(request_id, scope.method, scope.path, task)
         in_flight = state.drain.in_flight

@@ -10,7 +10,6 @@ cancels the handler, which aborts the upstream connection.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,12 @@ async def proxy(
     headers = scope.headers
     key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
     ex.key_id = key.id
-    body = await read_body(proto, headers.get("content-length"), state.config.server.max_body_bytes)
+    limit = state.config.server.max_body_bytes
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) <= limit:
+        body: bytes = await proto()  # the common case, inline: the server reads just that much
+    else:
+        body = await read_body(proto, declared, limit)
     request = decode_request(cls, body)
     ex.model = request.model
     model = state.models.get(request.model)
@@ -69,10 +73,16 @@ async def proxy(
             ex.cache = plan.outcome
             base.append(("x-fastgw-cache", plan.outcome))
             if cached is not None:
-                await _answer_from_cache(proto, ex, request, cached, base)
+                ex.ttft = time.perf_counter() - ex.start
+                ex.status, ex.responded = 200, True
+                ex.set_usage(decode_usage(cached))
+                if stream:
+                    await _replay_stream(proto, request, cached, base)  # type: ignore[arg-type]
+                else:
+                    proto.response_bytes(200, [_JSON, *base], cached)
                 return
 
-    watcher = _DisconnectWatch(proto, ex.task, state.loop)
+    watcher = state.disconnects.watch(scope.client, proto, ex.task)
     upstream: Response | None = None
     try:
         call = Call(endpoint, body, request, "", ex.request_id)
@@ -116,20 +126,13 @@ async def proxy(
             upstream.close()
 
 
-async def _answer_from_cache(
+async def _replay_stream(
     proto: Any,
-    ex: Exchange,
-    request: ChatRequest | CompletionRequest | EmbeddingRequest,
+    request: ChatRequest | CompletionRequest,
     cached: bytes,
     base: list[tuple[str, str]],
 ) -> None:
-    """Answer with a stored completion: as stored, or replayed as a stream."""
-    ex.ttft = time.perf_counter() - ex.start
-    ex.status, ex.responded = 200, True
-    ex.set_usage(decode_usage(cached))
-    if isinstance(request, EmbeddingRequest) or not request.stream:
-        proto.response_bytes(200, [_JSON, *base], cached)
-        return
+    """Answer a streamed request from a stored completion, replayed as SSE."""
     include_usage = request.stream_options is not None and request.stream_options.include_usage
     transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
     await transport.send_bytes(b"".join(replay(cached, include_usage)))
@@ -157,42 +160,6 @@ async def _first_answer(state: WorkerState, ex: Exchange, model: Any, call: Call
         return response
     assert failure is not None
     raise failure
-
-
-class _DisconnectWatch:
-    """Cancels the handler's task if the client goes away.
-
-    Asking Granian for the disconnect future costs a crossing into Rust and a thread wake-up
-    (a write syscall), so it is armed only once the request has waited ``ARM_AFTER_S``: an
-    answer faster than that never pays for it, and a client that leaves sooner is noticed
-    when the watch arms, or at the next write to it."""
-
-    ARM_AFTER_S = 0.05
-    __slots__ = ("_future", "_proto", "_task", "_timer")
-
-    def __init__(
-        self, proto: Any, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self._proto = proto
-        self._task = task
-        self._future: asyncio.Future[Any] | None = None
-        self._timer: asyncio.TimerHandle | None = loop.call_later(self.ARM_AFTER_S, self._arm)
-
-    def _arm(self) -> None:
-        self._timer = None
-        future: asyncio.Future[Any] = asyncio.ensure_future(self._proto.client_disconnect())
-        future.add_done_callback(self._gone)
-        self._future = future
-
-    def _gone(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled():
-            self._task.cancel()
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._future is not None:
-            self._future.cancel()
 
 
 async def read_body(proto: Any, declared: str | None, limit: int) -> bytes:

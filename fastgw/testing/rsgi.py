@@ -309,12 +309,15 @@ class RSGIClient:
         app: Any,
         *,
         loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
-        client: str = "127.0.0.1:50000",
+        client: str | None = None,
         server: str = "127.0.0.1:8080",
     ) -> None:
         self.app = app
         self._loop_factory = loop_factory
+        # Each request is its own connection (its own client port) unless ``client`` pins one:
+        # Granian's disconnect signal belongs to the connection, and so does the fake's.
         self._client = client
+        self._ports = iter(range(50000, 1 << 30))
         self._server = server
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -388,7 +391,8 @@ class RSGIClient:
             items.append(("transfer-encoding", "chunked"))
         elif "content-length" not in names and (body or method.upper() in ("POST", "PUT", "PATCH")):
             items.append(("content-length", str(len(body))))
-        scope = RSGIScope(method, target, items, client=self._client, server=self._server)
+        client = self._client or f"127.0.0.1:{next(self._ports)}"
+        scope = RSGIScope(method, target, items, client=client, server=self._server)
         proto = FakeHTTPProtocol(body_chunks, drop_after_chunks=drop_after_chunks)
         task = asyncio.get_running_loop().create_task(self.app.__rsgi__(scope, proto))
         return InFlight(task, proto)
