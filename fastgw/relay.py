@@ -8,7 +8,12 @@ Rules this module keeps:
   ``error`` event and no ``[DONE]``. A stream that ended cleanly after a ``finish_reason`` but
   without ``[DONE]`` is finalised with ``[DONE]``; one that ended before any
   ``finish_reason`` gets an error event.
-- A client that goes away raises out of ``send_bytes``; the caller then aborts the upstream.
+- Chunks are pushed from the upstream protocol's callback (``Response.pump``): Granian's
+  ``send_bytes`` is synchronous (it queues to the connection and returns an awaitable that
+  is already settled), so a chunk goes out without a loop iteration, a future or a timer
+  per chunk. ``send_now`` settles that awaitable on the spot.
+- A client that goes away makes ``send_now`` say so; the relay raises ``RSGIProtocolClosed``
+  and the caller aborts the upstream.
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ from .wire import decode_usage
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
+def send_now(transport: Any, chunk: bytes) -> bool:
+    """Send ``chunk``; False if the client is gone. Granian's ``send_bytes`` returns an
+    awaitable that is already settled (done, or failed with the transport closed)."""
+    step = transport.send_bytes(chunk).__await__()
+    try:
+        next(step)
+    except StopIteration:
+        return True
+    except RuntimeError:  # RSGIProtocolClosed / RSGIProtocolError: the client went away
+        return False
+    raise RuntimeError("send_bytes did not settle at once; the relay needs Granian's semantics")
+
+
 async def relay_stream(
     transport: Any, upstream: Response, ex: Exchange, collect: bool = False
 ) -> list[bytes] | None:
@@ -37,12 +55,17 @@ async def relay_stream(
     (``[DONE]`` seen, no error), else ``None``."""
     framer = SSEFramer(collect)
     failure: GatewayError | None = None
+    start = ex.start
+
+    def forward(chunk: bytes) -> bool:
+        if ex.ttft is None:
+            ex.ttft = time.perf_counter() - start
+        framer.feed(chunk)
+        return send_now(transport, chunk)
+
     try:
-        while (chunk := await upstream.next_chunk()) is not None:
-            if ex.ttft is None:
-                ex.ttft = time.perf_counter() - ex.start
-            framer.feed(chunk)
-            await transport.send_bytes(chunk)
+        if not await upstream.pump(forward):
+            raise RSGIProtocolClosed("the client went away mid-stream")
     except GatewayError as exc:
         # Granian ends a stream response only when its transport is freed. A kept traceback
         # would hold this frame (and the transport) in a reference cycle until the garbage

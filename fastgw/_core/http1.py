@@ -10,6 +10,10 @@ Rules this module keeps:
 - Waiting is a plain future woken by the parser callbacks, bounded by a timer callback that
   fails it with ``Expired`` (no ``wait_for`` tasks); callers turn that into
   ``UpstreamTimeout`` naming the phase.
+- ``pump(sink)`` relays a body without a loop iteration per chunk: the parser callback hands
+  each chunk to ``sink`` at once, and the waiting coroutine wakes only for the end, an error,
+  a sink that refuses (its consumer went away) or a timeout; the idle timeout is measured
+  from the last chunk, so no timer is made per chunk.
 - Any protocol failure aborts the transport; the pool never reuses such a connection.
 - The connection knows its pool only through ``pool._forget(conn)`` (the connection is gone)
   and ``pool._release(conn)`` (the caller is done with the response).
@@ -18,6 +22,7 @@ Rules this module keeps:
 import asyncio
 import collections
 import time
+from collections.abc import Callable
 
 import cython
 import httptools
@@ -73,6 +78,9 @@ class Connection:
         self.error: GatewayError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.paused = False
+        self.sink: Callable[[bytes], bool] | None = None
+        self.sink_open = True
+        self.last_body = 0.0
 
     def reset(self) -> None:
         """Ready for the next exchange on this connection."""
@@ -130,6 +138,14 @@ class Connection:
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        sink = self.sink
+        if sink is not None:  # pumping: hand it on now, wake nobody
+            self.last_body = time.monotonic()
+            if not sink(body):
+                self.sink = None
+                self.sink_open = False
+                self._wake()
+            return
         self.chunks.append(body)
         if len(self.chunks) >= HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
@@ -161,21 +177,25 @@ class Connection:
         if self.transport is not None:
             self.transport.abort()
 
-    async def wait(self, timeout: float, what: str) -> None:
-        """Wait for the next parser event, at most ``timeout`` seconds; ``UpstreamTimeout``
-        naming ``what`` when the time runs out."""
+    async def wait_event(self, timeout: float) -> bool:
+        """Wait for the next parser event, at most ``timeout`` seconds; False if none came."""
         waiter = self.loop.create_future()
         self._waiter = waiter
         handle = self.loop.call_later(timeout, expire, waiter)
         try:
             await waiter
         except Expired:
-            raise UpstreamTimeout(
-                f"The upstream did not answer in time ({what}, {timeout:.3g}s)."
-            ) from None
+            return False
         finally:
             handle.cancel()
             self._waiter = None
+        return True
+
+    async def wait(self, timeout: float, what: str) -> None:
+        """Wait for the next parser event, at most ``timeout`` seconds; ``UpstreamTimeout``
+        naming ``what`` when the time runs out."""
+        if not await self.wait_event(timeout):
+            raise UpstreamTimeout(f"The upstream did not answer in time ({what}, {timeout:.3g}s).")
 
     def take_chunk(self) -> bytes:
         chunk: bytes = self.chunks.popleft()
@@ -238,6 +258,43 @@ class UpstreamResponse:
                 await conn.wait(self._idle_s, "idle gap between chunks")
             else:
                 await conn.wait(remaining, "total")
+
+    async def pump(self, sink: Callable[[bytes], bool]) -> bool:
+        """Hand every remaining body chunk to ``sink`` as it is parsed (queued ones first).
+        True when the body ended; False when ``sink`` returned False (its consumer went
+        away: close the response, which aborts the connection unless the body was complete).
+        Raises ``UpstreamTimeout`` (idle gap, total) and the connection's errors."""
+        conn = self._conn
+        if conn is None:
+            return True
+        while conn.chunks:
+            if not sink(conn.take_chunk()):
+                return False
+        now: cython.double = time.monotonic()
+        conn.last_body = now
+        conn.sink_open = True
+        conn.sink = sink
+        try:
+            while True:
+                if conn.error is not None:
+                    raise conn.error
+                if not conn.sink_open:
+                    return False
+                if conn.complete:
+                    return True
+                now = time.monotonic()
+                total_left: cython.double = self._deadline - now
+                idle_left: cython.double = conn.last_body + self._idle_s - now
+                if total_left <= 0:
+                    raise UpstreamTimeout("The upstream response exceeded the total timeout.")
+                if idle_left <= 0:
+                    raise UpstreamTimeout(
+                        f"The upstream did not answer in time (idle gap between chunks, "
+                        f"{self._idle_s:.3g}s)."
+                    )
+                await conn.wait_event(min(idle_left, total_left))
+        finally:
+            conn.sink = None
 
     async def read(self) -> bytes:
         """The whole body."""

@@ -18,6 +18,9 @@ cdef class Connection:
     cdef public object error
     cdef object _waiter
     cdef public bint paused
+    cdef public object sink
+    cdef public bint sink_open
+    cdef public double last_body
 
     cpdef void reset(self)
     cdef bint _length_unknown(self)

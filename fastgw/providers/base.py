@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -30,6 +31,8 @@ class Response(Protocol):
     async def next_chunk(self) -> bytes | None: ...
 
     async def read(self) -> bytes: ...
+
+    async def pump(self, sink: Callable[[bytes], bool]) -> bool: ...
 
     def close(self) -> None: ...
 

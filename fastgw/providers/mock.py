@@ -15,6 +15,7 @@ import math
 import random
 import struct
 import time
+from collections.abc import Callable
 
 import msgspec
 import xxhash
@@ -144,6 +145,12 @@ class MockResponse:
         chunk = self._chunks[self._index]
         self._index += 1
         return chunk
+
+    async def pump(self, sink: Callable[[bytes], bool]) -> bool:
+        while (chunk := await self.next_chunk()) is not None:
+            if not sink(chunk):
+                return False
+        return True
 
     async def read(self) -> bytes:
         if self._first_delay > 0:

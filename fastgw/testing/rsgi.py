@@ -36,7 +36,15 @@ worker's loop with ``client.run(...)`` and use ``client.start(...)``, which retu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -128,11 +136,35 @@ class StreamTransport:
     def __init__(self, proto: FakeHTTPProtocol) -> None:
         self._proto = proto
 
-    async def send_bytes(self, data: bytes) -> None:
-        self._proto._send(bytes(data))
+    # Like Granian's: synchronous (queued at once), returning an awaitable already settled:
+    # done, or failing with ProtocolClosed when awaited once the client is gone.
+    def send_bytes(self, data: bytes) -> Settled:
+        return self._send(bytes(data))
 
-    async def send_str(self, data: str) -> None:
-        self._proto._send(data.encode())
+    def send_str(self, data: str) -> Settled:
+        return self._send(data.encode())
+
+    def _send(self, data: bytes) -> Settled:
+        try:
+            self._proto._send(data)
+        except ProtocolClosed as exc:
+            return Settled(exc)
+        return Settled()
+
+
+class Settled:
+    """Granian's ``PyEmptyAwaitable`` / ``PyErrAwaitable``: an awaitable already settled."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self._error = error
+
+    def __await__(self) -> Generator[None, None, None]:
+        if self._error is not None:
+            raise self._error
+        return
+        yield  # a generator: finishes (or fails) on its first step
 
 
 class FakeHTTPProtocol:
