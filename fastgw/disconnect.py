@@ -26,7 +26,7 @@ class _Connection:
     __slots__ = ("future", "task")
 
     def __init__(self, future: asyncio.Future[Any]) -> None:
-        self.future = future
+        self.future: asyncio.Future[Any] | None = future
         self.task: asyncio.Task[Any] | None = None
 
 
@@ -42,7 +42,7 @@ class Disconnects:
 
     def _attach(self, client: str, proto: Any, task: asyncio.Task[Any]) -> _Connection:
         conn = self.connections.get(client)
-        if conn is None or conn.future.done():  # a new connection (or the old one just closed)
+        if conn is None or conn.future is None or conn.future.done():  # a new connection
             future: asyncio.Future[Any] = asyncio.ensure_future(proto.client_disconnect())
             conn = _Connection(future)
             self.connections[client] = conn
@@ -50,11 +50,15 @@ class Disconnects:
         conn.task = task
         return conn
 
-    def _closed(self, client: str, conn: _Connection, _future: asyncio.Future[Any]) -> None:
+    def _closed(self, client: str, conn: _Connection, future: asyncio.Future[Any]) -> None:
+        # Break future -> callback -> conn -> future: Granian's future is not tracked by
+        # Python's cycle collector, so a cycle through it would never be freed.
+        conn.future = None
         if self.connections.get(client) is conn:
             del self.connections[client]
-        if conn.task is not None and not conn.future.cancelled():
-            conn.task.cancel()
+        task, conn.task = conn.task, None
+        if task is not None and not future.cancelled():
+            task.cancel()
 
 
 class Watch:
