@@ -360,6 +360,33 @@ def test_key_order_and_whitespace_share_the_entry(gw: Cached) -> None:
     assert len(gw.calls) == 1
 
 
+def test_repeated_bytes_reuse_the_canonical_key(gw: Cached) -> None:
+    """A repeat with identical bytes finds its canonical key through the raw-body alias (no
+    canonical form built again); a byte-different equivalent adds its own alias to the same
+    entry; aliases never add cached answers."""
+    compact = b'{"model":"gpt-test","messages":[{"role":"user","content":"Yo"}],"temperature":0}'
+    spaced = (
+        b'{"temperature": 0, "model": "gpt-test", "messages": [{"role": "user", "content": "Yo"}]}'
+    )
+    cache = gw.state.cache
+    assert gw.outcomes(compact) == ["miss"]
+    assert (cache.aliases.entries, cache.store.entries) == (1, 1)
+    assert gw.outcomes(compact, compact) == ["hit", "hit"]
+    assert (cache.aliases.entries, cache.aliases.hits) == (1, 2)
+    assert gw.outcomes(spaced) == ["hit"]
+    assert (cache.aliases.entries, cache.store.entries) == (2, 1)
+    assert len(gw.calls) == 1
+
+
+def test_aliases_are_scoped_to_the_namespace(gw: Cached) -> None:
+    """The same bytes from a key in another namespace do not reach the first key's entry
+    through the alias table."""
+    body = b'{"model":"gpt-test","messages":[{"role":"user","content":"Ns"}],"temperature":0}'
+    assert gw.outcomes(body) == ["miss"]
+    assert gw.outcomes(body, headers=LIMITED) == ["miss"]
+    assert len(gw.calls) == 2
+
+
 def test_stream_true_and_false_share_the_entry(gw: Cached) -> None:
     """``stream``, ``stream_options`` and an explicit ``stream: false`` do not change the key."""
     assert gw.outcomes(T0, {**T0, "stream": False}, {**T0, "stream": True}, {**T0, **STREAM}) == [

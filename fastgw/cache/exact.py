@@ -9,6 +9,12 @@ Rules this module keeps:
 - The key is xxh3-128 of the request's canonical form (the public model name in place of the
   client's ``model``) within the caller's namespace: the key's ``cache_namespace``, else its
   id. One tenant's answer never reaches another unless the config gives them one namespace.
+- Building the canonical form is the costly step (~2 µs: a full decode and a sorted
+  encode), and a client that repeats a request usually repeats its bytes. So the xxh3-128 of
+  the raw body (with the endpoint, in the same namespace) is remembered as an alias of the
+  canonical key it produced: a repeat skips the canonical form. Aliases live in their own
+  LRU, bounded like the cache, and only ever point at a key; the entry itself is still
+  looked up, so an alias never outlives or widens what the cache holds.
 - ``Cache-Control: no-cache`` skips the lookup (outcome ``bypass``); ``no-store`` skips the
   store. Only complete 200 answers are stored, as the plain completion body.
 """
@@ -23,6 +29,13 @@ from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .canonical import cache_key, canonical_chat, canonical_completion, canonical_embedding
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
+
+_RAW_TAG: dict[type, bytes] = {
+    ChatRequest: b"raw:chat\n",
+    CompletionRequest: b"raw:completions\n",
+    EmbeddingRequest: b"raw:embeddings\n",
+}
+_KEY_BYTES = 16
 
 _CANONICAL: dict[type, Callable[[bytes, str], bytes]] = {
     ChatRequest: canonical_chat,
@@ -58,6 +71,7 @@ class ResponseCache:
 
     def __init__(self, config: CacheConfig) -> None:
         self.store = ExactCache(config.max_entries, config.max_bytes)
+        self.aliases = ExactCache(config.max_entries, config.max_entries * _KEY_BYTES)
 
     def plan(
         self,
@@ -78,10 +92,13 @@ class ResponseCache:
         ):
             return CachePlan(b"", False, False, 0.0)
         no_cache, no_store = _directives(cache_control)
-        canonical = _CANONICAL[type(request)](body, model.name)
-        return CachePlan(
-            cache_key(namespace, canonical), not no_cache, not no_store, settings.ttl_s
-        )
+        kind = type(request)
+        raw = cache_key(namespace, _RAW_TAG[kind] + body)
+        key = self.aliases.get(raw)
+        if key is None:
+            key = cache_key(namespace, _CANONICAL[kind](body, model.name))
+            self.aliases.put(raw, key, settings.ttl_s)
+        return CachePlan(key, not no_cache, not no_store, settings.ttl_s)
 
     def get(self, plan: CachePlan) -> bytes | None:
         if not plan.lookup:
