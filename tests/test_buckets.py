@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-PROPERTY = settings(max_examples=300, deadline=None, database=None)
+from tests.twins import PROPERTY, FakeClock, twin
 
 
 @pytest.fixture(scope="module", params=["python", "cython"])
 def impl(request: pytest.FixtureRequest) -> ModuleType:
     """``fastgw._core.buckets`` or its compiled twin ``buckets_c``."""
-    if request.param == "python":
-        return importlib.import_module("fastgw._core.buckets")
-    if os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0"):
-        pytest.skip("FASTGW_NO_EXTENSIONS is set")
-    try:
-        return importlib.import_module("fastgw._core.buckets_c")
-    except ImportError:
-        pytest.skip("compiled twin not built")
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+    return twin("buckets", request.param)
 
 
 def make(

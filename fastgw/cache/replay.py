@@ -19,7 +19,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -63,32 +63,18 @@ class TextChoice(msgspec.Struct):
     logprobs: Any = None
 
 
-class Completion(msgspec.Struct):
+C = TypeVar("C", ChatChoice, TextChoice)
+
+
+class Completion(msgspec.Struct, Generic[C]):
+    """The stored form: a plain chat completion (``Completion[ChatChoice]``) or text
+    completion (``Completion[TextChoice]``)."""
+
     id: str
     object: str
     created: int
     model: str
-    choices: list[ChatChoice] | list[TextChoice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-class _ChatCompletion(msgspec.Struct):
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-class _TextCompletion(msgspec.Struct):
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[TextChoice]
+    choices: list[C]
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
@@ -136,8 +122,8 @@ class _Chunk(msgspec.Struct):
 
 
 _chunk_decoder = msgspec.json.Decoder(_Chunk)
-_chat_decoder = msgspec.json.Decoder(_ChatCompletion)
-_text_decoder = msgspec.json.Decoder(_TextCompletion)
+_chat_decoder = msgspec.json.Decoder(Completion[ChatChoice])
+_text_decoder = msgspec.json.Decoder(Completion[TextChoice])
 _encode = msgspec.json.Encoder().encode
 
 
@@ -192,9 +178,9 @@ def assemble(payloads: list[bytes]) -> bytes | None:
         return None
     if head is None or not finish or any(reason is None for reason in finish.values()):
         return None
-    choices: list[ChatChoice] | list[TextChoice]
+    fingerprint = head.system_fingerprint
     if chat:
-        choices = [
+        chat_choices = [
             ChatChoice(
                 i,
                 AssistantMessage(
@@ -208,14 +194,23 @@ def assemble(payloads: list[bytes]) -> bytes | None:
             )
             for i in sorted(finish)
         ]
-        kind = "chat.completion"
-    else:
-        choices = [TextChoice(i, "".join(texts[i]), finish[i]) for i in sorted(finish)]
-        kind = "text_completion"
-    completion = Completion(
-        head.id, kind, head.created, head.model, choices, usage, head.system_fingerprint
+        return _encode(
+            Completion(
+                head.id,
+                "chat.completion",
+                head.created,
+                head.model,
+                chat_choices,
+                usage,
+                fingerprint,
+            )
+        )
+    text_choices = [TextChoice(i, "".join(texts[i]), finish[i]) for i in sorted(finish)]
+    return _encode(
+        Completion(
+            head.id, "text_completion", head.created, head.model, text_choices, usage, fingerprint
+        )
     )
-    return _encode(completion)
 
 
 def _content(pieces: list[str], other_parts: bool) -> str | None:
