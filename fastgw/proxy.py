@@ -76,8 +76,8 @@ async def proxy(
                 ex.ttft = time.perf_counter() - ex.start
                 ex.status, ex.responded = 200, True
                 ex.set_usage(decode_usage(cached))
-                if stream:
-                    await _replay_stream(proto, request, cached, base)  # type: ignore[arg-type]
+                if stream and not isinstance(request, EmbeddingRequest):
+                    await _replay_stream(proto, request, cached, base)
                 else:
                     proto.response_bytes(200, [_JSON, *base], cached)
                 return
@@ -94,9 +94,13 @@ async def proxy(
             payloads = await relay_stream(transport, upstream, ex, collect)
             # stored only with its usage: a later plain hit must report it as OpenAI does,
             # so a stream is cached when the client asked for include_usage
-            stored = payloads is not None and ex.prompt_tokens is not None
-            if stored and plan is not None and state.cache is not None:
-                completion = assemble(payloads)  # type: ignore[arg-type]
+            if (
+                payloads is not None
+                and ex.prompt_tokens is not None
+                and plan is not None
+                and state.cache is not None
+            ):
+                completion = assemble(payloads)
                 if completion is not None:
                     state.cache.put(plan, completion)
             return
