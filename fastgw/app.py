@@ -67,7 +67,8 @@ class WorkerState:
 
     def finish(self, ex: Exchange) -> None:
         elapsed = time.perf_counter() - ex.start
-        model = ex.model or ""
+        # only configured names become metric labels: a client cannot mint new series
+        model = ex.model if ex.model in self.models else ""
         metrics = self.metrics
         metrics.requests.inc((model, str(ex.status)))
         metrics.latency.observe((model,), elapsed)

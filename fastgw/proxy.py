@@ -10,10 +10,13 @@ cancels the handler, which aborts the upstream connection.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from .cache.replay import assemble, replay
+import msgspec
+
+from .cache.replay import assemble, replay, storable
 from .errors import (
     GatewayError,
     ModelNotFound,
@@ -30,6 +33,7 @@ from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_reque
 if TYPE_CHECKING:
     from .app import WorkerState
 
+log = logging.getLogger("fastgw")
 _JSON = ("content-type", "application/json")
 _SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
 _RETRY_STATUSES = frozenset((500, 502, 503, 504))
@@ -70,14 +74,21 @@ async def proxy(
         plan = state.cache.plan(model, key.namespace, request, body, headers.get("cache-control"))
         if plan is not None:
             cached = state.cache.get(plan)
+            events = None
+            if cached is not None and stream and not isinstance(request, EmbeddingRequest):
+                events = _replayed(request, cached)  # before any header goes out
+                if events is None:  # cannot be replayed: drop it and ask the upstream
+                    state.cache.discard(plan)
+                    cached = None
             ex.cache = plan.outcome
             base.append(("x-fastgw-cache", plan.outcome))
             if cached is not None:
                 ex.ttft = time.perf_counter() - ex.start
                 ex.status, ex.responded = 200, True
                 ex.set_usage(decode_usage(cached))
-                if stream and not isinstance(request, EmbeddingRequest):
-                    await _replay_stream(proto, request, cached, base)
+                if events is not None:
+                    transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
+                    await transport.send_bytes(events)
                 else:
                     proto.response_bytes(200, [_JSON, *base], cached)
                 return
@@ -91,7 +102,8 @@ async def proxy(
             transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
             ex.status, ex.responded = 200, True
             collect = plan is not None and plan.store
-            payloads = await relay_stream(transport, upstream, ex, collect)
+            n = 1 if isinstance(request, EmbeddingRequest) else request.n
+            payloads = await relay_stream(transport, upstream, ex, collect, n)
             # stored only with its usage: a later plain hit must report it as OpenAI does,
             # so a stream is cached when the client asked for include_usage
             if (
@@ -107,39 +119,49 @@ async def proxy(
         data = await upstream.read()
         ex.ttft = time.perf_counter() - ex.start
         content_type = (upstream.header(b"content-type") or b"application/json").decode("latin-1")
-        if upstream.status == 200:
+        status = upstream.status
+        if status == 200:
             ex.set_usage(decode_usage(data))
-            if plan is not None and state.cache is not None:
+            embeddings = isinstance(request, EmbeddingRequest)
+            if plan is not None and state.cache is not None and storable(data, embeddings):
                 state.cache.put(plan, data)
+        elif status in (401, 403):
+            # the upstream refused *our* credentials: the operator's problem, not the client's
+            # (and OpenAI's message quotes the end of the upstream key)
+            log.warning("upstream %s answered %d: check its api_key_env", ex.provider, status)
+            data = error_body(
+                f"The upstream provider refused the gateway's credentials ({status}).",
+                "upstream_error",
+                code="upstream_auth_failed",
+            )
+            status = 502
+            content_type = "application/json"
         elif not _is_openai_error(data):
             data = error_body(
                 f"The upstream answered {upstream.status}: {data[:300].decode('utf-8', 'replace')}",
                 "upstream_error" if upstream.status >= 500 else "invalid_request_error",
             )
             content_type = "application/json"
-        ex.status, ex.responded = upstream.status, True
+        ex.status, ex.responded = status, True
         if upstream.status != 200:
             ex.error = f"upstream_{upstream.status}"
             retry_after = upstream.header(b"retry-after")
             if retry_after is not None:
                 base.append(("retry-after", retry_after.decode("latin-1")))
-        proto.response_bytes(upstream.status, [("content-type", content_type), *base], data)
+        proto.response_bytes(status, [("content-type", content_type), *base], data)
     finally:
         watcher.cancel()
         if upstream is not None:
             upstream.close()
 
 
-async def _replay_stream(
-    proto: Any,
-    request: ChatRequest | CompletionRequest,
-    cached: bytes,
-    base: list[tuple[str, str]],
-) -> None:
-    """Answer a streamed request from a stored completion, replayed as SSE."""
+def _replayed(request: ChatRequest | CompletionRequest, cached: bytes) -> bytes | None:
+    """A stored completion as the SSE body of a streamed answer, or None if it cannot be."""
     include_usage = request.stream_options is not None and request.stream_options.include_usage
-    transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
-    await transport.send_bytes(b"".join(replay(cached, include_usage)))
+    try:
+        return b"".join(replay(cached, include_usage))
+    except msgspec.DecodeError:
+        return None
 
 
 async def _first_answer(state: WorkerState, ex: Exchange, model: Any, call: Call) -> Response:

@@ -5,9 +5,9 @@ Rules this module keeps:
   the same bytes for ``[DONE]``, ``finish_reason``, usage and error events.
 - A stream never ends looking complete when it is not: an upstream failure after the headers
   went out (a cut, a stall past the idle timeout, a protocol error) ends it with an SSE
-  ``error`` event and no ``[DONE]``. A stream that ended cleanly after a ``finish_reason`` but
-  without ``[DONE]`` is finalised with ``[DONE]``; one that ended before any
-  ``finish_reason`` gets an error event.
+  ``error`` event and no ``[DONE]``. A single-choice stream that ended cleanly after a
+  ``finish_reason`` but without ``[DONE]`` is finalised with ``[DONE]``; one that ended before
+  any ``finish_reason``, or a several-choice stream without ``[DONE]``, gets an error event.
 - Chunks are pushed from the upstream protocol's callback (``Response.pump``): Granian's
   ``send_bytes`` is synchronous (it queues to the connection and returns an awaitable that
   is already settled), so a chunk goes out without a loop iteration, a future or a timer
@@ -49,10 +49,12 @@ def send_now(transport: Any, chunk: bytes) -> bool:
 
 
 async def relay_stream(
-    transport: Any, upstream: Response, ex: Exchange, collect: bool = False
+    transport: Any, upstream: Response, ex: Exchange, collect: bool = False, choices: int = 1
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
-    (``[DONE]`` seen, no error), else ``None``."""
+    (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
+    of several choices that ends without ``[DONE]`` is not finalised (the framer cannot tell
+    that every choice finished), it ends with an error event."""
     framer = SSEFramer(collect)
     failure: GatewayError | None = None
     start = ex.start
@@ -82,7 +84,7 @@ async def relay_stream(
         raise
     clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
     if failure is None and not framer.done and framer.error_payload is None:
-        if framer.finish_reason is not None and not framer.pending:
+        if choices == 1 and framer.finish_reason is not None and not framer.pending:
             await transport.send_bytes(DONE_EVENT)
         else:
             failure = UpstreamProtocolError(

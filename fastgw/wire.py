@@ -12,11 +12,15 @@ Rules this module keeps:
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 from .errors import InvalidRequest, MalformedJSON
+
+# Counts OpenAI rejects below 1 (max_tokens, n, dimensions): refused here with a 400 naming
+# the param, before any upstream is asked.
+Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class StreamOptions(msgspec.Struct):
@@ -33,9 +37,9 @@ class ChatRequest(msgspec.Struct):
     messages: list[Message]
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    n: int = 1
+    max_tokens: Positive | None = None
+    max_completion_tokens: Positive | None = None
+    n: Positive = 1
     temperature: float | None = None
     seed: int | None = None
 
@@ -45,8 +49,8 @@ class CompletionRequest(msgspec.Struct):
     prompt: str | list[str | int | list[int]]
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = None
-    n: int = 1
+    max_tokens: Positive | None = None
+    n: Positive = 1
     temperature: float | None = None
     seed: int | None = None
 
@@ -55,7 +59,7 @@ class EmbeddingRequest(msgspec.Struct):
     model: str
     input: str | list[str | int | list[int]]
     encoding_format: str = "float"
-    dimensions: int | None = None
+    dimensions: Positive | None = None
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -128,6 +132,12 @@ def _invalid(text: str) -> InvalidRequest:
         where = where[1:]
     if not where:
         return InvalidRequest(f"Invalid request body: {message}.", code="invalid_type")
+    if "` >= " in message or "` <= " in message:  # the right type, out of range
+        return InvalidRequest(
+            f"Invalid value for '{where}': {message[0].lower()}{message[1:]}.",
+            param=where,
+            code="invalid_value",
+        )
     return InvalidRequest(
         f"Invalid type for '{where}': {message[0].lower()}{message[1:]}.",
         param=where,

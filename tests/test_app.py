@@ -776,3 +776,14 @@ def test_drain_timeout_answers_plain_requests_503(capsys: pytest.CaptureFixture[
     assert response.json()["error"]["code"] == "shutting_down"
     (line,) = access_lines(capsys.readouterr().out)
     assert (line["status"], line["error"]) == (503, "shutting_down")
+
+
+def test_unknown_model_names_do_not_become_metric_labels(client: RSGIClient) -> None:
+    """Names a client makes up (unknown models, /v1/models/{id} without a key) are counted
+    under an empty model label, so nobody can mint new metric series."""
+    client.post("/v1/chat/completions", json={**CHAT, "model": "made-up-1"}, headers=DEV)
+    client.get("/v1/models/made-up-2")
+    text = client.get("/metrics").body.decode()
+    assert "made-up" not in text
+    assert 'fastgw_requests_total{model="",status="404"} 1' in text
+    assert 'fastgw_requests_total{model="",status="401"} 1' in text

@@ -18,6 +18,7 @@ from fastgw import Gateway, parse_config
 from fastgw.config import Config, ModelCacheConfig
 from fastgw.keys import hash_key
 from fastgw.testing import FakeUpstream, Fault, RSGIClient, RSGIResponse
+from fastgw.wire import ChatRequest, decode_request
 from tests.conftest import DEV_KEY, LIMITED_KEY, mock_config
 
 TEAM_A_KEY = "sk-test-team-a-0123456789"
@@ -681,3 +682,47 @@ def test_access_log_carries_the_outcome(capsys: pytest.CaptureFixture[str]) -> N
         ("gpt-other", None, False),
     ]
     assert lines[1]["status"] == 200 and lines[1]["prompt_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(
+            Fault.error(200, b'{"error":{"message":"overloaded","type":"server_error"}}'),
+            id="error-object-with-200",
+        ),
+        pytest.param(
+            Fault(
+                raw=b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\n\r\n"
+                b'{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"ind'
+            ),
+            id="body-cut-by-close",
+        ),
+    ],
+)
+def test_a_200_that_is_not_an_answer_is_not_stored(
+    up: FakeUpstream, upgw: Cached, fault: Fault
+) -> None:
+    """A 200 whose body is not a whole completion (an error object, a body cut short by the
+    connection closing) is relayed but never stored: the next request asks the upstream."""
+    up.fail_next(fault)
+    assert upgw.post(UP_BODY).header(HEADER) == "miss"
+    assert upgw.outcomes(UP_BODY) == ["miss"]
+    assert len(up.requests) == 2
+
+
+def test_an_entry_that_cannot_be_replayed_is_dropped(gw: Cached) -> None:
+    """A stored entry a stream cannot be replayed from is dropped before any header is sent:
+    the streamed request is a miss answered by the upstream, never an empty 'complete' stream."""
+    state = gw.state
+    model = state.models["gpt-test"]
+    key = state.keys.authenticate(f"Bearer {DEV_KEY}", None)
+    body = msgspec.json.encode(T0)
+    request = decode_request(ChatRequest, body)
+    plan = state.cache.plan(model, key.namespace, request, body, None)
+    state.cache.store.put(plan.key, b'{"error":{"message":"not an answer"}}', 60.0)
+    response = gw.post({**T0, **STREAM})
+    assert response.header(HEADER) == "miss"
+    assert response.body.endswith(b"data: [DONE]\n\n")
+    assert len(gw.calls) == 1

@@ -278,3 +278,26 @@ def test_model_list_shape() -> None:
         "data": [{"id": "gpt-4o", "created": 1700000000, "owned_by": "fastgw", "object": "model"}],
         "object": "list",
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"model":"m","messages":[],"max_tokens":0}', "max_tokens"),
+        (b'{"model":"m","messages":[],"max_completion_tokens":-5}', "max_completion_tokens"),
+        (b'{"model":"m","messages":[],"n":0}', "n"),
+    ],
+)
+def test_counts_below_one_are_invalid_values(body: bytes, param: str) -> None:
+    """max_tokens, max_completion_tokens and n below 1 are refused with invalid_value naming
+    the param, as OpenAI does, before any upstream is asked."""
+    with pytest.raises(InvalidRequest) as caught:
+        decode_request(ChatRequest, body)
+    assert (caught.value.param, caught.value.code) == (param, "invalid_value")
+
+
+def test_embedding_dimensions_below_one_are_invalid() -> None:
+    """Embeddings with dimensions below 1 are refused with a 400 naming dimensions."""
+    with pytest.raises(InvalidRequest) as caught:
+        decode_request(EmbeddingRequest, b'{"model":"m","input":"x","dimensions":0}')
+    assert caught.value.param == "dimensions"

@@ -108,6 +108,11 @@ class ResponseCache:
             plan.outcome = HIT
         return value
 
+    def discard(self, plan: CachePlan) -> None:
+        """Forget the entry (it could not be used) and count the request as a miss."""
+        self.store.delete(plan.key)
+        plan.outcome = MISS
+
     def put(self, plan: CachePlan, value: bytes) -> None:
         if plan.store:
             self.store.put(plan.key, value, plan.ttl_s)

@@ -256,6 +256,30 @@ class _OutChunk(msgspec.Struct):
 DONE = b"data: [DONE]\n\n"
 
 
+class _EmbeddingList(msgspec.Struct):
+    data: list[msgspec.Raw]
+    object: str = "list"
+
+
+_embedding_decoder = msgspec.json.Decoder(_EmbeddingList)
+
+
+def storable(body: bytes, embeddings: bool) -> bool:
+    """Whether a 200 body is a whole answer worth storing: it decodes as an embedding list
+    or as the completion its ``object`` names. An error object sent with a 200, or a body cut
+    short by the connection closing, is not."""
+    try:
+        if embeddings:
+            _embedding_decoder.decode(body)
+        elif _kind(body) == "text_completion":
+            _text_decoder.decode(body)
+        else:
+            _chat_decoder.decode(body)
+    except msgspec.DecodeError:  # ValidationError is a DecodeError
+        return False
+    return True
+
+
 def replay(body: bytes, include_usage: bool) -> list[bytes]:
     """SSE events equivalent to a stored completion, ending with ``[DONE]``."""
     kind = _kind(body)

@@ -289,10 +289,29 @@ def test_non_json_upstream_error_becomes_an_openai_error(
     up: FakeUpstream, sdk: openai.OpenAI
 ) -> None:
     """A non-JSON upstream error keeps its status and is wrapped in the OpenAI error shape."""
-    up.fail_next(Fault.error(403, b"<html><body>Forbidden by proxy</body></html>"))
-    with pytest.raises(openai.PermissionDeniedError) as caught:
+    up.fail_next(Fault.error(404, b"<html><body>No such route on the proxy</body></html>"))
+    with pytest.raises(openai.NotFoundError) as caught:
         sdk.chat.completions.create(model="gpt-same", messages=HI)
-    assert "Forbidden by proxy" in caught.value.message
+    assert "No such route on the proxy" in caught.value.message
+    assert_still_serving(sdk)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_upstream_refusing_our_credentials_is_a_502(
+    up: FakeUpstream, sdk: openai.OpenAI, status: int
+) -> None:
+    """An upstream 401/403 is the gateway's credential problem: the client gets a 502
+    upstream_auth_failed, never the upstream's message (which may quote the upstream key)."""
+    leaked = (
+        b'{"error":{"message":"Incorrect API key provided: sk-proj-****wxyz",'
+        b'"code":"invalid_api_key"}}'
+    )
+    up.fail_next(Fault.error(status, leaked))
+    with pytest.raises(openai.InternalServerError) as caught:
+        sdk.chat.completions.create(model="gpt-same", messages=HI)
+    assert caught.value.status_code == 502
+    assert caught.value.code == "upstream_auth_failed"
+    assert b"wxyz" not in caught.value.response.content
     assert_still_serving(sdk)
 
 
@@ -426,4 +445,16 @@ def test_stream_request_answered_with_an_error_status_raises_at_create(
         "param": None,
         "code": None,
     }
+    assert_still_serving(sdk)
+
+
+def test_several_choice_stream_without_done_ends_with_an_error(
+    up: FakeUpstream, sdk: openai.OpenAI
+) -> None:
+    """A stream asked with n=2 that ends without [DONE] is not finalised by the gateway (it
+    cannot tell every choice finished): the client's iteration raises APIError."""
+    up.fail_next(Fault.no_done())
+    stream = sdk.chat.completions.create(model="gpt-same", messages=HI, n=2, stream=True)
+    with pytest.raises(openai.APIError):
+        list(stream)
     assert_still_serving(sdk)
