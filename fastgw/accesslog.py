@@ -35,6 +35,8 @@ class AccessLine(msgspec.Struct, omit_defaults=True):
     completion_tokens: int | None = None
     cache: str | None = None
     error: str | None = None
+    team: str | None = None
+    cost_usd: float | None = None
 
 
 class AccessLog:

@@ -48,7 +48,7 @@ class WorkerState:
     def __init__(self, config: Config, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
         self.loop = loop
-        self.keys = KeyRing(config.keys)
+        self.keys = KeyRing(config.keys, config.teams)
         self.models: dict[str, ModelConfig] = {m.name: m for m in config.models}
         self.providers: dict[str, Provider] = {
             name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
@@ -100,6 +100,8 @@ class WorkerState:
                     ex.completion_tokens,
                     ex.cache,
                     ex.error,
+                    ex.team_id,
+                    ex.cost_usd,
                 )
             )
 

@@ -12,12 +12,14 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import re
 import tomllib
 import types
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +42,15 @@ DEFAULT_CACHE_ENTRIES = 10_000
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 DEFAULT_CACHE_TTL_S = 3600.0
 DEFAULT_MOCK_EMBEDDING_DIMS = 1536
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_STATE_PREFIX = "fastgw:"
+DEFAULT_REDIS_TIMEOUT_S = 0.25
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_COMPLETION_TOKENS = 1024  # the token reservation when a request names no max_tokens
+DEFAULT_SQLITE_PATH = "fastgw.sqlite3"
+DEFAULT_USAGE_FLUSH_S = 1.0
+DEFAULT_USAGE_BATCH = 1000
+DEFAULT_ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 CONFIG_ENV = "FASTGW_CONFIG"
 DEFAULT_CONFIG_PATH = "config/fastgw.toml"
 
@@ -132,13 +143,82 @@ class CacheConfig(msgspec.Struct, **_STRUCT):
     max_bytes: int = DEFAULT_CACHE_BYTES
 
 
-class KeyConfig(msgspec.Struct, **_STRUCT):
-    id: str
-    hash: str
+class LimitFields(msgspec.Struct, **_STRUCT):
+    """Limits and budgets a key, a team or a model may carry; None means no limit."""
+
+    rpm: int | None = None  # requests per minute
+    tpm: int | None = None  # tokens (prompt + completion) per minute
+    parallel: int | None = None  # requests in flight at once
+    budget_day_usd: float | None = None  # spend per calendar day in [limits] timezone
+    budget_month_usd: float | None = None  # spend per calendar month
+
+
+# The Structs are keyword-only, so required fields may follow inherited defaults; mypy applies
+# the positional dataclass rule regardless, hence the ignores.
+class KeyConfig(LimitFields, **_STRUCT):
+    id: str  # type: ignore[misc]
+    hash: str  # type: ignore[misc]
+    team: str | None = None  # a [[teams]] id; the team's limits apply on top of the key's
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
     # Cached answers are scoped to this namespace; keys that name the same one share entries.
     # By default each key is its own namespace.
     cache_namespace: str | None = None
+    expires_at: str | None = None  # ISO 8601 date or date-time (UTC unless an offset is given)
+    enabled: bool = True
+    metadata: dict[str, str] = {}
+
+
+class TeamConfig(LimitFields, **_STRUCT):
+    id: str  # type: ignore[misc]
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    metadata: dict[str, str] = {}
+
+
+class ModelLimits(LimitFields, **_STRUCT):
+    """Limits on one public model across every key (``[limits.models."name"]``)."""
+
+
+class LimitsConfig(msgspec.Struct, **_STRUCT):
+    timezone: str = DEFAULT_TIMEZONE  # where budget days and months begin and end
+    default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS
+    models: dict[str, ModelLimits] = {}
+
+
+class StateConfig(msgspec.Struct, **_STRUCT):
+    """Where limits, parallel counters and spend live: this process ("local") or Redis,
+    shared by every worker and instance that points at the same server."""
+
+    backend: Literal["local", "redis"] = "local"
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_url_env: str | None = None  # an environment variable holding the URL (passwords)
+    prefix: str = DEFAULT_STATE_PREFIX
+    timeout_s: float = DEFAULT_REDIS_TIMEOUT_S
+    # when Redis cannot be reached: keep serving under per-instance local limits, or 503
+    on_redis_down: Literal["fail_open", "fail_closed"] = "fail_open"
+
+
+class Price(msgspec.Struct, **_STRUCT):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+class StorageConfig(msgspec.Struct, **_STRUCT):
+    """The SQLite database holding runtime-created keys and teams and the usage log."""
+
+    sqlite_path: str = DEFAULT_SQLITE_PATH
+
+
+class UsageConfig(msgspec.Struct, **_STRUCT):
+    enabled: bool = True
+    flush_interval_s: float = DEFAULT_USAGE_FLUSH_S
+    batch_max: int = DEFAULT_USAGE_BATCH
+
+
+class AdminConfig(msgspec.Struct, **_STRUCT):
+    key_env: str = DEFAULT_ADMIN_KEY_ENV  # the admin API is off unless this variable is set
 
 
 class Config(msgspec.Struct, **_STRUCT):
@@ -147,9 +227,17 @@ class Config(msgspec.Struct, **_STRUCT):
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
     keys: list[KeyConfig] = []
+    teams: list[TeamConfig] = []
+    limits: LimitsConfig = LimitsConfig()
+    state: StateConfig = StateConfig()
+    prices: dict[str, Price] = {}  # upstream model name -> price, over the shipped table
+    storage: StorageConfig = StorageConfig()
+    usage: UsageConfig = UsageConfig()
+    admin: AdminConfig = AdminConfig()
 
 
 _HASH_RE = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
+_REDIS_URL_RE = re.compile(r"^rediss?://\S+$|^unix://\S+$")
 _URL_RE = re.compile(r"^https?://[^/\s:]+(:\d{1,5})?(/\S*)?$")
 
 
@@ -306,6 +394,7 @@ def _check_meaning(config: Config, env: Mapping[str, str]) -> list[str]:
     if config.cache.max_entries < 1 or config.cache.max_bytes < 1024:
         errors.append("cache: max_entries must be at least 1 and max_bytes at least 1024")
     errors.extend(_check_keys(config))
+    errors.extend(_check_limits(config))
     return errors
 
 
@@ -373,8 +462,22 @@ def _check_keys(config: Config) -> list[str]:
     ids: set[str] = set()
     hashes: set[str] = set()
     models = {m.name for m in config.models}
+    teams = {t.id for t in config.teams}
     for i, key in enumerate(config.keys):
         path = f"keys[{i}]"
+        errors.extend(_check_limit_fields(path, key))
+        if key.team is not None and key.team not in teams:
+            errors.append(
+                f"{path}.team: unknown team {key.team!r}; add a [[teams]] entry with that id"
+            )
+        if key.expires_at is not None:
+            try:
+                datetime.datetime.fromisoformat(key.expires_at)
+            except ValueError:
+                errors.append(
+                    f"{path}.expires_at: {key.expires_at!r} is not an ISO 8601 date or "
+                    "date-time; write it like '2027-01-31' or '2027-01-31T18:00:00+01:00'"
+                )
         if key.id in ids:
             errors.append(f"{path}.id: {key.id!r} is used twice; key ids are unique")
         ids.add(key.id)
@@ -391,4 +494,62 @@ def _check_keys(config: Config) -> list[str]:
                 errors.append(
                     f"{path}.models: unknown model {model!r}; use '*' or a [[models]] name"
                 )
+    return errors
+
+
+def _check_limit_fields(path: str, item: LimitFields) -> list[str]:
+    errors = [
+        f"{path}.{name}: must be at least 1 (leave it out for no limit)"
+        for name in ("rpm", "tpm", "parallel")
+        if (value := getattr(item, name)) is not None and value < 1
+    ]
+    errors.extend(
+        f"{path}.{name}: must be above 0 (leave it out for no budget)"
+        for name in ("budget_day_usd", "budget_month_usd")
+        if (value := getattr(item, name)) is not None and value <= 0
+    )
+    return errors
+
+
+def _check_limits(config: Config) -> list[str]:
+    errors: list[str] = []
+    seen: set[str] = set()
+    models = {m.name for m in config.models}
+    for i, team in enumerate(config.teams):
+        path = f"teams[{i}]"
+        if team.id in seen:
+            errors.append(f"{path}.id: {team.id!r} is used twice; team ids are unique")
+        seen.add(team.id)
+        errors.extend(_check_limit_fields(path, team))
+        for model in team.models:
+            if model != "*" and model not in models:
+                errors.append(f"{path}.models: unknown model {model!r}; use '*' or a model name")
+    limits = config.limits
+    try:
+        zoneinfo.ZoneInfo(limits.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors.append(
+            f"limits.timezone: unknown time zone {limits.timezone!r}; use an IANA name "
+            "such as 'UTC' or 'Europe/Paris'"
+        )
+    if limits.default_completion_tokens < 1:
+        errors.append("limits.default_completion_tokens: must be at least 1")
+    for name, model_limits in limits.models.items():
+        path = _join(_join("limits", "models"), name)
+        if name not in models:
+            errors.append(f"{path}: unknown model {name!r}; use a [[models]] name")
+        errors.extend(_check_limit_fields(path, model_limits))
+    if config.state.timeout_s <= 0:
+        errors.append("state.timeout_s: must be above 0")
+    if config.state.backend == "redis" and not _REDIS_URL_RE.match(config.state.redis_url):
+        errors.append(
+            f"state.redis_url: {config.state.redis_url!r} is not a Redis URL; "
+            "write it like 'redis://127.0.0.1:6379/0'"
+        )
+    for name, price in config.prices.items():
+        values = (price.input, price.output, price.cached_input or 0.0)
+        if min(values) < 0:
+            errors.append(f"{_join('prices', name)}: prices cannot be negative")
+    if config.usage.flush_interval_s <= 0 or config.usage.batch_max < 1:
+        errors.append("usage: flush_interval_s must be above 0 and batch_max at least 1")
     return errors

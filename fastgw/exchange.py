@@ -13,6 +13,7 @@ class Exchange:
     __slots__ = (
         "cache",
         "completion_tokens",
+        "cost_usd",
         "deployment",
         "error",
         "key_id",
@@ -27,6 +28,7 @@ class Exchange:
         "status",
         "stream",
         "task",
+        "team_id",
         "ttft",
         "upstream_s",
     )
@@ -40,6 +42,7 @@ class Exchange:
         self.status = 0
         self.responded = False
         self.key_id: str | None = None
+        self.team_id: str | None = None
         self.model: str | None = None
         self.deployment: str | None = None
         self.provider: str | None = None
@@ -50,6 +53,7 @@ class Exchange:
         self.completion_tokens: int | None = None
         self.error: str | None = None
         self.cache: str | None = None
+        self.cost_usd: float | None = None  # what the answer cost, from its usage and price
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

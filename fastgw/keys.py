@@ -8,26 +8,98 @@ says nothing about how much of a guess was right.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Sequence
 
 import msgspec
 
-from .config import KeyConfig
+from .config import KeyConfig, TeamConfig
 from .errors import AuthenticationFailed, PermissionDenied
 
 KEY_PREFIX = "sk-fgw-"
 
 
-class KeyRecord(msgspec.Struct, frozen=True):
+class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One gateway key as the request path sees it (from the TOML or the key store)."""
+
     id: str
     digest: bytes
     models: frozenset[str] | None  # None: every model
     namespace: str  # cached answers are shared only within one namespace
+    team: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    parallel: int | None = None
+    budget_day_usd: float | None = None
+    budget_month_usd: float | None = None
+    expires_at: float | None = None  # Unix time; None: never
+    enabled: bool = True
+    metadata: dict[str, str] = {}
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
+
+
+class TeamRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A team: its limits and budgets apply on top of those of each of its keys."""
+
+    id: str
+    models: frozenset[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    parallel: int | None = None
+    budget_day_usd: float | None = None
+    budget_month_usd: float | None = None
+    metadata: dict[str, str] = {}
+
+    def allows(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+def parse_expiry(text: str | None) -> float | None:
+    """``expires_at`` from the TOML or the admin API (ISO 8601 date or date-time, UTC unless
+    it carries an offset) as Unix time; ``ValueError`` if it is neither."""
+    if text is None:
+        return None
+    moment = datetime.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def key_record(key: KeyConfig) -> KeyRecord:
+    return KeyRecord(
+        id=key.id,
+        digest=bytes.fromhex(key.hash.removeprefix("sha256:")),
+        models=None if "*" in key.models else frozenset(key.models),
+        namespace=key.cache_namespace or f"key:{key.id}",
+        team=key.team,
+        rpm=key.rpm,
+        tpm=key.tpm,
+        parallel=key.parallel,
+        budget_day_usd=key.budget_day_usd,
+        budget_month_usd=key.budget_month_usd,
+        expires_at=parse_expiry(key.expires_at),
+        enabled=key.enabled,
+        metadata=dict(key.metadata),
+    )
+
+
+def team_record(team: TeamConfig) -> TeamRecord:
+    return TeamRecord(
+        id=team.id,
+        models=None if "*" in team.models else frozenset(team.models),
+        rpm=team.rpm,
+        tpm=team.tpm,
+        parallel=team.parallel,
+        budget_day_usd=team.budget_day_usd,
+        budget_month_usd=team.budget_month_usd,
+        metadata=dict(team.metadata),
+    )
 
 
 def hash_key(key: str) -> str:
@@ -40,13 +112,12 @@ def new_key() -> str:
 
 
 class KeyRing:
-    def __init__(self, keys: list[KeyConfig]) -> None:
+    def __init__(self, keys: Sequence[KeyConfig], teams: Sequence[TeamConfig] = ()) -> None:
         self._by_digest: dict[bytes, KeyRecord] = {}
         for key in keys:
-            digest = bytes.fromhex(key.hash.removeprefix("sha256:"))
-            models = None if "*" in key.models else frozenset(key.models)
-            namespace = key.cache_namespace or f"key:{key.id}"
-            self._by_digest[digest] = KeyRecord(key.id, digest, models, namespace)
+            record = key_record(key)
+            self._by_digest[record.digest] = record
+        self.teams: dict[str, TeamRecord] = {t.id: team_record(t) for t in teams}
 
     def authenticate(self, authorization: str | None, api_key: str | None) -> KeyRecord:
         """The key record for a request's headers; raises ``AuthenticationFailed``."""
@@ -69,6 +140,10 @@ class KeyRing:
                 f"Incorrect API key provided: {_redact(presented)}. "
                 "Use a key issued by this gateway."
             )
+        if not record.enabled:
+            raise AuthenticationFailed(f"The key '{record.id}' is disabled.", code="key_disabled")
+        if record.expires_at is not None and record.expires_at <= time.time():
+            raise AuthenticationFailed(f"The key '{record.id}' has expired.", code="key_expired")
         return record
 
     @staticmethod

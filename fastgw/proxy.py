@@ -49,7 +49,7 @@ async def proxy(
 ) -> None:
     headers = scope.headers
     key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
-    ex.key_id = key.id
+    ex.key_id, ex.team_id = key.id, key.team
     limit = state.config.server.max_body_bytes
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) <= limit:

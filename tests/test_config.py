@@ -461,3 +461,59 @@ def test_config_is_one_struct() -> None:
     assert issubclass(Config, msgspec.Struct)
     assert Config.__struct_config__.frozen
     assert Config.__struct_config__.forbid_unknown_fields
+
+
+def test_keys_teams_and_limits_decode() -> None:
+    """Keys carry a team, limits, budgets, expiry and metadata; teams their own limits."""
+    config = parse_config(
+        '[providers.m]\ntype = "mock"\n'
+        '[[models]]\nname = "a"\ndeployments = [{ provider = "m", model = "x" }]\n'
+        '[[teams]]\nid = "t"\nrpm = 100\nbudget_month_usd = 50.0\n'
+        f'[[keys]]\nid = "k"\nhash = "{HASH_A}"\nteam = "t"\nrpm = 60\ntpm = 1000\n'
+        'parallel = 4\nbudget_day_usd = 1.5\nexpires_at = "2030-01-01"\n'
+        'metadata = { owner = "ops" }\n'
+        '[limits]\ntimezone = "Europe/Paris"\n[limits.models.a]\nrpm = 10\n'
+        '[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:6390/1"\n'
+        "[prices.x]\ninput = 0.15\noutput = 0.6\n"
+    )
+    (key,) = config.keys
+    assert (key.team, key.rpm, key.tpm, key.parallel) == ("t", 60, 1000, 4)
+    assert (key.budget_day_usd, key.expires_at, key.metadata) == (
+        1.5,
+        "2030-01-01",
+        {"owner": "ops"},
+    )
+    assert (config.teams[0].rpm, config.teams[0].budget_month_usd) == (100, 50.0)
+    assert config.limits.models["a"].rpm == 10
+    assert config.state.backend == "redis"
+    assert config.prices["x"].output == 0.6
+
+
+def test_limit_errors_name_their_paths() -> None:
+    """Bad limits, unknown teams and models, bad dates, zones and URLs are each reported."""
+    errors = errors_of(
+        '[providers.m]\ntype = "mock"\n'
+        '[[models]]\nname = "a"\ndeployments = [{ provider = "m", model = "x" }]\n'
+        '[[teams]]\nid = "t"\nrpm = 0\nmodels = ["nope"]\n'
+        '[[teams]]\nid = "t"\n'
+        f'[[keys]]\nid = "k"\nhash = "{HASH_A}"\nteam = "ghost"\nbudget_day_usd = 0\n'
+        'expires_at = "next week"\n'
+        '[limits]\ntimezone = "Mars/Olympus"\n[limits.models.b]\ntpm = 5\n'
+        '[state]\nbackend = "redis"\nredis_url = "localhost:6379"\n'
+        "[prices.x]\ninput = -1\noutput = 1\n"
+    )
+    assert errors == [
+        "keys[0].budget_day_usd: must be above 0 (leave it out for no budget)",
+        "keys[0].team: unknown team 'ghost'; add a [[teams]] entry with that id",
+        "keys[0].expires_at: 'next week' is not an ISO 8601 date or date-time; "
+        "write it like '2027-01-31' or '2027-01-31T18:00:00+01:00'",
+        "teams[0].rpm: must be at least 1 (leave it out for no limit)",
+        "teams[0].models: unknown model 'nope'; use '*' or a model name",
+        "teams[1].id: 't' is used twice; team ids are unique",
+        "limits.timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as 'UTC' "
+        "or 'Europe/Paris'",
+        "limits.models.b: unknown model 'b'; use a [[models]] name",
+        "state.redis_url: 'localhost:6379' is not a Redis URL; "
+        "write it like 'redis://127.0.0.1:6379/0'",
+        "prices.x: prices cannot be negative",
+    ]

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from fastgw.config import KeyConfig
+from fastgw.config import KeyConfig, TeamConfig
 from fastgw.errors import AuthenticationFailed, PermissionDenied
-from fastgw.keys import KEY_PREFIX, KeyRecord, KeyRing, hash_key, new_key
+from fastgw.keys import KEY_PREFIX, KeyRecord, KeyRing, hash_key, new_key, parse_expiry
 
 ALL_KEY = "sk-test-all-models-0123456789"
 CHAT_KEY = "sk-test-chat-only-0123456789"
@@ -154,6 +154,31 @@ def test_check_model(ring: KeyRing) -> None:
 
 def test_record_is_frozen() -> None:
     """Key records cannot be changed once built."""
-    record = KeyRecord("k", b"x" * 32, None, "key:k")
+    record = KeyRecord(id="k", digest=b"x" * 32, models=None, namespace="key:k")
     with pytest.raises(AttributeError):
         record.models = frozenset()  # type: ignore[misc]
+
+
+def test_disabled_and_expired_keys_are_refused() -> None:
+    """A disabled key and a key past its expiry are 401s that say why; a future expiry works."""
+    ring = KeyRing(
+        [
+            KeyConfig(id="off", hash=hash_key("sk-off"), enabled=False),
+            KeyConfig(id="old", hash=hash_key("sk-old"), expires_at="2020-01-01"),
+            KeyConfig(id="new", hash=hash_key("sk-new"), expires_at="2999-01-01T00:00:00+02:00"),
+        ]
+    )
+    with pytest.raises(AuthenticationFailed) as info:
+        ring.authenticate("Bearer sk-off", None)
+    assert (info.value.status, info.value.code) == (401, "key_disabled")
+    with pytest.raises(AuthenticationFailed) as info:
+        ring.authenticate("Bearer sk-old", None)
+    assert (info.value.status, info.value.code) == (401, "key_expired")
+    assert ring.authenticate("Bearer sk-new", None).expires_at == parse_expiry("2998-12-31T22:00Z")
+
+
+def test_team_records() -> None:
+    """Teams from the TOML are records with their limits and model allow-list."""
+    ring = KeyRing([], [TeamConfig(id="t", rpm=5, models=["a"])])
+    team = ring.teams["t"]
+    assert (team.rpm, team.allows("a"), team.allows("b")) == (5, True, False)
