@@ -42,6 +42,7 @@ from _procs import (
     stop_process,
     worker_pids,
 )
+from _profile import summarise
 from _report import machine, plot, write_results
 from _wrk import WrkResult, run_wrk, write_script, wrk_binary
 from stream_client import StreamReport
@@ -282,24 +283,46 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
     def memory_sample(self, gateway: GatewayProcess) -> dict[str, float]:
         return {str(pid): round(rss_mb(pid), 1) for pid in worker_pids(gateway)}
 
-    def profile(self, label: str, gateway: GatewayProcess) -> None:
-        """A py-spy flame graph of the first worker under the plain load (not measured)."""
+    def profile(self, label: str, gateway: GatewayProcess, load: str = "plain") -> None:
+        """A py-spy flame graph (SVG) and collapsed stacks (text) of the first worker under the
+        plain wrk load or the stream load (not measured), with native frames so time in the
+        compiled core and in Granian's Rust side shows up."""
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(spy).exists():
             self.m.notes.append("--profile: py-spy is not installed (pip install py-spy)")
             return
-        out = self.dir / f"profile-{label}.svg"
         seconds = max(3, round(self.args.duration))
-        recorder = subprocess.Popen(
-            [spy, "record", "--pid", str(worker_pids(gateway)[0]), "--duration", str(seconds),
-             "--rate", "250", "--nonblocking", "-o", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        run_wrk("profile", gateway.base_url + PATH, self.scripts["plain"],
-                connections=self.args.connections, seconds=seconds, log=self.log)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            recorder.wait(30)
-        self.m.notes.append(f"py-spy profile of a {label} worker under -c{self.args.connections}: "
-                            f"{out.relative_to(HERE.parent)}")
+        pid = str(worker_pids(gateway)[0])
+        outputs = []
+        for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
+            out = self.dir / f"profile-{label}-{load}.{suffix}"
+            recorder = subprocess.Popen(
+                [spy, "record", "--pid", pid, "--duration", str(seconds), "--rate", "250",
+                 "--native", "--format", fmt, "-o", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if load == "stream":
+                self.stream(f"profile {label} streams", gateway.port, self.key)
+            else:
+                run_wrk("profile", gateway.base_url + PATH, self.scripts["plain"],
+                        connections=self.args.connections, seconds=seconds, log=self.log)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                recorder.wait(60)
+            outputs.append(str(out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent)
+                               else out))
+        self.m.notes.append(f"py-spy profile of a {label} worker under the {load} load: "
+                            + ", ".join(outputs))
+        raw = self.dir / f"profile-{label}-{load}.txt"
+        if raw.exists():
+            summary = summarise(raw)
+            kinds = summary.get("kinds_pct", {})
+            frames = summary.get("fastgw_frames_inclusive_pct", {})
+            assert isinstance(kinds, dict) and isinstance(frames, dict)
+            self.m.notes.append(
+                f"where the {label} worker's samples went under the {load} load "
+                f"({summary['samples']} samples): "
+                + "; ".join(f"{k} {v} %" for k, v in kinds.items())
+                + ". Heaviest fastgw functions (inclusive): "
+                + "; ".join(f"{k} {v} %" for k, v in frames.items()))
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -354,7 +377,10 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         if "sweep" in sc:
             self.sweep(f"fastgw w{w}", url)
         if a.profile:
-            self.profile(f"fastgw-w{w}", gateway)
+            if "plain" in sc:
+                self.profile(f"fastgw-w{w}", gateway)
+            if "stream" in sc:
+                self.profile(f"fastgw-w{w}", gateway, "stream")
         mem["end"] = self.memory_sample(gateway)
         self.m.memory[f"w{w}"] = mem
         log = gateway.log().splitlines()
