@@ -35,6 +35,7 @@ class AccessLine(msgspec.Struct, omit_defaults=True):
     completion_tokens: int | None = None
     cache: str | None = None
     error: str | None = None
+    attempts: str | None = None
 
 
 class AccessLog:

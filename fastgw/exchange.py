@@ -11,6 +11,7 @@ from .wire import Usage
 
 class Exchange:
     __slots__ = (
+        "attempts",
         "cache",
         "completion_tokens",
         "deployment",
@@ -23,6 +24,7 @@ class Exchange:
         "provider",
         "request_id",
         "responded",
+        "served_model",
         "start",
         "status",
         "stream",
@@ -50,6 +52,9 @@ class Exchange:
         self.completion_tokens: int | None = None
         self.error: str | None = None
         self.cache: str | None = None
+        # routing: each upstream attempt as "model/deployment:outcome", comma-separated
+        self.attempts: str | None = None
+        self.served_model: str | None = None  # the fallback model that answered, if any
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
