@@ -327,3 +327,46 @@ def test_simple_is_decided_at_start() -> None:
     assert plain.simple
     assert not group(2).simple
     assert math.isinf(GroupPlan(plain, None).group.max_attempts)
+
+
+def test_router_builds_at_start_what_each_model_needs() -> None:
+    """A single plain deployment is the fast path without a breaker; a model with a choice
+    gets breakers by default; timeouts merge deployment > model > provider."""
+    from fastgw.config import parse_config
+    from fastgw.providers.mock import MockProvider
+    from fastgw.routing import Router
+
+    config = parse_config(
+        """
+[providers.m]
+type = "mock"
+[providers.o]
+type = "openai"
+base_url = "http://127.0.0.1:9/v1"
+timeouts = { connect_s = 3, idle_s = 7 }
+[[models]]
+name = "one"
+deployments = [{ provider = "m", model = "x" }]
+[[models]]
+name = "two"
+timeouts = { idle_s = 2, first_token_s = 4 }
+[[models.deployments]]
+provider = "o"
+model = "x"
+timeouts = { idle_s = 1 }
+[[models.deployments]]
+provider = "m"
+model = "y"
+""",
+        env={},
+    )
+    mock: Any = config.providers["m"]
+    providers: Any = {"m": MockProvider("m", mock), "o": object()}
+    router = Router(config, providers)
+    one, two = router.groups["one"], router.groups["two"]
+    assert one.simple and one.deployments[0].breaker is None
+    assert not two.simple and all(d.breaker is not None for d in two.deployments)
+    t = two.deployments[0].timeouts
+    assert (t.connect_s, t.idle_s, t.first_token_s) == (3, 1, 4)
+    assert two.deployments[1].timeouts.idle_s == 2  # the mock has no timeouts of its own
+    assert [d.label for d in two.deployments] == ["two/o", "two/m"]

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from ..config import (
+    CircuitConfig,
     Config,
     ModelConfig,
     RetryConfig,
@@ -49,6 +50,7 @@ from .plan import Group, GroupPlan
 
 ATTEMPTS_HEADER = "x-fastgw-attempts"
 _NO_RETRY = RetryConfig()
+_DEFAULT_CIRCUIT = CircuitConfig()
 
 
 class Answer:
@@ -98,6 +100,9 @@ class Router:
         self.groups: dict[str, Group] = {}
         for model in config.models:
             retry = model.retry or _NO_RETRY
+            circuit = model.circuit
+            if circuit is None and _routed(model):
+                circuit = _DEFAULT_CIRCUIT  # breakers are on wherever there is a choice
             deployments = [
                 DeploymentState(
                     dep,
@@ -106,7 +111,7 @@ class Router:
                     providers[dep.provider],
                     _timeouts(config, model, dep.provider, dep.timeouts),
                     retry,
-                    model.circuit,
+                    circuit,
                 )
                 for dep, name in zip(model.deployments, deployment_names(model), strict=True)
             ]
@@ -319,6 +324,17 @@ async def _first_event(response: Response, timeout: float) -> bytes:
         raise UpstreamTimeout(
             f"The upstream did not answer in time (time to first token, {timeout:.3g}s)."
         ) from None
+
+
+def _routed(model: ModelConfig) -> bool:
+    """Whether the model has anything to route: several deployments, retries, fallbacks or
+    quotas. A model without is one send to its deployment (``Group.simple``)."""
+    return (
+        len(model.deployments) > 1
+        or model.retry is not None
+        or bool(model.fallbacks or model.context_fallbacks or model.content_policy_fallbacks)
+        or any(d.rpm is not None or d.tpm is not None for d in model.deployments)
+    )
 
 
 def _timeouts(
