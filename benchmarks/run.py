@@ -12,7 +12,9 @@ and ``latency_vs_load.png``; logs, configs and wrk scripts of the run stay in
 
 Scenarios: ``plain`` (direct, nginx proxy, fastgw at -c32), ``cache`` (fastgw exact-cache hits),
 ``latency`` (-c1: added p50 over direct), ``stream`` (concurrent SSE streams: TTFT overhead and
-per-chunk forwarding delay), ``sweep`` (latency against connections, plotted). Memory (RSS per
+per-chunk forwarding delay), ``sweep`` (latency against connections, plotted), ``routing`` (a
+model routed round-robin over 3 healthy deployments against the same model with 1, runs
+interleaved, reported as a throughput ratio in the notes). Memory (RSS per
 worker before and after) is always reported; ``--soak`` adds a long run reporting RSS growth.
 """
 
@@ -61,11 +63,14 @@ ttl_s = 600
 """
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("plain", "cache", "latency", "stream", "sweep")
+SCENARIOS = ("plain", "cache", "latency", "stream", "sweep", "routing")
 SWEEP_CONNECTIONS = (1, 4, 16, 64, 128)
 PLAIN_MODEL = "gpt-4o-mini"
 CACHED_MODEL = "gpt-bench-cached"
 STREAM_MODEL = "gpt-bench-stream"
+ROUTED_MODEL = "gpt-bench-routed"
+SINGLE_MODEL = "gpt-bench-single"
+ROUTING_ROUNDS = 2  # single/routed runs interleaved, so drift on a shared machine hits both
 PATH = "/v1/chat/completions"
 BUSY_LOADAVG = 0.5  # 1-minute load average above which the results carry a warning
 
@@ -101,6 +106,8 @@ class Bench:
         self.scripts = {
             "plain": write_script(workdir / "plain.lua", chat_body(PLAIN_MODEL, 0.7), self.key),
             "cache": write_script(workdir / "cache.lua", chat_body(CACHED_MODEL, 0.0), self.key),
+            "single": write_script(workdir / "single.lua", chat_body(SINGLE_MODEL, 0.7), self.key),
+            "routed": write_script(workdir / "routed.lua", chat_body(ROUTED_MODEL, 0.7), self.key),
         }
 
     # -- upstreams -------------------------------------------------------------------------
@@ -179,6 +186,28 @@ deployments = [{{ provider = "canned", model = "{PLAIN_MODEL}" }}]
 [[models]]
 name = "{STREAM_MODEL}"
 deployments = [{{ provider = "mock", model = "{STREAM_MODEL}" }}]
+
+# routing: three providers on the same canned nginx, so only the gateway's routing differs
+[providers.canned2]
+type = "openai"
+base_url = "http://127.0.0.1:{self.canned_port}/v1"
+
+[providers.canned3]
+type = "openai"
+base_url = "http://127.0.0.1:{self.canned_port}/v1"
+
+[[models]]
+name = "{SINGLE_MODEL}"
+deployments = [{{ provider = "canned", model = "{SINGLE_MODEL}" }}]
+
+[[models]]
+name = "{ROUTED_MODEL}"
+strategy = "round-robin"
+deployments = [
+    {{ provider = "canned", model = "{ROUTED_MODEL}" }},
+    {{ provider = "canned2", model = "{ROUTED_MODEL}" }},
+    {{ provider = "canned3", model = "{ROUTED_MODEL}" }},
+]
 
 [[models]]
 name = "{CACHED_MODEL}"
@@ -376,6 +405,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             self.stream(f"streams fastgw w{w}", gateway.port, self.key, pids)
         if "sweep" in sc:
             self.sweep(f"fastgw w{w}", url)
+        if "routing" in sc:
+            self.routing(w, url, pids)
         if a.profile:
             if "plain" in sc:
                 self.profile(f"fastgw-w{w}", gateway)
@@ -387,6 +418,26 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         errors = [ln for ln in log if "Traceback" in ln or "unhandled" in ln]
         if errors:
             self.m.notes.append(f"fastgw w{w} logged {len(errors)} errors: {errors[0][:200]}")
+
+    def routing(self, w: int, url: str, pids: list[int]) -> None:
+        """Round-robin over 3 healthy deployments against 1, interleaved; the ratio of the
+        summed throughputs goes in the notes (1.0 = routing costs nothing)."""
+        a, c = self.args, self.args.connections
+        check_answer("fastgw routed model", url, chat_body(ROUTED_MODEL, 0.7), self.key)
+        totals = {"single": 0.0, "routed": 0.0}
+        p99 = {"single": 0.0, "routed": 0.0}
+        for r in range(ROUTING_ROUNDS):
+            for script in ("single", "routed"):
+                result = self.wrk(f"fastgw w{w} {script} r{r} c{c}", url, script, c,
+                                  a.duration, warmup=r == 0, pids=pids)
+                totals[script] += result.rps
+                p99[script] = max(p99[script], result.p99_ms)
+        ratio = totals["routed"] / totals["single"] if totals["single"] else 0.0
+        self.m.notes.append(
+            f"routing w{w} c{c}: 3 deployments round-robin {totals['routed'] / ROUTING_ROUNDS:.0f}"
+            f" req/s vs 1 deployment {totals['single'] / ROUTING_ROUNDS:.0f} req/s = {ratio:.3f}x"
+            f" (worst p99 {p99['routed']:.2f} ms vs {p99['single']:.2f} ms; {ROUTING_ROUNDS}"
+            f" interleaved rounds of {a.duration:g} s)")
 
     def soak(self) -> None:
         a = self.args

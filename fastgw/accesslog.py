@@ -37,6 +37,7 @@ class AccessLine(msgspec.Struct, omit_defaults=True):
     error: str | None = None
     team: str | None = None
     cost_usd: float | None = None
+    attempts: str | None = None
 
 
 class AccessLog:

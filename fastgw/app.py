@@ -25,7 +25,7 @@ from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 from . import _core
 from .accesslog import AccessLine, AccessLog
 from .cache.exact import ResponseCache
-from .config import Config, ModelConfig, load_config
+from .config import Config, ModelConfig, admin_key_from_env, load_config
 from .disconnect import Disconnects
 from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
@@ -34,6 +34,9 @@ from .keys import KeyRing
 from .metrics import Metrics
 from .providers import Provider, build_provider
 from .proxy import proxy
+from .routing import Router
+from .routing import admin as routing_admin
+from .routing import health as routing_health
 from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, ModelCard, ModelList, encode
 
 log = logging.getLogger("fastgw")
@@ -54,6 +57,10 @@ class WorkerState:
             name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
         }
         self.metrics = Metrics()
+        self.router = Router(config, self.providers, metrics=self.metrics)
+        self.groups = self.router.groups
+        self.health_checks = routing_health.start(self.router, config, loop)
+        self.admin_key = admin_key_from_env()
         caching = any(m.cache is not None and m.cache.enabled for m in config.models)
         self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
@@ -102,6 +109,7 @@ class WorkerState:
                     ex.error,
                     ex.team_id,
                     ex.cost_usd,
+                    ex.attempts,
                 )
             )
 
@@ -111,6 +119,8 @@ class WorkerState:
 
     async def close(self) -> None:
         self.drain.draining = True
+        for task in self.health_checks:
+            task.cancel()
         for provider in self.providers.values():
             await provider.close()
         if self.access is not None:
@@ -170,7 +180,8 @@ async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> 
     if state.cache is not None:
         state.metrics.cache_entries.values[()] = state.cache.store.entries
         state.metrics.cache_bytes.values[()] = state.cache.store.total_bytes
-    proto.response_bytes(200, headers, state.metrics.render())
+    body = state.metrics.render() + routing_admin.render_metrics(state.router)
+    proto.response_bytes(200, headers, body)
 
 
 def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
@@ -197,6 +208,7 @@ for _prefix in ("/v1", ""):
 ROUTES["/health"] = ("GET", _health)
 ROUTES["/ready"] = ("GET", _ready)
 ROUTES["/metrics"] = ("GET", _metrics)
+ROUTES["/admin/deployments"] = ("GET", routing_admin.deployments_handler)
 
 
 def _route(path: str) -> tuple[str, Handler] | None:

@@ -22,7 +22,7 @@ import typing
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -35,6 +35,20 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_FIRST_BYTE_TIMEOUT_S = 120.0
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 DEFAULT_TOTAL_TIMEOUT_S = 600.0
+DEFAULT_FIRST_TOKEN_TIMEOUT_S = 120.0
+DEFAULT_STRATEGY: Final = "weighted"
+DEFAULT_RETRIES = 0
+DEFAULT_RETRY_BUDGET_S = 60.0
+DEFAULT_BACKOFF_S = 0.5
+DEFAULT_BACKOFF_MAX_S = 8.0
+DEFAULT_JITTER = 0.5
+DEFAULT_RETRIES_PER_S = 10.0
+DEFAULT_BREAKER_FAILURES = 5
+DEFAULT_BREAKER_WINDOW_S = 30.0
+DEFAULT_BREAKER_MIN_REQUESTS = 10
+DEFAULT_BREAKER_COOLDOWN_S = 30.0
+DEFAULT_HEALTH_INTERVAL_S = 30.0
+DEFAULT_HEALTH_TIMEOUT_S = 10.0
 DEFAULT_POOL_CONNECTIONS = 256
 DEFAULT_KEEPALIVE_EXPIRY_S = 60.0
 DEFAULT_MOCK_TOKENS = 16
@@ -52,6 +66,7 @@ DEFAULT_USAGE_FLUSH_S = 1.0
 DEFAULT_USAGE_BATCH = 1000
 DEFAULT_ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 CONFIG_ENV = "FASTGW_CONFIG"
+ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 DEFAULT_CONFIG_PATH = "config/fastgw.toml"
 
 _STRUCT = {"frozen": True, "forbid_unknown_fields": True, "kw_only": True}
@@ -84,6 +99,19 @@ class Timeouts(msgspec.Struct, **_STRUCT):
     first_byte_s: float = DEFAULT_FIRST_BYTE_TIMEOUT_S
     idle_s: float = DEFAULT_IDLE_TIMEOUT_S
     total_s: float = DEFAULT_TOTAL_TIMEOUT_S
+    # streams: from sending the request to the first SSE data event
+    first_token_s: float = DEFAULT_FIRST_TOKEN_TIMEOUT_S
+
+
+class TimeoutOverrides(msgspec.Struct, **_STRUCT):
+    """Timeouts of one model or deployment; a key left out keeps the provider's value
+    (deployment over model over provider)."""
+
+    connect_s: float | None = None
+    first_byte_s: float | None = None
+    first_token_s: float | None = None
+    idle_s: float | None = None
+    total_s: float | None = None
 
 
 class PoolConfig(msgspec.Struct, **_STRUCT):
@@ -119,6 +147,44 @@ class Deployment(msgspec.Struct, **_STRUCT):
     provider: str
     model: str
     weight: float = 1.0
+    name: str | None = None  # in logs, metrics, x-fastgw-attempts; default "provider/model"
+    tags: list[str] = []  # a request asking for tags goes only to deployments with all of them
+    rpm: int | None = None  # the provider's quotas: a deployment at its limit gets no traffic
+    tpm: int | None = None
+    input_cost_per_mtok: float = 0.0  # for strategy "lowest-cost" (per million tokens)
+    output_cost_per_mtok: float = 0.0
+    timeouts: TimeoutOverrides | None = None
+
+
+class RetryConfig(msgspec.Struct, **_STRUCT):
+    """The per-request retry budget of one model (its fallbacks keep their own attempts but
+    share the requested model's time budget)."""
+
+    retries: int = DEFAULT_RETRIES  # attempts beyond one per deployment, with backoff
+    max_attempts: int | None = None  # cap on upstream attempts, fallbacks included
+    budget_s: float = DEFAULT_RETRY_BUDGET_S  # no attempt or wait starts past this
+    backoff_s: float = DEFAULT_BACKOFF_S  # first backoff; doubles per retry
+    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
+    jitter: float = DEFAULT_JITTER  # a backoff is drawn from [(1 - jitter) * d, d]
+    max_retries_per_s: float = DEFAULT_RETRIES_PER_S  # retries sent to one deployment
+
+
+class CircuitConfig(msgspec.Struct, **_STRUCT):
+    """When a deployment is taken out of rotation, and how it comes back."""
+
+    enabled: bool = True
+    failures: int = DEFAULT_BREAKER_FAILURES  # consecutive failures that open the circuit
+    error_ratio: float | None = None  # or: this share of failures within window_s...
+    window_s: float = DEFAULT_BREAKER_WINDOW_S
+    min_requests: int = DEFAULT_BREAKER_MIN_REQUESTS  # ...once it saw this many requests
+    cooldown_s: float = DEFAULT_BREAKER_COOLDOWN_S  # then one probe request is let through
+
+
+class HealthCheckConfig(msgspec.Struct, **_STRUCT):
+    """Active health checks: a one-token chat request to each deployment every interval."""
+
+    interval_s: float = DEFAULT_HEALTH_INTERVAL_S
+    timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S
 
 
 class ModelCacheConfig(msgspec.Struct, **_STRUCT):
@@ -130,10 +196,23 @@ class ModelCacheConfig(msgspec.Struct, **_STRUCT):
     when: Literal["deterministic", "always"] = "deterministic"
 
 
+Strategy = Literal[
+    "weighted", "round-robin", "least-in-flight", "lowest-latency", "lowest-cost", "ordered"
+]
+
+
 class ModelConfig(msgspec.Struct, **_STRUCT):
     name: str
     deployments: list[Deployment]
     cache: ModelCacheConfig | None = None
+    strategy: Strategy = DEFAULT_STRATEGY
+    fallbacks: list[str] = []  # other models, in order, once these deployments are exhausted
+    context_fallbacks: list[str] = []  # after a context-length 400 (a larger-context model)
+    content_policy_fallbacks: list[str] = []  # after a content-policy 400 (none by default)
+    retry: RetryConfig | None = None
+    circuit: CircuitConfig | None = None
+    timeouts: TimeoutOverrides | None = None
+    health_check: HealthCheckConfig | None = None
 
 
 class CacheConfig(msgspec.Struct, **_STRUCT):
@@ -273,6 +352,11 @@ def parse_config(
 def config_path_from_env() -> str:
     """The config path handed to server workers by ``fastgw serve``."""
     return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH)
+
+
+def admin_key_from_env() -> str | None:
+    """The admin API key (``FASTGW_ADMIN_KEY``); ``None`` disables the admin API."""
+    return os.environ.get(ADMIN_KEY_ENV) or None
 
 
 def provider_api_key(provider: OpenAIProvider) -> str | None:
@@ -425,7 +509,7 @@ def _check_provider(path: str, provider: ProviderConfig, env: Mapping[str, str])
                 "name an environment variable with api_key_env instead"
             )
     t = provider.timeouts
-    for field in ("connect_s", "first_byte_s", "idle_s", "total_s"):
+    for field in ("connect_s", "first_byte_s", "idle_s", "total_s", "first_token_s"):
         if getattr(t, field) <= 0:
             errors.append(f"{path}.timeouts.{field}: must be above 0")
     if provider.pool.max_connections < 1:
@@ -454,7 +538,88 @@ def _check_models(config: Config) -> list[str]:
                 errors.append(f"{path}.deployments[{j}].weight: must be above 0")
         if model.cache is not None and model.cache.ttl_s <= 0:
             errors.append(f"{path}.cache.ttl_s: must be above 0")
+    for i, model in enumerate(config.models):
+        errors.extend(_check_routing(f"models[{i}]", model, seen))
     return errors
+
+
+def deployment_names(model: ModelConfig) -> list[str]:
+    """The names a model's deployments go by in logs, metrics and ``x-fastgw-attempts``:
+    ``name`` if set, else the provider's name, or ``provider/model`` when the model has
+    several deployments on that provider."""
+    providers = [d.provider for d in model.deployments]
+    return [
+        d.name
+        if d.name is not None
+        else d.provider
+        if providers.count(d.provider) == 1
+        else f"{d.provider}/{d.model}"
+        for d in model.deployments
+    ]
+
+
+def _check_routing(path: str, model: ModelConfig, models: set[str]) -> list[str]:
+    errors: list[str] = []
+    names: set[str] = set()
+    for j, (dep, name) in enumerate(zip(model.deployments, deployment_names(model), strict=True)):
+        at = f"{path}.deployments[{j}]"
+        if name in names:
+            errors.append(
+                f"{at}: another deployment of this model is also named {name!r}; "
+                "give each a unique name"
+            )
+        names.add(name)
+        for field in ("rpm", "tpm"):
+            value = getattr(dep, field)
+            if value is not None and value < 1:
+                errors.append(f"{at}.{field}: must be at least 1 (leave it out for no limit)")
+        if dep.input_cost_per_mtok < 0 or dep.output_cost_per_mtok < 0:
+            errors.append(f"{at}: costs cannot be negative")
+        errors.extend(_check_overrides(f"{at}.timeouts", dep.timeouts))
+    errors.extend(_check_overrides(f"{path}.timeouts", model.timeouts))
+    for field in ("fallbacks", "context_fallbacks", "content_policy_fallbacks"):
+        for k, name in enumerate(getattr(model, field)):
+            if name == model.name:
+                errors.append(f"{path}.{field}[{k}]: a model cannot fall back to itself")
+            elif name not in models:
+                errors.append(f"{path}.{field}[{k}]: unknown model {name!r}; use a [[models]] name")
+    retry = model.retry
+    if retry is not None:
+        if retry.retries < 0:
+            errors.append(f"{path}.retry.retries: cannot be negative")
+        if retry.max_attempts is not None and retry.max_attempts < 1:
+            errors.append(f"{path}.retry.max_attempts: must be at least 1")
+        for field in ("budget_s", "backoff_max_s", "max_retries_per_s"):
+            if getattr(retry, field) <= 0:
+                errors.append(f"{path}.retry.{field}: must be above 0")
+        if retry.backoff_s < 0:
+            errors.append(f"{path}.retry.backoff_s: cannot be negative")
+        if not 0 <= retry.jitter <= 1:
+            errors.append(f"{path}.retry.jitter: must be between 0 and 1")
+    circuit = model.circuit
+    if circuit is not None:
+        if circuit.failures < 1:
+            errors.append(f"{path}.circuit.failures: must be at least 1")
+        if circuit.error_ratio is not None and not 0 < circuit.error_ratio <= 1:
+            errors.append(f"{path}.circuit.error_ratio: must be above 0 and at most 1")
+        if circuit.window_s <= 0 or circuit.cooldown_s <= 0:
+            errors.append(f"{path}.circuit: window_s and cooldown_s must be above 0")
+        if circuit.min_requests < 1:
+            errors.append(f"{path}.circuit.min_requests: must be at least 1")
+    check = model.health_check
+    if check is not None and (check.interval_s <= 0 or check.timeout_s <= 0):
+        errors.append(f"{path}.health_check: interval_s and timeout_s must be above 0")
+    return errors
+
+
+def _check_overrides(path: str, overrides: TimeoutOverrides | None) -> list[str]:
+    if overrides is None:
+        return []
+    return [
+        f"{path}.{field}: must be above 0"
+        for field in msgspec.structs.asdict(overrides)
+        if getattr(overrides, field) is not None and getattr(overrides, field) <= 0
+    ]
 
 
 def _check_keys(config: Config) -> list[str]:

@@ -11,6 +11,7 @@ from .wire import Usage
 
 class Exchange:
     __slots__ = (
+        "attempts",
         "cache",
         "completion_tokens",
         "cost_usd",
@@ -24,6 +25,7 @@ class Exchange:
         "provider",
         "request_id",
         "responded",
+        "served_model",
         "start",
         "status",
         "stream",
@@ -54,6 +56,9 @@ class Exchange:
         self.error: str | None = None
         self.cache: str | None = None
         self.cost_usd: float | None = None  # what the answer cost, from its usage and price
+        # routing: each upstream attempt as "model/deployment:outcome", comma-separated
+        self.attempts: str | None = None
+        self.served_model: str | None = None  # the fallback model that answered, if any
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

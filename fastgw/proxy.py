@@ -1,11 +1,11 @@
 """The proxied endpoints: chat completions, completions and embeddings.
 
 For each request: authenticate the key, read and bound the body, decode the few fields the
-gateway uses, resolve the public model name, check the key may use it, then try the model's
-deployments in order until one answers (a connection failure, a timeout or a 5xx moves on to
-the next; the routing work replaces this with strategies, retries and breakers). The answer
-is relayed: whole for plain requests, chunk by chunk for streams. A client that disconnects
-cancels the handler, which aborts the upstream connection.
+gateway uses, resolve the public model name, check the key may use it, then ask the model's
+router (``fastgw.routing``: strategies, retries, fallbacks, breakers) for an answer. The
+answer is relayed: whole for plain requests, chunk by chunk for streams once their first
+event arrived. A client that disconnects cancels the handler, which aborts the upstream
+connection.
 """
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .cache.replay import assemble, replay, storable
-from .errors import (
-    GatewayError,
-    ModelNotFound,
-    PayloadTooLarge,
-    UpstreamError,
-    error_body,
-)
+from .errors import ModelNotFound, PayloadTooLarge, error_body
 from .exchange import Exchange
 from .keys import KeyRing
-from .providers import Call, Response
+from .providers import Call
 from .relay import relay_stream
+from .routing import ATTEMPTS_HEADER, Answer
 from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_request, decode_usage
 
 if TYPE_CHECKING:
@@ -36,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastgw")
 _JSON = ("content-type", "application/json")
 _SSE_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
-_RETRY_STATUSES = frozenset((500, 502, 503, 504))
 
 
 async def proxy(
@@ -94,16 +88,19 @@ async def proxy(
                 return
 
     watcher = state.disconnects.watch(scope.client, proto, ex.task)
-    upstream: Response | None = None
+    answer: Answer | None = None
     try:
         call = Call(endpoint, body, request, "", ex.request_id)
-        upstream = await _first_answer(state, ex, model, call)
+        tags = _tags(headers.get("x-fastgw-tags"), request)
+        answer = await state.router.answer(ex, state.groups[model.name], call, stream, tags)
+        upstream = answer.response
+        base.append((ATTEMPTS_HEADER, ex.attempts or ""))
         if stream and upstream.status == 200:
             transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
             ex.status, ex.responded = 200, True
             collect = plan is not None and plan.store
             n = 1 if isinstance(request, EmbeddingRequest) else request.n
-            payloads = await relay_stream(transport, upstream, ex, collect, n)
+            payloads = await relay_stream(transport, upstream, ex, collect, n, answer.head)
             # stored only with its usage: a later plain hit must report it as OpenAI does,
             # so a stream is cached when the client asked for include_usage
             if (
@@ -116,7 +113,7 @@ async def proxy(
                 if completion is not None:
                     state.cache.put(plan, completion)
             return
-        data = await upstream.read()
+        data = answer.body
         ex.ttft = time.perf_counter() - ex.start
         content_type = (upstream.header(b"content-type") or b"application/json").decode("latin-1")
         status = upstream.status
@@ -151,8 +148,9 @@ async def proxy(
         proto.response_bytes(status, [("content-type", content_type), *base], data)
     finally:
         watcher.cancel()
-        if upstream is not None:
-            upstream.close()
+        if answer is not None:
+            answer.response.close()
+            answer.finish(ex)
 
 
 def _replayed(request: ChatRequest | CompletionRequest, cached: bytes) -> bytes | None:
@@ -164,28 +162,20 @@ def _replayed(request: ChatRequest | CompletionRequest, cached: bytes) -> bytes 
         return None
 
 
-async def _first_answer(state: WorkerState, ex: Exchange, model: Any, call: Call) -> Response:
-    """The first deployment's response that is not a connection failure, timeout or 5xx."""
-    failure: GatewayError | None = None
-    last = len(model.deployments) - 1
-    for i, deployment in enumerate(model.deployments):
-        provider = state.providers[deployment.provider]
-        call.upstream_model = deployment.model
-        ex.deployment, ex.provider = deployment.model, deployment.provider
-        sent = time.perf_counter()
-        try:
-            response = await provider.send(call)
-        except UpstreamError as exc:
-            failure = exc
-            continue
-        ex.upstream_s = time.perf_counter() - sent
-        state.metrics.upstream.observe((deployment.provider,), ex.upstream_s)
-        if response.status in _RETRY_STATUSES and i < last:
-            response.close()
-            continue
-        return response
-    assert failure is not None
-    raise failure
+def _tags(header: str | None, request: Any) -> frozenset[str] | None:
+    """The deployment tags a request asks for: ``x-fastgw-tags: a,b`` or, without that
+    header, ``metadata.tags`` (a comma-separated string or a list)."""
+    raw: Any = header
+    if raw is None:
+        metadata = getattr(request, "metadata", None)
+        if not metadata:
+            return None
+        raw = metadata.get("tags")
+        if raw is None:
+            return None
+    items = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    tags = frozenset(t.strip() for t in items if isinstance(t, str) and t.strip())
+    return tags or None
 
 
 async def read_body(proto: Any, declared: str | None, limit: int) -> bytes:

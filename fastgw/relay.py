@@ -49,12 +49,18 @@ def send_now(transport: Any, chunk: bytes) -> bool:
 
 
 async def relay_stream(
-    transport: Any, upstream: Response, ex: Exchange, collect: bool = False, choices: int = 1
+    transport: Any,
+    upstream: Response,
+    ex: Exchange,
+    collect: bool = False,
+    choices: int = 1,
+    head: bytes = b"",
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
     (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
     of several choices that ends without ``[DONE]`` is not finalised (the framer cannot tell
-    that every choice finished), it ends with an error event."""
+    that every choice finished), it ends with an error event. ``head`` is what routing
+    already read of the stream (up to its first event); it goes out first."""
     framer = SSEFramer(collect)
     failure: GatewayError | None = None
     start = ex.start
@@ -66,6 +72,8 @@ async def relay_stream(
         return send_now(transport, chunk)
 
     try:
+        if head and not forward(head):
+            raise RSGIProtocolClosed("the client went away mid-stream")
         if not await upstream.pump(forward):
             raise RSGIProtocolClosed("the client went away mid-stream")
     except GatewayError as exc:

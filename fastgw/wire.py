@@ -42,6 +42,7 @@ class ChatRequest(msgspec.Struct):
     n: Positive = 1
     temperature: float | None = None
     seed: int | None = None
+    metadata: dict[str, Any] | None = None  # routing reads metadata.tags
 
 
 class CompletionRequest(msgspec.Struct):
@@ -53,6 +54,7 @@ class CompletionRequest(msgspec.Struct):
     n: Positive = 1
     temperature: float | None = None
     seed: int | None = None
+    metadata: dict[str, Any] | None = None
 
 
 class EmbeddingRequest(msgspec.Struct):

@@ -539,6 +539,7 @@ def test_access_log_line(capsys: pytest.CaptureFixture[str]) -> None:
         "stream": True,
         "prompt_tokens": stream["prompt_tokens"],
         "completion_tokens": TOKENS,
+        "attempts": "gpt-test/mock:200",
     }
     assert stream["prompt_tokens"] > 0
     assert stream["latency_ms"] >= stream["ttft_ms"] >= 0

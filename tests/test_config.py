@@ -160,7 +160,10 @@ def test_unknown_key_without_close_match_lists_known_keys() -> None:
     (error,) = errors_of(
         '[[models]]\nname = "a"\ndeployments = [{provider = "p", model = "m", zzz = 1}]\n'
     )
-    assert error == "models[0].deployments[0].zzz: unknown key; known keys: provider, model, weight"
+    assert error == (
+        "models[0].deployments[0].zzz: unknown key; known keys: provider, model, weight, "
+        "name, tags, rpm, tpm, input_cost_per_mtok, output_cost_per_mtok, timeouts"
+    )
 
 
 def test_unknown_key_in_a_tagged_provider() -> None:

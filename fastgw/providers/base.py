@@ -7,6 +7,7 @@ from typing import Protocol
 
 import msgspec
 
+from ..config import Timeouts
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 
 Request = ChatRequest | CompletionRequest | EmbeddingRequest
@@ -14,13 +15,15 @@ Request = ChatRequest | CompletionRequest | EmbeddingRequest
 
 class Call(msgspec.Struct):
     """One upstream call: the endpoint (``/chat/completions``), the client's original body,
-    what the gateway decoded from it, the upstream model name and the request id."""
+    what the gateway decoded from it, the upstream model name, the request id, and the
+    deployment's timeouts (``None``: the provider's own)."""
 
     endpoint: str
     body: bytes
     request: Request
     upstream_model: str
     request_id: str
+    timeouts: Timeouts | None = None
 
 
 class Response(Protocol):

@@ -39,7 +39,11 @@ class OpenAIProvider:
             body = with_model(body, call.upstream_model)
         headers = [*self._headers, ("x-request-id", call.request_id)]
         return await self.pool.request(
-            "POST", call.endpoint + self._query, headers, body, self.config.timeouts
+            "POST",
+            call.endpoint + self._query,
+            headers,
+            body,
+            call.timeouts or self.config.timeouts,
         )
 
     async def close(self) -> None:

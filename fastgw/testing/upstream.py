@@ -69,6 +69,8 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     - ``malformed_after``: stream: after this many events send a broken HTTP chunk and close.
     - ``done`` / ``finish_reason``: stream: whether ``data: [DONE]`` and the event carrying
       ``finish_reason`` are sent; without them the chunked body still ends cleanly.
+    - ``first_event_delay``: stream: seconds between the response head and the first event
+      (a slow first token).
     """
 
     status: int = 200
@@ -83,6 +85,7 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     malformed_after: int | None = None
     done: bool = True
     finish_reason: bool = True
+    first_event_delay: float = 0.0
 
     @classmethod
     def error(
@@ -412,6 +415,9 @@ class FakeUpstream:
         ]
         out = [_head(200, headers, rec.keep_alive)]
         rec.status = 200
+        if fault.first_event_delay:
+            conn.write(out.pop())
+            await asyncio.sleep(fault.first_event_delay)
         for i, event in enumerate(events):
             if i in (fault.cut_after, fault.malformed_after):
                 if i == fault.malformed_after:

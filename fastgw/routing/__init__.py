@@ -1,0 +1,11 @@
+"""Routing and resilience: which deployment answers a request, and what happens when one
+fails (strategies, retries with backoff, fallbacks, circuit breakers, timeouts).
+
+``Router`` is built once per worker from the config; ``Router.answer`` is the only call on
+the request path. The decisions are I/O-free modules (``plan``, ``strategies``, ``breaker``,
+``policy``, ``classify``); ``router`` is the thin async shell around them.
+"""
+
+from .router import ATTEMPTS_HEADER, Answer, Router
+
+__all__ = ["ATTEMPTS_HEADER", "Answer", "Router"]

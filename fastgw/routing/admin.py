@@ -1,0 +1,114 @@
+"""Deployment health for operators: ``GET /admin/deployments`` (JSON, admin key) and the
+deployment lines of ``/metrics``. Labels are configured model and deployment names only."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..admin_auth import require_admin
+from ..metrics import _labels
+from .router import Router
+
+if TYPE_CHECKING:
+    from ..app import WorkerState
+    from ..exchange import Exchange
+
+_STATES = ("healthy", "cooling", "open", "half_open")
+
+
+class DeploymentHealth(msgspec.Struct):
+    model: str
+    deployment: str
+    provider: str
+    upstream_model: str
+    state: str  # healthy | cooling (429 or quota) | open | half_open
+    in_flight: int
+    requests: int
+    failures: int
+    circuit_opens: int
+    latency_ms: float | None
+    ready_in_s: float
+    weight: float
+    tags: list[str]
+
+
+class DeploymentList(msgspec.Struct):
+    data: list[DeploymentHealth]
+    object: str = "list"
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def health(router: Router) -> list[DeploymentHealth]:
+    now = router.clock()
+    rows = []
+    for group in router.groups.values():
+        for d in group.deployments:
+            ready = d.ready_in(now, False)
+            rows.append(
+                DeploymentHealth(
+                    group.name,
+                    d.name,
+                    d.provider_name,
+                    d.model,
+                    d.status(now),
+                    d.in_flight,
+                    d.requests,
+                    d.failures,
+                    0 if d.breaker is None else d.breaker.opens,
+                    None if d.latency is None else round(d.latency * 1000, 3),
+                    round(ready, 3) if math.isfinite(ready) else -1.0,
+                    d.weight,
+                    sorted(d.tags),
+                )
+            )
+    return rows
+
+
+async def deployments_handler(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+    require_admin(state, scope)
+    ex.status, ex.responded = 200, True
+    body = _encode(DeploymentList(health(state.router)))
+    headers = [("content-type", "application/json"), ("x-request-id", ex.request_id)]
+    proto.response_bytes(200, headers, body)
+
+
+def render_metrics(router: Router) -> bytes:
+    """Prometheus lines: per deployment its state, in-flight requests, attempts, failures,
+    circuit openings and latency moving average."""
+    rows = health(router)
+    out = [
+        "# HELP fastgw_deployment_state 1 for the deployment's current routing state.",
+        "# TYPE fastgw_deployment_state gauge",
+    ]
+    for r in rows:
+        for s in _STATES:
+            labels = _labels(("model", "deployment", "state"), (r.model, r.deployment, s))
+            out.append(f"fastgw_deployment_state{labels} {int(r.state == s)}")
+    for name, kind, help, value in (
+        ("in_flight", "gauge", "Requests under way on the deployment.", "in_flight"),
+        ("attempts_total", "counter", "Upstream attempts sent.", "requests"),
+        (
+            "failures_total",
+            "counter",
+            "Attempts that failed (5xx, 401/403, none).",
+            "failures",
+        ),
+        ("circuit_opens_total", "counter", "Times the circuit breaker opened.", "circuit_opens"),
+        ("latency_seconds", "gauge", "Moving average time to answer / first event.", "latency_ms"),
+    ):
+        out.append(f"# HELP fastgw_deployment_{name} {help}")
+        out.append(f"# TYPE fastgw_deployment_{name} {kind}")
+        for r in rows:
+            v = getattr(r, value)
+            if v is None:
+                continue
+            if value == "latency_ms":
+                v = v / 1000
+            labels = _labels(("model", "deployment"), (r.model, r.deployment))
+            out.append(f"fastgw_deployment_{name}{labels} {v}")
+    return ("\n".join(out) + "\n").encode()

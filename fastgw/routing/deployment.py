@@ -1,0 +1,104 @@
+"""What routing knows about one deployment: its settings, health and load.
+
+Rules this module keeps:
+- No I/O: the provider is held as an opaque object for the shell to call; every time is a
+  ``now`` given by the caller (monotonic seconds).
+- Optional parts (breaker, per-minute windows) are ``None`` when not configured, so an
+  unconfigured feature is one ``is None`` test.
+- ``ready_in`` is the single answer to "when could a request go here?": 0 now, a number of
+  seconds, or infinity (a half-open circuit whose probe is out).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..config import CircuitConfig, Deployment, RetryConfig, Timeouts
+from .breaker import CircuitBreaker
+from .policy import MinuteWindow, RateBucket
+
+LATENCY_WEIGHT = 0.2  # weight of the newest sample in the latency moving average
+
+
+class DeploymentState:
+    __slots__ = (
+        "breaker",
+        "config",
+        "cooling_until",
+        "cost",
+        "failures",
+        "in_flight",
+        "label",
+        "label_ok",
+        "latency",
+        "model",
+        "name",
+        "provider",
+        "provider_name",
+        "requests",
+        "retries",
+        "rpm",
+        "tags",
+        "timeouts",
+        "tpm",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        config: Deployment,
+        name: str,
+        model: str,
+        provider: Any,
+        timeouts: Timeouts,
+        retry: RetryConfig,
+        circuit: CircuitConfig | None,
+    ) -> None:
+        self.config = config
+        self.name = name
+        self.label = f"{model}/{name}"  # in x-fastgw-attempts: public model / deployment
+        self.label_ok = self.label + ":200"
+        self.model = config.model
+        self.provider = provider
+        self.provider_name = config.provider
+        self.timeouts = timeouts
+        self.weight = config.weight
+        self.tags = frozenset(config.tags)
+        self.cost = config.input_cost_per_mtok + config.output_cost_per_mtok
+        self.breaker = CircuitBreaker(circuit) if circuit is not None and circuit.enabled else None
+        self.rpm = MinuteWindow(config.rpm) if config.rpm is not None else None
+        self.tpm = MinuteWindow(config.tpm) if config.tpm is not None else None
+        self.retries = RateBucket(retry.max_retries_per_s)
+        self.cooling_until = 0.0  # after a 429: no request before this
+        self.in_flight = 0
+        self.latency: float | None = None  # moving average: answer ready (plain) or first event
+        self.requests = 0
+        self.failures = 0
+
+    def ready_in(self, now: float, retry: bool) -> float:
+        """Seconds until a request (a retry when ``retry``) may go here."""
+        wait = self.cooling_until - now
+        if self.breaker is not None and not self.breaker.available(now):
+            if self.breaker.state != "open":
+                return math.inf  # half-open, its probe is out
+            wait = max(wait, self.breaker.retry_in(now))
+        if self.rpm is not None:
+            wait = max(wait, self.rpm.free_in(now))
+        if self.tpm is not None:
+            wait = max(wait, self.tpm.free_in(now))
+        if retry:
+            wait = max(wait, self.retries.ready_in(now))
+        return max(wait, 0.0)
+
+    def status(self, now: float) -> str:
+        """``healthy``, ``cooling`` (429 or a quota), ``open`` or ``half_open``."""
+        if self.breaker is not None and self.breaker.state != "closed":
+            return self.breaker.state
+        return "cooling" if self.ready_in(now, False) > 0 else "healthy"
+
+    def observe_latency(self, seconds: float) -> None:
+        latency = self.latency
+        self.latency = (
+            seconds if latency is None else latency + LATENCY_WEIGHT * (seconds - latency)
+        )

@@ -1,0 +1,351 @@
+"""The routing shell: sends a request to the deployments a ``GroupPlan`` picks, waits the
+waits it asks for, and hands back the first answer worth relaying.
+
+Rules this module keeps:
+- Decisions live in ``plan``, ``classify``, ``breaker`` and ``policy``; this module only
+  sends, reads, sleeps and records what happened on the deployment (breaker, latency,
+  in-flight count, quotas) and on the exchange (``ex.attempts``, the deployment that answered).
+- An attempt is over when its answer is known to be whole enough to relay: a plain answer
+  read to its end, or a stream's first SSE data event (before that, no byte has gone to the
+  client, so a failure is retried or failed over like any other).
+- A failed attempt never sets usage on the exchange: only the answer returned is billed.
+- A model with one deployment and no routing options (``Group.simple``) is one send, with
+  no plan, breaker or quota; everything is decided when the worker starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random as _random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ..config import (
+    CircuitConfig,
+    Config,
+    ModelConfig,
+    RetryConfig,
+    TimeoutOverrides,
+    Timeouts,
+    deployment_names,
+)
+from ..errors import (
+    GatewayError,
+    InvalidRequest,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+from ..exchange import Exchange
+from ..metrics import Metrics
+from ..providers import Call, Provider, Response
+from .classify import Failure, classify, retry_after
+from .deployment import DeploymentState
+from .plan import Group, GroupPlan
+
+ATTEMPTS_HEADER = "x-fastgw-attempts"
+_NO_RETRY = RetryConfig()
+_DEFAULT_CIRCUIT = CircuitConfig()
+
+
+class Answer:
+    """The upstream answer to relay: ``body`` read whole (plain answers and errors) or
+    ``head``, the stream's first bytes up to its first data event."""
+
+    __slots__ = ("body", "deployment", "head", "live", "response")
+
+    def __init__(
+        self, response: Response, deployment: DeploymentState, body: bytes, head: bytes
+    ) -> None:
+        self.response = response
+        self.deployment = deployment
+        self.body = body
+        self.head = head
+        self.live = True  # holds one of the deployment's in-flight slots
+
+    def release(self) -> None:
+        if self.live:
+            self.live = False
+            self.deployment.in_flight -= 1
+
+    def finish(self, ex: Exchange) -> None:
+        """The response is over: free its in-flight slot and count its tokens."""
+        self.release()
+        deployment = self.deployment
+        if deployment.tpm is not None and ex.prompt_tokens is not None:
+            tokens = ex.prompt_tokens + (ex.completion_tokens or 0)
+            deployment.tpm.add(time.monotonic(), tokens)
+
+
+class Router:
+    """Every model's ``Group`` for one worker, and the coroutine that answers with them."""
+
+    def __init__(
+        self,
+        config: Config,
+        providers: dict[str, Provider],
+        *,
+        metrics: Metrics | None = None,
+        random: Callable[[], float] = _random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self.random = random
+        self.clock = clock
+        self.groups: dict[str, Group] = {}
+        for model in config.models:
+            retry = model.retry or _NO_RETRY
+            circuit = model.circuit
+            if circuit is None and _routed(model):
+                circuit = _DEFAULT_CIRCUIT  # breakers are on wherever there is a choice
+            deployments = [
+                DeploymentState(
+                    dep,
+                    name,
+                    model.name,
+                    providers[dep.provider],
+                    _timeouts(config, model, dep.provider, dep.timeouts),
+                    retry,
+                    circuit,
+                )
+                for dep, name in zip(model.deployments, deployment_names(model), strict=True)
+            ]
+            self.groups[model.name] = Group(model, deployments, retry)
+        for model in config.models:
+            self.groups[model.name].link(model, self.groups)
+
+    async def answer(
+        self, ex: Exchange, group: Group, call: Call, stream: bool, tags: frozenset[str] | None
+    ) -> Answer:
+        """The answer to relay (status 200, or the last upstream error when every attempt
+        failed). Raises the last ``UpstreamError`` when the last attempt got no answer, and
+        ``ServiceUnavailable`` / ``InvalidRequest`` when no deployment could be tried."""
+        if group.simple and not tags:
+            deployment = group.deployments[0]
+            deployment.requests += 1
+            try:
+                answer = await _exchange(deployment, call, stream, ex, self.metrics)
+            except UpstreamError as exc:
+                ex.attempts = f"{deployment.label}:{exc.code}"
+                exc.headers.append((ATTEMPTS_HEADER, ex.attempts))
+                deployment.failures += 1
+                raise
+            ex.attempts = (
+                deployment.label_ok
+                if answer.response.status == 200
+                else f"{deployment.label}:{answer.response.status}"
+            )
+            return answer
+        return await self._route(ex, group, call, stream, tags)
+
+    async def _route(
+        self, ex: Exchange, group: Group, call: Call, stream: bool, tags: frozenset[str] | None
+    ) -> Answer:
+        clock, random = self.clock, self.random
+        deadline = clock() + group.retry.budget_s
+        path: list[str] = []
+        last: Answer | GatewayError | None = None
+        kind: Failure | None = None
+        matched = False
+        attempts = 0
+        current: Group | None = group
+        queue = list(group.fallbacks)
+        visited = [group]
+        while current is not None:
+            plan = GroupPlan(current, tags)
+            matched = matched or bool(plan.candidates)
+            switch: tuple[Group, ...] | None = None
+            while attempts < group.max_attempts:
+                step = plan.next(clock(), deadline, random)
+                if step is None:
+                    break
+                deployment, wait = step
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                now = clock()
+                breaker = deployment.breaker
+                if breaker is not None and not breaker.acquire(now):
+                    plan.tried.append(deployment)  # another request holds its probe
+                    continue
+                if deployment in plan.tried:
+                    deployment.retries.take(now)
+                plan.tried.append(deployment)
+                attempts += 1
+                deployment.requests += 1
+                if deployment.rpm is not None:
+                    deployment.rpm.add(now)
+                try:
+                    answer: Answer | GatewayError = await _exchange(
+                        deployment, call, stream, ex, self.metrics
+                    )
+                except UpstreamError as exc:
+                    answer = exc
+                except BaseException:
+                    if breaker is not None:
+                        breaker.release()  # cancelled: the probe had no result
+                    raise
+                last = answer
+                if isinstance(answer, Answer) and answer.response.status == 200:
+                    path.append(deployment.label_ok)
+                    ex.attempts = ", ".join(path)
+                    if breaker is not None:
+                        breaker.success(clock())
+                    if current is not group:
+                        ex.served_model = current.name
+                    return answer
+                kind = self._record_failure(deployment, answer, path)
+                if kind is Failure.INVALID:
+                    break
+                if kind is Failure.CONTEXT_LENGTH:
+                    switch = group.context_fallbacks
+                    break
+                if kind is Failure.CONTENT_POLICY:
+                    switch = group.content_policy_fallbacks
+                    break
+                if kind is Failure.DEPLOYMENT:
+                    plan.banned.append(deployment)
+            if switch is not None:
+                queue = list(switch)
+            elif kind is Failure.INVALID:
+                break  # the request itself is wrong: no fallback will take it
+            current = None
+            while queue:
+                candidate = queue.pop(0)
+                if candidate not in visited:
+                    visited.append(candidate)
+                    current = candidate
+                    break
+        ex.attempts = ", ".join(path) if path else None
+        if last is None:
+            raise self._unavailable(group, visited, tags, matched)
+        if isinstance(last, GatewayError):
+            if ex.attempts is not None:
+                last.headers.append((ATTEMPTS_HEADER, ex.attempts))
+            raise last
+        return last
+
+    def _record_failure(
+        self, deployment: DeploymentState, answer: Answer | GatewayError, path: list[str]
+    ) -> Failure:
+        now = self.clock()
+        breaker = deployment.breaker
+        if isinstance(answer, GatewayError):
+            path.append(f"{deployment.label}:{answer.code}")
+            kind = Failure.TRANSIENT
+        else:
+            response = answer.response
+            response.close()
+            answer.release()
+            path.append(f"{deployment.label}:{response.status}")
+            kind = classify(response.status, answer.body)
+            if kind is Failure.RATE_LIMITED:
+                wait = retry_after(
+                    response.header(b"retry-after"), response.header(b"retry-after-ms"), time.time()
+                )
+                if wait is not None:
+                    deployment.cooling_until = max(deployment.cooling_until, now + wait)
+        if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
+            deployment.failures += 1
+            if breaker is not None:
+                breaker.failure(now)
+        elif breaker is not None:
+            breaker.success(now)  # it answered (a 429 or a 4xx): alive
+        return kind
+
+    def _unavailable(
+        self, group: Group, visited: list[Group], tags: frozenset[str] | None, matched: bool
+    ) -> GatewayError:
+        if not matched:
+            wanted = ", ".join(sorted(tags or ()))
+            return InvalidRequest(
+                f"No deployment of the model '{group.name}' has the tags asked for ({wanted}).",
+                code="no_matching_deployment",
+            )
+        now = self.clock()
+        waits = [d.ready_in(now, False) for g in visited for d in g.candidates(tags)]
+        finite = [w for w in waits if math.isfinite(w)]
+        retry = str(max(1, math.ceil(min(finite)))) if finite else "1"
+        return ServiceUnavailable(
+            f"No deployment of the model '{group.name}' can take a request now "
+            "(circuit open or at its rate limit); retry later.",
+            code="no_available_deployment",
+            headers=[("retry-after", retry)],
+        )
+
+
+async def _exchange(
+    deployment: DeploymentState, call: Call, stream: bool, ex: Exchange, metrics: Metrics
+) -> Answer:
+    """One attempt: send, then read the body (plain answers, errors) or a stream's first
+    data event. The deployment's in-flight count covers the attempt; on success it stays up
+    until ``Answer.finish``."""
+    call.upstream_model = deployment.model
+    call.timeouts = deployment.timeouts
+    ex.deployment, ex.provider = deployment.model, deployment.provider_name
+    deployment.in_flight += 1
+    response: Response | None = None
+    sent = time.perf_counter()
+    try:
+        response = await deployment.provider.send(call)
+        metrics.upstream.observe((deployment.provider_name,), time.perf_counter() - sent)
+        if stream and response.status == 200:
+            left = deployment.timeouts.first_token_s - (time.perf_counter() - sent)
+            answer = Answer(response, deployment, b"", await _first_event(response, left))
+        else:
+            answer = Answer(response, deployment, await response.read(), b"")
+    except BaseException:
+        if response is not None:
+            response.close()
+        deployment.in_flight -= 1
+        raise
+    ex.upstream_s = elapsed = time.perf_counter() - sent
+    deployment.observe_latency(elapsed)
+    return answer
+
+
+async def _first_event(response: Response, timeout: float) -> bytes:
+    """A stream's bytes up to and including the chunk that completes its first data event."""
+    parts: list[bytes] = []
+    try:
+        async with asyncio.timeout(max(timeout, 0.0)):
+            while True:
+                chunk = await response.next_chunk()
+                if chunk is None:
+                    raise UpstreamProtocolError("The upstream stream ended before its first event.")
+                parts.append(chunk)
+                if b"data:" in chunk or (len(parts) > 1 and b"data:" in b"".join(parts)):
+                    return chunk if len(parts) == 1 else b"".join(parts)
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The upstream did not answer in time (time to first token, {timeout:.3g}s)."
+        ) from None
+
+
+def _routed(model: ModelConfig) -> bool:
+    """Whether the model has anything to route: several deployments, retries, fallbacks or
+    quotas. A model without is one send to its deployment (``Group.simple``)."""
+    return (
+        len(model.deployments) > 1
+        or model.retry is not None
+        or bool(model.fallbacks or model.context_fallbacks or model.content_policy_fallbacks)
+        or any(d.rpm is not None or d.tpm is not None for d in model.deployments)
+    )
+
+
+def _timeouts(
+    config: Config, model: ModelConfig, provider: str, deployment: TimeoutOverrides | None
+) -> Timeouts:
+    """The provider's timeouts, overridden by the model's, then by the deployment's."""
+    base = getattr(config.providers[provider], "timeouts", None) or Timeouts()
+    for overrides in (model.timeouts, deployment):
+        if overrides is not None:
+            changes: dict[str, Any] = {
+                k: v for k, v in msgspec.structs.asdict(overrides).items() if v is not None
+            }
+            base = msgspec.structs.replace(base, **changes)
+    return base
