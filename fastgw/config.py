@@ -248,7 +248,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from None
-    return parse_config(text, source)
+    return _resolve_paths(parse_config(text, source), Path(path).parent)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """A relative ``storage.sqlite_path`` is relative to the config file's directory, so every
+    worker, ``fastgw usage`` and ``fastgw keys`` open the same file whatever their cwd."""
+    sqlite_path = Path(config.storage.sqlite_path)
+    if sqlite_path.is_absolute():
+        return config
+    resolved = str((base / sqlite_path).resolve())
+    storage = msgspec.structs.replace(config.storage, sqlite_path=resolved)
+    return msgspec.structs.replace(config, storage=storage)
 
 
 def parse_config(
@@ -273,6 +284,12 @@ def parse_config(
 def config_path_from_env() -> str:
     """The config path handed to server workers by ``fastgw serve``."""
     return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH)
+
+
+def admin_key(config: Config) -> str | None:
+    """The admin API's key, from the variable ``[admin] key_env`` names (None: the admin API
+    is off). Never logged."""
+    return os.environ.get(config.admin.key_env) or None
 
 
 def provider_api_key(provider: OpenAIProvider) -> str | None:
