@@ -22,7 +22,7 @@ from typing import Any
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
-from . import _core
+from . import _core, admin
 from .accesslog import AccessLine, AccessLog
 from .cache.exact import ResponseCache
 from .config import Config, ModelConfig, load_config
@@ -34,6 +34,10 @@ from .keys import KeyRing
 from .metrics import Metrics
 from .providers import Provider, build_provider
 from .proxy import proxy
+from .records.db import initialise
+from .records.keystore import KeyStore
+from .records.refresh import KeyRefresher
+from .records.usage import UsageLog
 from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, ModelCard, ModelList, encode
 
 log = logging.getLogger("fastgw")
@@ -49,6 +53,17 @@ class WorkerState:
         self.config = config
         self.loop = loop
         self.keys = KeyRing(config.keys, config.teams)
+        # keys and teams of the admin API, and the usage log (fastgw.records)
+        storage, usage = config.storage.sqlite_path, config.usage
+        initialise(storage)
+        self.store = KeyStore(storage)
+        self.refresher = KeyRefresher(self.store, self.keys, loop)
+        self.usage = (
+            UsageLog(storage, loop, usage.flush_interval_s, usage.batch_max)
+            if usage.enabled
+            else None
+        )
+        self.admin_digest = admin.admin_digest(config)
         self.models: dict[str, ModelConfig] = {m.name: m for m in config.models}
         self.providers: dict[str, Provider] = {
             name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
@@ -80,6 +95,8 @@ class WorkerState:
             metrics.tokens.inc((model, "completion"), ex.completion_tokens)
         if ex.cache is not None:
             metrics.cache.inc((model, ex.cache))
+        if self.usage is not None:
+            self.usage.record(ex, elapsed)
         if self.access is not None:
             ttft = ex.ttft
             self.access.write(
@@ -113,6 +130,10 @@ class WorkerState:
         self.drain.draining = True
         for provider in self.providers.values():
             await provider.close()
+        if self.usage is not None:
+            await self.usage.close()
+        self.refresher.close()
+        self.store.close()
         if self.access is not None:
             self.access.flush()
 
@@ -199,10 +220,15 @@ ROUTES["/ready"] = ("GET", _ready)
 ROUTES["/metrics"] = ("GET", _metrics)
 
 
+ANY_METHOD = "*"  # the handler checks the method itself (the admin API)
+
+
 def _route(path: str) -> tuple[str, Handler] | None:
     route = ROUTES.get(path)
     if route is None and (path.startswith("/v1/models/") or path.startswith("/models/")):
         return ("GET", _model)
+    if route is None and path.startswith("/admin/"):
+        return (ANY_METHOD, admin.handle)
     return route
 
 
@@ -245,7 +271,7 @@ class Gateway:
             if route is None:
                 raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
             method, handler = route
-            if scope.method != method:
+            if scope.method != method and method != ANY_METHOD:
                 raise MethodNotAllowed(
                     f"Method {scope.method} is not allowed for {scope.path}; use {method}.",
                     headers=[("allow", method)],
