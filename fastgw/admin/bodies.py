@@ -21,7 +21,7 @@ from ..keys import KeyRecord, TeamRecord, parse_expiry
 T = TypeVar("T")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 _PARAM_RE = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
-_FIELD_RE = re.compile(r"unknown field `([^`]+)`")
+_FIELD_RE = re.compile(r"(?:unknown|required) field `([^`]+)`")
 _STRICT: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True}
 
 
