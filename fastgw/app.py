@@ -22,10 +22,10 @@ from typing import Any
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
-from . import _core
+from . import _core, admin
 from .accesslog import AccessLine, AccessLog
 from .cache.exact import ResponseCache
-from .config import Config, ModelConfig, admin_key_from_env, load_config
+from .config import Config, ModelConfig, load_config
 from .disconnect import Disconnects
 from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
@@ -34,6 +34,10 @@ from .keys import KeyRing
 from .metrics import Metrics
 from .providers import Provider, build_provider
 from .proxy import proxy
+from .records.db import initialise
+from .records.keystore import KeyStore
+from .records.refresh import KeyRefresher
+from .records.usage import UsageLog
 from .routing import Router
 from .routing import admin as routing_admin
 from .routing import health as routing_health
@@ -52,6 +56,17 @@ class WorkerState:
         self.config = config
         self.loop = loop
         self.keys = KeyRing(config.keys, config.teams)
+        # keys and teams of the admin API, and the usage log (fastgw.records)
+        storage, usage = config.storage.sqlite_path, config.usage
+        initialise(storage)
+        self.store = KeyStore(storage)
+        self.refresher = KeyRefresher(self.store, self.keys, loop)
+        self.usage = (
+            UsageLog(storage, loop, usage.flush_interval_s, usage.batch_max)
+            if usage.enabled
+            else None
+        )
+        self.admin_digest = admin.admin_digest(config)
         self.models: dict[str, ModelConfig] = {m.name: m for m in config.models}
         self.providers: dict[str, Provider] = {
             name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
@@ -60,7 +75,6 @@ class WorkerState:
         self.router = Router(config, self.providers, metrics=self.metrics)
         self.groups = self.router.groups
         self.health_checks = routing_health.start(self.router, config, loop)
-        self.admin_key = admin_key_from_env()
         caching = any(m.cache is not None and m.cache.enabled for m in config.models)
         self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
@@ -87,6 +101,8 @@ class WorkerState:
             metrics.tokens.inc((model, "completion"), ex.completion_tokens)
         if ex.cache is not None:
             metrics.cache.inc((model, ex.cache))
+        if self.usage is not None:
+            self.usage.record(ex, elapsed)
         if self.access is not None:
             ttft = ex.ttft
             self.access.write(
@@ -123,6 +139,10 @@ class WorkerState:
             task.cancel()
         for provider in self.providers.values():
             await provider.close()
+        if self.usage is not None:
+            await self.usage.close()
+        self.refresher.close()
+        self.store.close()
         if self.access is not None:
             self.access.flush()
 
@@ -211,10 +231,15 @@ ROUTES["/metrics"] = ("GET", _metrics)
 ROUTES["/admin/deployments"] = ("GET", routing_admin.deployments_handler)
 
 
+ANY_METHOD = "*"  # the handler checks the method itself (the admin API)
+
+
 def _route(path: str) -> tuple[str, Handler] | None:
     route = ROUTES.get(path)
     if route is None and (path.startswith("/v1/models/") or path.startswith("/models/")):
         return ("GET", _model)
+    if route is None and path.startswith("/admin/"):
+        return (ANY_METHOD, admin.handle)
     return route
 
 
@@ -257,7 +282,7 @@ class Gateway:
             if route is None:
                 raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
             method, handler = route
-            if scope.method != method:
+            if scope.method != method and method != ANY_METHOD:
                 raise MethodNotAllowed(
                     f"Method {scope.method} is not allowed for {scope.path}; use {method}.",
                     headers=[("allow", method)],

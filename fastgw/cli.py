@@ -1,4 +1,4 @@
-"""The ``fastgw`` command: serve, check-config, hash-key, --version."""
+"""The ``fastgw`` command: serve, check-config, hash-key, usage, --version."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from ._version import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from .keys import hash_key, new_key
+from .records import command as usage_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     hashing.add_argument("--new", action="store_true", help="make a new random key and hash it")
     hashing.add_argument("--stdin", action="store_true", help="read the key from standard input")
 
+    usage_command.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "usage":
+        return usage_command.run(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "check-config":

@@ -66,7 +66,6 @@ DEFAULT_USAGE_FLUSH_S = 1.0
 DEFAULT_USAGE_BATCH = 1000
 DEFAULT_ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 CONFIG_ENV = "FASTGW_CONFIG"
-ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 DEFAULT_CONFIG_PATH = "config/fastgw.toml"
 
 _STRUCT = {"frozen": True, "forbid_unknown_fields": True, "kw_only": True}
@@ -327,7 +326,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from None
-    return parse_config(text, source)
+    return _resolve_paths(parse_config(text, source), Path(path).parent)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """A relative ``storage.sqlite_path`` is relative to the config file's directory, so every
+    worker, ``fastgw usage`` and ``fastgw keys`` open the same file whatever their cwd."""
+    sqlite_path = Path(config.storage.sqlite_path)
+    if sqlite_path.is_absolute():
+        return config
+    resolved = str((base / sqlite_path).resolve())
+    storage = msgspec.structs.replace(config.storage, sqlite_path=resolved)
+    return msgspec.structs.replace(config, storage=storage)
 
 
 def parse_config(
@@ -354,9 +364,10 @@ def config_path_from_env() -> str:
     return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH)
 
 
-def admin_key_from_env() -> str | None:
-    """The admin API key (``FASTGW_ADMIN_KEY``); ``None`` disables the admin API."""
-    return os.environ.get(ADMIN_KEY_ENV) or None
+def admin_key(config: Config) -> str | None:
+    """The admin API's key, from the variable ``[admin] key_env`` names (None: the admin API
+    is off). Never logged."""
+    return os.environ.get(config.admin.key_env) or None
 
 
 def provider_api_key(provider: OpenAIProvider) -> str | None:

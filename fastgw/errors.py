@@ -8,6 +8,7 @@
     ├── NotFound                      404     invalid_request_error  not_found
     │   └── ModelNotFound             404     invalid_request_error  model_not_found
     ├── MethodNotAllowed              405     invalid_request_error  method_not_allowed
+    ├── Conflict                      409     invalid_request_error  conflict
     ├── PayloadTooLarge               413     invalid_request_error  payload_too_large
     ├── ServiceUnavailable            503     server_error           service_unavailable
     └── UpstreamError                 502     upstream_error         upstream_error
@@ -105,6 +106,15 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+
+class Conflict(GatewayError):
+    """The admin API refuses a change that clashes with what exists (an id in use, a key
+    from the TOML, which only the TOML may change)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
 
 
 class PayloadTooLarge(GatewayError):

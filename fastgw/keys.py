@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -112,12 +112,27 @@ def new_key() -> str:
 
 
 class KeyRing:
+    """Every key a worker knows, by digest: a dict lookup per request. Keys from the TOML are
+    put in at start; keys from the store are put and discarded by ``fastgw.records.refresh``,
+    which also installs ``on_miss``: asked for a digest the ring does not hold, before the
+    request is refused (a key created a moment ago on another worker)."""
+
     def __init__(self, keys: Sequence[KeyConfig], teams: Sequence[TeamConfig] = ()) -> None:
         self._by_digest: dict[bytes, KeyRecord] = {}
         for key in keys:
             record = key_record(key)
             self._by_digest[record.digest] = record
         self.teams: dict[str, TeamRecord] = {t.id: team_record(t) for t in teams}
+        self.on_miss: Callable[[bytes], KeyRecord | None] | None = None
+
+    def put(self, record: KeyRecord) -> None:
+        self._by_digest[record.digest] = record
+
+    def discard(self, digest: bytes) -> None:
+        self._by_digest.pop(digest, None)
+
+    def digests(self) -> frozenset[bytes]:
+        return frozenset(self._by_digest)
 
     def authenticate(self, authorization: str | None, api_key: str | None) -> KeyRecord:
         """The key record for a request's headers; raises ``AuthenticationFailed``."""
@@ -135,6 +150,8 @@ class KeyRing:
             )
         digest = hashlib.sha256(presented.encode()).digest()
         record = self._by_digest.get(digest)
+        if record is None and self.on_miss is not None:
+            record = self.on_miss(digest)
         if record is None or not hmac.compare_digest(record.digest, digest):
             raise AuthenticationFailed(
                 f"Incorrect API key provided: {_redact(presented)}. "

@@ -20,7 +20,10 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
+    from .records.db import initialise
+
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    initialise(config.storage.sqlite_path)  # once, before the workers open it
     server = Granian(
         "fastgw.app:create_app",
         factory=True,

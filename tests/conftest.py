@@ -4,6 +4,7 @@
 - ``gateway_factory``: starts real ``fastgw serve`` processes on free loopback ports and stops
   them (SIGTERM, drain) after the test.
 - ``gateway``: one such server with ``mock_config()``, shared by the module.
+- every test runs with its ``tmp_path`` as the working directory.
 """
 
 from __future__ import annotations
@@ -67,6 +68,14 @@ hash = "{hash_key(LIMITED_KEY)}"
 models = ["gpt-test"]
 {extra}
 """
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own directory: the default SQLite file (a relative path) of an
+    in-process gateway lands there, not in the checkout. (A served config resolves it next to
+    its file, in the GatewayProcess's own directory.)"""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

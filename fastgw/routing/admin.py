@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..admin_auth import require_admin
+from ..admin.auth import require_admin
 from ..metrics import _labels
 from .router import Router
 

@@ -1,0 +1,254 @@
+"""The admin API's request and response bodies, and their validation (no I/O).
+
+A body is decoded into a Struct that rejects unknown fields; every problem becomes an
+``InvalidRequest`` (400) whose ``param`` names the field. ``PATCH`` bodies leave out what they
+do not change (``UNSET``); ``null`` clears a limit, a budget or an expiry.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Collection
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from ..errors import InvalidRequest, MalformedJSON
+from ..keys import KeyRecord, TeamRecord, parse_expiry
+
+T = TypeVar("T")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
+_PARAM_RE = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
+_FIELD_RE = re.compile(r"(?:unknown|required) field `([^`]+)`")
+_STRICT: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True}
+
+
+class KeyCreate(msgspec.Struct, **_STRICT):
+    id: str | None = None  # generated when left out
+    team: str | None = None
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    cache_namespace: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    parallel: int | None = None
+    budget_day_usd: float | None = None
+    budget_month_usd: float | None = None
+    expires_at: str | None = None
+    enabled: bool = True
+    metadata: dict[str, str] = {}
+
+
+class KeyPatch(msgspec.Struct, **_STRICT):
+    team: str | UnsetType | None = UNSET
+    models: list[str] | UnsetType = UNSET
+    cache_namespace: str | UnsetType | None = UNSET
+    rpm: int | UnsetType | None = UNSET
+    tpm: int | UnsetType | None = UNSET
+    parallel: int | UnsetType | None = UNSET
+    budget_day_usd: float | UnsetType | None = UNSET
+    budget_month_usd: float | UnsetType | None = UNSET
+    expires_at: str | UnsetType | None = UNSET
+    enabled: bool | UnsetType = UNSET
+    metadata: dict[str, str] | UnsetType = UNSET
+
+
+class TeamCreate(msgspec.Struct, **_STRICT):
+    id: str
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    rpm: int | None = None
+    tpm: int | None = None
+    parallel: int | None = None
+    budget_day_usd: float | None = None
+    budget_month_usd: float | None = None
+    metadata: dict[str, str] = {}
+
+
+class TeamPatch(msgspec.Struct, **_STRICT):
+    models: list[str] | UnsetType = UNSET
+    rpm: int | UnsetType | None = UNSET
+    tpm: int | UnsetType | None = UNSET
+    parallel: int | UnsetType | None = UNSET
+    budget_day_usd: float | UnsetType | None = UNSET
+    budget_month_usd: float | UnsetType | None = UNSET
+    metadata: dict[str, str] | UnsetType = UNSET
+
+
+class KeyView(msgspec.Struct, kw_only=True):
+    """A key as the admin API shows it: never the key, never its full hash."""
+
+    object: str = "gateway.key"
+    id: str
+    source: str  # "config" (the TOML: read-only here) or "api"
+    team: str | None
+    models: list[str]
+    cache_namespace: str
+    rpm: int | None
+    tpm: int | None
+    parallel: int | None
+    budget_day_usd: float | None
+    budget_month_usd: float | None
+    expires_at: str | None  # ISO 8601, UTC
+    enabled: bool
+    metadata: dict[str, str]
+    digest_prefix: str  # "sha256:" and the first 8 hex digits: enough to tell keys apart
+    created_at: float | None = None
+    updated_at: float | None = None
+
+
+class CreatedKey(KeyView, kw_only=True):
+    key: str  # shown once, in the answer to POST /admin/keys
+
+
+class TeamView(msgspec.Struct, kw_only=True):
+    object: str = "gateway.team"
+    id: str
+    source: str
+    models: list[str]
+    rpm: int | None
+    tpm: int | None
+    parallel: int | None
+    budget_day_usd: float | None
+    budget_month_usd: float | None
+    metadata: dict[str, str]
+    created_at: float | None = None
+    updated_at: float | None = None
+
+
+class Deleted(msgspec.Struct):
+    id: str
+    object: str
+    deleted: bool = True
+
+
+class ListOf(msgspec.Struct):
+    data: list[Any]
+    object: str = "list"
+
+
+def decode(body: bytes, cls: type[T]) -> T:
+    """A request body as ``cls``; an empty body is ``{}``."""
+    try:
+        return msgspec.json.decode(body or b"{}", type=cls)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _PARAM_RE.search(text) or _FIELD_RE.search(text)
+        raise InvalidRequest(
+            f"Invalid body: {text}.", param=match.group(1) if match else None
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedJSON(f"The body is not valid JSON: {exc}.") from None
+
+
+def check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise InvalidRequest(
+            f"'id' must be 1 to 64 letters, digits or '_.:@-', starting with a letter or a "
+            f"digit; got '{value}'.",
+            param="id",
+        )
+    return value
+
+
+def check_record(record: KeyRecord | TeamRecord, models: Collection[str]) -> None:
+    """Limits at least 1, budgets above 0, models known (or every model)."""
+    for name in ("rpm", "tpm", "parallel"):
+        value = getattr(record, name)
+        if value is not None and value < 1:
+            raise InvalidRequest(f"'{name}' must be at least 1 (or null for no limit).", param=name)
+    for name in ("budget_day_usd", "budget_month_usd"):
+        value = getattr(record, name)
+        if value is not None and value <= 0:
+            raise InvalidRequest(f"'{name}' must be above 0 (or null for no budget).", param=name)
+    for model in record.models or ():
+        if model not in models:
+            raise InvalidRequest(
+                f"Unknown model '{model}'; use '*' or one of: {', '.join(sorted(models))}.",
+                param="models",
+            )
+
+
+def model_set(models: list[str]) -> frozenset[str] | None:
+    return None if "*" in models else frozenset(models)
+
+
+def expiry(text: str | None) -> float | None:
+    try:
+        return parse_expiry(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"'expires_at' must be an ISO 8601 date or date-time, like '2027-01-31' or "
+            f"'2027-01-31T18:00:00Z'; got '{text}'.",
+            param="expires_at",
+        ) from None
+
+
+def patched_key(record: KeyRecord, patch: KeyPatch) -> KeyRecord:
+    changes = {
+        f: getattr(patch, f) for f in patch.__struct_fields__ if getattr(patch, f) is not UNSET
+    }
+    if "models" in changes:
+        changes["models"] = model_set(changes["models"])
+    if "expires_at" in changes:
+        changes["expires_at"] = expiry(changes["expires_at"])
+    if "cache_namespace" in changes:
+        changes["namespace"] = changes.pop("cache_namespace") or f"key:{record.id}"
+    return msgspec.structs.replace(record, **changes)
+
+
+def patched_team(record: TeamRecord, patch: TeamPatch) -> TeamRecord:
+    changes = {
+        f: getattr(patch, f) for f in patch.__struct_fields__ if getattr(patch, f) is not UNSET
+    }
+    if "models" in changes:
+        changes["models"] = model_set(changes["models"])
+    return msgspec.structs.replace(record, **changes)
+
+
+def _models_list(models: frozenset[str] | None) -> list[str]:
+    return ["*"] if models is None else sorted(models)
+
+
+def key_view(
+    record: KeyRecord, source: str, created: float | None = None, updated: float | None = None
+) -> KeyView:
+    expires = record.expires_at
+    return KeyView(
+        id=record.id,
+        source=source,
+        team=record.team,
+        models=_models_list(record.models),
+        cache_namespace=record.namespace,
+        rpm=record.rpm,
+        tpm=record.tpm,
+        parallel=record.parallel,
+        budget_day_usd=record.budget_day_usd,
+        budget_month_usd=record.budget_month_usd,
+        expires_at=None
+        if expires is None
+        else datetime.datetime.fromtimestamp(expires, datetime.UTC).isoformat(),
+        enabled=record.enabled,
+        metadata=record.metadata,
+        digest_prefix="sha256:" + record.digest.hex()[:8],
+        created_at=created,
+        updated_at=updated,
+    )
+
+
+def team_view(
+    record: TeamRecord, source: str, created: float | None = None, updated: float | None = None
+) -> TeamView:
+    return TeamView(
+        id=record.id,
+        source=source,
+        models=_models_list(record.models),
+        rpm=record.rpm,
+        tpm=record.tpm,
+        parallel=record.parallel,
+        budget_day_usd=record.budget_day_usd,
+        budget_month_usd=record.budget_month_usd,
+        metadata=record.metadata,
+        created_at=created,
+        updated_at=updated,
+    )

@@ -1,0 +1,144 @@
+"""The SQLite file shared by every worker process: how it is opened, and its schema.
+
+Rules kept here:
+- WAL mode, so readers (each worker's key refresher, ``/admin/usage``) never wait on the usage
+  writer, and a busy timeout, so writers from several processes queue instead of failing.
+- ``synchronous=NORMAL``: in WAL mode a commit survives a process crash; only a power loss may
+  lose the last transactions.
+- The ``usage`` columns and their order are a contract: the budget code reads them at start.
+- Every key/team write bumps ``meta.version`` in the same transaction and stamps the row with
+  it, so a reader learns what changed with ``version > last seen`` (rows are never removed:
+  a deleted key stays as a tombstone).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 5000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('version', 0);
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    digest BLOB NOT NULL,
+    team TEXT,
+    models TEXT,
+    cache_namespace TEXT,
+    rpm INTEGER,
+    tpm INTEGER,
+    parallel INTEGER,
+    budget_day_usd REAL,
+    budget_month_usd REAL,
+    expires_at REAL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_digest ON keys (digest);
+CREATE INDEX IF NOT EXISTS keys_version ON keys (version);
+CREATE TABLE IF NOT EXISTS teams (
+    id TEXT PRIMARY KEY,
+    models TEXT,
+    rpm INTEGER,
+    tpm INTEGER,
+    parallel INTEGER,
+    budget_day_usd REAL,
+    budget_month_usd REAL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS teams_version ON teams (version);
+CREATE TABLE IF NOT EXISTS usage (
+    ts REAL NOT NULL,
+    request_id TEXT,
+    key_id TEXT,
+    team_id TEXT,
+    model TEXT,
+    deployment TEXT,
+    provider TEXT,
+    status INTEGER,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    latency_ms REAL,
+    ttft_ms REAL,
+    stream INTEGER,
+    cache TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+CREATE INDEX IF NOT EXISTS usage_key ON usage (key_id, ts);
+CREATE INDEX IF NOT EXISTS usage_team ON usage (team_id, ts);
+CREATE INDEX IF NOT EXISTS usage_model ON usage (model, ts);
+"""
+
+USAGE_COLUMNS = (
+    "ts",
+    "request_id",
+    "key_id",
+    "team_id",
+    "model",
+    "deployment",
+    "provider",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "stream",
+    "cache",
+    "error",
+)
+INSERT_USAGE = (
+    f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)})"
+)
+
+
+def connect(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with the pragmas set."""
+    db = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=check_same_thread,
+    )
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def initialise(path: str) -> None:
+    """Create the file, switch it to WAL and create the tables, once before workers start
+    (also safe, if slower, when several processes race to do it)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = connect(path)
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+                return
+            except sqlite3.OperationalError as exc:  # "database is locked": another process
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                time.sleep(0.01)  # back off before retrying the lock, not a wait for an event
+    finally:
+        db.close()
