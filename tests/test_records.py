@@ -66,7 +66,8 @@ def test_schema_is_wal_with_the_usage_contract(path: str) -> None:
     columns = tuple(row[1] for row in db.execute("PRAGMA table_info(usage)"))
     assert columns == USAGE_COLUMNS
     indexes = {row[1] for row in db.execute("PRAGMA index_list(usage)")}
-    assert {"usage_ts", "usage_key", "usage_team", "usage_model"} <= indexes
+    assert "usage_ts" in indexes
+    assert not {"usage_key", "usage_team", "usage_model"} & indexes  # write cost: see db.py
     initialise(path)  # idempotent
 
 

