@@ -12,6 +12,7 @@ from .wire import Usage
 class Exchange:
     __slots__ = (
         "cache",
+        "cached_tokens",
         "completion_tokens",
         "cost_usd",
         "deployment",
@@ -29,6 +30,7 @@ class Exchange:
         "stream",
         "task",
         "team_id",
+        "ticket",
         "ttft",
         "upstream_s",
     )
@@ -54,8 +56,13 @@ class Exchange:
         self.error: str | None = None
         self.cache: str | None = None
         self.cost_usd: float | None = None  # what the answer cost, from its usage and price
+        self.cached_tokens = 0  # prompt tokens the upstream served from its prompt cache
+        self.ticket: Any = None  # the limiter's admission, settled when the request finishes
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
+            details = usage.prompt_tokens_details
+            if details is not None:
+                self.cached_tokens = details.cached_tokens
