@@ -47,15 +47,22 @@ class LocalLimiter:
     backend = "local"
 
     def __init__(
-        self, periods: Periods, metrics: Metrics, clock: Callable[[], float] | None = None
+        self,
+        periods: Periods,
+        metrics: Metrics,
+        buckets: TokenBucketTable | None = None,
+        counters: ParallelCounter | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """``buckets``/``counters``: the tables to use (tests pass either twin on a fake
+        clock); ``wall``: Unix time, for budget periods."""
         self.periods = periods
         self.metrics = metrics
-        self.buckets = TokenBucketTable(clock)
-        self.counters = ParallelCounter()
+        self.buckets = TokenBucketTable() if buckets is None else buckets
+        self.counters = ParallelCounter() if counters is None else counters
         self.book = SpendBook()
         self._entries: dict[str, _Entry] = {}
-        self._wall = time.time
+        self._wall = wall
 
     def _entry(self, kind: str, ident: str, limits: Any) -> _Entry:
         name = kind + ":" + ident
