@@ -21,9 +21,9 @@ __all__ = [
     "Fault",
     "GatewayProcess",
     "RSGIClient",
-    "RedisServer",
     "RSGIResponse",
     "RecordedRequest",
+    "RedisServer",
     "free_port",
     "openai_error",
 ]
