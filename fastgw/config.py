@@ -46,7 +46,6 @@ DEFAULT_MOCK_EMBEDDING_DIMS = 1536
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_STATE_PREFIX = "fastgw:"
 DEFAULT_REDIS_TIMEOUT_S = 0.25
-DEFAULT_REDIS_POOL = 32  # connections to Redis per worker
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_COMPLETION_TOKENS = 1024  # the token reservation when a request names no max_tokens
 DEFAULT_SQLITE_PATH = "fastgw.sqlite3"
@@ -199,7 +198,6 @@ class StateConfig(msgspec.Struct, **_STRUCT):
     redis_url_env: str | None = None  # an environment variable holding the URL (passwords)
     prefix: str = DEFAULT_STATE_PREFIX
     timeout_s: float = DEFAULT_REDIS_TIMEOUT_S
-    pool_size: int = DEFAULT_REDIS_POOL
     # when Redis cannot be reached: keep serving under per-instance local limits, or 503
     on_redis_down: Literal["fail_open", "fail_closed"] = "fail_open"
 
@@ -586,8 +584,6 @@ def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
     state = config.state
     if state.timeout_s <= 0:
         errors.append("state.timeout_s: must be above 0")
-    if state.pool_size < 1:
-        errors.append("state.pool_size: must be at least 1")
     if state.backend == "redis":
         url = env.get(state.redis_url_env, "") if state.redis_url_env else state.redis_url
         if state.redis_url_env is not None and not url:
@@ -600,10 +596,10 @@ def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
                 f"state.redis_url: {redacted_url(url)!r} is not a Redis URL; "
                 "write it like 'redis://127.0.0.1:6379/0'"
             )
-        if importlib.util.find_spec("redis") is None:
+        if importlib.util.find_spec("hiredis") is None:
             errors.append(
-                'state.backend: "redis" needs the redis package; install it with '
-                "`pip install 'fastgw[redis]'` (or `pip install 'redis[hiredis]'`)"
+                'state.backend: "redis" needs the hiredis package; install it with '
+                "`pip install 'fastgw[redis]'` (or `pip install hiredis`)"
             )
     errors.extend(check_workers(config, config.server.workers))
     for name, price in config.prices.items():

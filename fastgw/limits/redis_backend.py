@@ -1,7 +1,8 @@
 """Limits shared through Redis by every worker and instance that points at one server.
 
 Rules this module keeps:
-- One round trip per admission: ``EVALSHA`` of ``scripts.ADMIT`` (``NOSCRIPT`` → load, once).
+- One round trip per admission: ``EVALSHA`` of ``scripts.ADMIT`` (``NOSCRIPT`` → load, once),
+  on the worker's one pipelined connection (``resp.RespClient``).
 - Settlements never wait on the response path: they are queued and sent by one background
   task in pipelines of ``EVALSHA scripts.SETTLE``; a batch that fails stays queued and is sent
   when Redis is back; ``close`` (worker shutdown) flushes the queue.
@@ -11,7 +12,7 @@ Rules this module keeps:
   own limits (``LocalLimiter``; counted in ``fastgw_state_fallback_total``) and
   ``fail_closed`` answers 503 ``state_unavailable``.
 - The URL may hold a password: only ``redacted_url`` of it is ever logged.
-- The ``redis`` package is imported here only; config validation checks it is installed.
+- ``hiredis`` is imported only with this backend; config validation checks it is installed.
 """
 
 from __future__ import annotations
@@ -22,11 +23,6 @@ import logging
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from ..config import StateConfig, redacted_url
 from ..errors import StateUnavailable
 from ..metrics import Metrics
@@ -35,15 +31,19 @@ from .layout import admit_call, decide, rejected_scope, settle_call
 from .local import LocalLimiter
 from .periods import Periods
 from .plan import Scope
+from .resp import ReplyError, RespClient
 from .ticket import Ticket
 
 log = logging.getLogger("fastgw")
 
-_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_DOWN = (OSError, asyncio.TimeoutError)  # refused, reset, lost, timed out
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_MAX_S = 1.0
-_POOL_WAIT_S = 5.0  # waiting for a free pooled connection is load, not an outage
 _SETTLE_BATCH = 256
+
+
+def _noscript(exc: BaseException) -> bool:
+    return isinstance(exc, ReplyError) and str(exc).startswith("NOSCRIPT")
 
 
 class RedisLimiter:
@@ -62,15 +62,11 @@ class RedisLimiter:
         self.local = local
         self.periods = periods
         self.metrics = metrics
+        self.url = url
+        self.timeout = state.timeout_s
         self.where = redacted_url(url)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=state.pool_size,
-            timeout=_POOL_WAIT_S,
-            socket_timeout=state.timeout_s,
-            socket_connect_timeout=state.timeout_s,
-        )
-        self.client = aioredis.Redis(connection_pool=pool)
+        self.client: RespClient | None = None
+        self._lock = asyncio.Lock()
         self._admit_sha = ""
         self._settle_sha = ""
         self.up = True
@@ -94,7 +90,7 @@ class RedisLimiter:
             self.prefix, scopes, tokens, estimate, self.periods.current(now) if budgets else None
         )
         try:
-            answer = await self._eval("admit", call.keys, call.args)
+            answer = await self._eval(True, call.keys, call.args)
         except _DOWN as exc:
             self._went_down(exc)
             return self._without_redis(scopes, tokens, estimate)
@@ -114,20 +110,35 @@ class RedisLimiter:
         self.metrics.fallbacks.inc(())
         return self.local.admit_now(scopes, tokens, estimate)
 
-    async def _eval(self, which: str, keys: list[str], args: list[Any]) -> Any:
-        sha = self._admit_sha if which == "admit" else self._settle_sha
-        if sha:
-            try:
-                return await self.client.evalsha(sha, len(keys), *keys, *args)
-            except NoScriptError:  # Redis restarted or SCRIPT FLUSH: load it again
-                pass
-        await self._load_scripts()
-        sha = self._admit_sha if which == "admit" else self._settle_sha
-        return await self.client.evalsha(sha, len(keys), *keys, *args)
+    async def _connection(self) -> RespClient:
+        client = self.client
+        if client is not None and not client.closed:
+            return client
+        async with self._lock:
+            client = self.client
+            if client is None or client.closed:
+                client = self.client = await RespClient.connect(self.url, self.timeout)
+                await self._load_scripts(client)
+            return client
 
-    async def _load_scripts(self) -> None:
-        self._admit_sha = await self.client.script_load(scripts.ADMIT)
-        self._settle_sha = await self.client.script_load(scripts.SETTLE)
+    async def _load_scripts(self, client: RespClient) -> None:
+        admit, settle = client.send(
+            [("SCRIPT", "LOAD", scripts.ADMIT), ("SCRIPT", "LOAD", scripts.SETTLE)]
+        )
+        self._admit_sha = (await admit).decode()
+        self._settle_sha = (await settle).decode()
+
+    async def _eval(self, admit: bool, keys: list[str], args: list[Any]) -> Any:
+        client = await self._connection()
+        sha = self._admit_sha if admit else self._settle_sha
+        try:
+            return await client.call("EVALSHA", sha, len(keys), *keys, *args)
+        except ReplyError as exc:
+            if not _noscript(exc):  # a script error is a bug: let it surface
+                raise
+        await self._load_scripts(client)  # Redis restarted or SCRIPT FLUSH
+        sha = self._admit_sha if admit else self._settle_sha
+        return await client.call("EVALSHA", sha, len(keys), *keys, *args)
 
     # -- settlement ---------------------------------------------------------------------------
 
@@ -157,19 +168,20 @@ class RedisLimiter:
             self._flusher = None
 
     async def _send(self, batch: list[tuple[list[str], list[Any]]]) -> None:
-        if not self._settle_sha:
-            await self._load_scripts()
+        """One pipelined write of every settlement in ``batch``; those refused with NOSCRIPT
+        are sent again once the scripts are loaded."""
+        client = await self._connection()
         for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for keys, args in batch:
-                pipe.evalsha(self._settle_sha, len(keys), *keys, *args)
-            try:
-                await pipe.execute()
+            futures = client.send([("EVALSHA", self._settle_sha, len(k), *k, *a) for k, a in batch])
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            for result in results:
+                if isinstance(result, _DOWN):
+                    raise result
+            retry = [item for item, r in zip(batch, results, strict=True) if _noscript(r)]
+            if not retry or attempt:
                 return
-            except NoScriptError:
-                if attempt:
-                    raise
-                await self._load_scripts()
+            await self._load_scripts(client)
+            batch = retry
 
     # -- outage and recovery ----------------------------------------------------------------
 
@@ -194,8 +206,7 @@ class RedisLimiter:
             while not self._closing:
                 await asyncio.sleep(delay)  # backoff between probes of a server that is down
                 try:
-                    await self.client.ping()
-                    await self._load_scripts()
+                    await self._connection()
                 except _DOWN:
                     delay = min(delay * 2, _BACKOFF_MAX_S)
                     continue
@@ -229,4 +240,5 @@ class RedisLimiter:
                 self.where,
                 len(pending),
             )
-        await self.client.aclose()
+        if self.client is not None:
+            self.client.close()
