@@ -12,16 +12,17 @@ CORE_BUILT   := $(VENV)/.core-built
 NODE_DEPS    := tests/node/node_modules/openai/package.json
 APT_UPDATED  := $(VENV)/.apt-updated
 BENCH_DEPS   := $(VENV)/.bench-deps
+REDIS_SERVER := $(VENV)/.redis-server
 
 .PHONY: run test test-pure unit lint typecheck build bench install-semantic clean
 
 run: $(CORE_BUILT)
 	$(BIN)/fastgw serve --config config/fastgw.toml
 
-test: $(CORE_BUILT) $(NODE_DEPS)
+test: $(CORE_BUILT) $(NODE_DEPS) $(REDIS_SERVER)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-pure: $(CORE_BUILT) $(NODE_DEPS)
+test-pure: $(CORE_BUILT) $(NODE_DEPS) $(REDIS_SERVER)
 	FASTGW_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(CORE_BUILT)
@@ -52,6 +53,11 @@ $(NODE_DEPS):
 	command -v npm >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	cd tests/node && npm install --no-audit --no-fund --silent
 
+# The Redis-backend tests start a real redis-server (Debian's package) on a loopback port.
+$(REDIS_SERVER): | $(PY)
+	command -v redis-server >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	touch $@
+
 $(APT_UPDATED): | $(PY)
 	apt-get update -qq
 	touch $@
@@ -64,7 +70,7 @@ install-semantic: $(DEPS)
 
 # The benchmark suite (benchmarks/README.md): canned nginx, nginx proxy_pass, the mock upstream and
 # fastgw, loaded with wrk; writes benchmarks/results/. Quick run: make bench BENCH_ARGS="--duration 3"
-bench: $(CORE_BUILT) $(BENCH_DEPS)
+bench: $(CORE_BUILT) $(BENCH_DEPS) $(REDIS_SERVER)
 	{ command -v wrk && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk; }
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 

@@ -127,7 +127,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"{' '.join(m['loadavg_start'])}",
         f"- wrk -t1, {s['connections']} connections, {s['duration_s']} s per run; "
         f"nginx {s['nginx_workers']} worker(s) each; fastgw access log "
-        f"{'on' if s['access_log'] else 'off'}, keys ({s['keys']}) and metrics on; "
+        f"{'on' if s['access_log'] else 'off'}, keys ({s['keys']}) and metrics on, "
+        "usage log off (on in the limits runs); "
         f"streams: {s['streams']} concurrent x {s['chunks']} chunks, "
         f"{s['chunk_delay_ms']} ms apart",
         "",

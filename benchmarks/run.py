@@ -11,6 +11,8 @@ and ``latency_vs_load.png``; logs, configs and wrk scripts of the run stay in
 ``benchmarks/results/tmp/`` (git-ignored). Every load step is bounded in time.
 
 Scenarios: ``plain`` (direct, nginx proxy, fastgw at -c32), ``cache`` (fastgw exact-cache hits),
+``limits`` / ``limits-redis`` (the plain chat run on one worker with keys, team, model limits and
+budgets enforced, against the same run with them off: the ratio; locally or through Redis),
 ``latency`` (-c1: added p50 over direct), ``stream`` (concurrent SSE streams: TTFT overhead and
 per-chunk forwarding delay), ``sweep`` (latency against connections, plotted), ``routing`` (a
 model routed round-robin over 3 healthy deployments against the same model with 1, runs
@@ -63,7 +65,29 @@ ttl_s = 600
 """
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("plain", "cache", "latency", "stream", "sweep", "routing")
+SCENARIOS = ("plain", "cache", "latency", "stream", "sweep", "routing", "limits", "limits-redis")
+# Limits on every key, on its team and on the model, high enough never to refuse: the cost of
+# enforcing them (admission, headers, settlement, spend) is what is measured.
+LIMITS_KEY_TOML = """team = "bench"
+rpm = 100000000
+tpm = 100000000000
+parallel = 100000
+budget_day_usd = 1000000000.0
+budget_month_usd = 1000000000.0
+"""
+LIMITS_TOML = """
+[[teams]]
+id = "bench"
+rpm = 100000000
+tpm = 100000000000
+budget_month_usd = 1000000000.0
+
+[limits.models."gpt-4o-mini"]
+rpm = 100000000
+tpm = 100000000000
+"""
+# The usage log (on by default in fastgw) is on with the limits, off without them.
+USAGE_LOG_TOML = "[usage]\nenabled = true\n"
 SWEEP_CONNECTIONS = (1, 4, 16, 64, 128)
 PLAIN_MODEL = "gpt-4o-mini"
 CACHED_MODEL = "gpt-bench-cached"
@@ -99,6 +123,7 @@ class Bench:
         self.key = self.keys[0]
         self.m = _table.Measurements(args.workers, args.connections, args.scenarios)
         self.core = "unknown"
+        self.limits: dict[str, dict[str, float]] = {}
         self.loadavg_start = Path("/proc/loadavg").read_text().split()[:3]
         self.bare: subprocess.Popen[bytes] | None = None
         self.bare_url = ""
@@ -163,9 +188,18 @@ class Bench:
 
     # -- fastgw ----------------------------------------------------------------------------
 
-    def gateway_config(self, with_cache: bool) -> str:
-        keys = "\n".join(f'[[keys]]\nid = "bench-{i}"\nhash = "{hash_key(k)}"\n'
+    def gateway_config(self, with_cache: bool, limits: str = "", redis_url: str = "") -> str:
+        """``limits``: "" (none), "local" or "redis" (``redis_url``)."""
+        per_key = LIMITS_KEY_TOML if limits else ""
+        keys = "\n".join(f'[[keys]]\nid = "bench-{i}"\nhash = "{hash_key(k)}"\n{per_key}'
                          for i, k in enumerate(self.keys))
+        # the usage log is part of the limits "on" side only: the other scenarios measure what
+        # they always measured (keys, metrics, access log)
+        keys += LIMITS_TOML + USAGE_LOG_TOML if limits else "[usage]\nenabled = false\n"
+        keys += f'\n[storage]\nsqlite_path = "{self.dir / "bench.sqlite3"}"\n'
+        if limits == "redis":
+            keys += f'\n[state]\nbackend = "redis"\nredis_url = "{redis_url}"\n'
+
         return f"""
 [server]
 access_log = {'true' if self.args.access_log == 'on' else 'false'}
@@ -386,9 +420,46 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 self.measure_gateway(w, gateway)
             finally:
                 gateway.__exit__(None, None, None)
+        if "limits" in sc or "limits-redis" in sc:
+            self.measure_limits()
         if a.soak:
             self.soak()
         return self.results()
+
+    def measure_limits(self) -> None:
+        """One worker, the plain chat run with limits off then on (locally, then through
+        Redis): on/off throughput ratios, in ``self.limits``."""
+        c, a = self.args.connections, self.args
+        from fastgw.testing import RedisServer
+
+        runs = [("off", "")]
+        if "limits" in a.scenarios:
+            runs.append(("local", "local"))
+        if "limits-redis" in a.scenarios:
+            runs.append(("redis", "redis"))
+        redis = self.stack.enter_context(RedisServer()) if "limits-redis" in a.scenarios else None
+        rps: dict[str, float] = {}
+        for name, limits in runs:
+            print(f"starting fastgw (1 worker) with limits {name}", flush=True)
+            config = self.gateway_config(False, limits, redis.url if redis else "")
+            with GatewayProcess(config, workers=1) as gateway:
+                url = gateway.base_url + PATH
+                status, headers, _ = post(url, chat_body(PLAIN_MODEL, 0.7), self.key)
+                if limits and (status != 200 or "x-ratelimit-limit-requests" not in headers):
+                    raise RuntimeError(f"limits {name}: no rate-limit headers ({status})")
+                result = self.wrk(f"fastgw w1 limits-{name} c{c}", url, "plain", c, a.duration,
+                                  pids=worker_pids(gateway))
+                rps[name] = result.rps
+        for name in ("local", "redis"):
+            if name in rps and rps["off"]:
+                ratio = rps[name] / rps["off"]
+                self.limits[name] = {"off_rps": rps["off"], "on_rps": rps[name],
+                                     "ratio": round(ratio, 3)}
+                target = " (target ≥ 0.85)" if name == "local" else ""
+                self.m.notes.append(
+                    f"limits {name}: keys + team + model limits + budgets on / off = "
+                    f"{rps[name]:,.0f} / {rps['off']:,.0f} req/s = {ratio:.3f}{target}; "
+                    "the usage log is on with them")
 
     def measure_gateway(self, w: int, gateway: GatewayProcess) -> None:
         a, sc, c = self.args, self.args.scenarios, self.args.connections
@@ -499,6 +570,7 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             "memory_mb": m.memory,
             "fastgw_cpu": m.cpu,
             "cache": {f"w{w}": state for w, state in m.cache_state.items()},
+            "limits": self.limits,
             "notes": m.notes,
             "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
         }

@@ -31,7 +31,9 @@ from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import Exchange
 from .keys import KeyRing
+from .limits import build_limiter
 from .metrics import Metrics
+from .pricing import PriceTable
 from .providers import Provider, build_provider
 from .proxy import proxy
 from .records.db import initialise
@@ -75,6 +77,8 @@ class WorkerState:
         self.router = Router(config, self.providers, metrics=self.metrics)
         self.groups = self.router.groups
         self.health_checks = routing_health.start(self.router, config, loop)
+        self.prices = PriceTable(config.prices)
+        self.limiter = build_limiter(config, self.prices, self.metrics)  # None: no limits
         caching = any(m.cache is not None and m.cache.enabled for m in config.models)
         self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
@@ -92,6 +96,16 @@ class WorkerState:
         model = ex.model if ex.model in self.models else ""
         metrics = self.metrics
         metrics.requests.inc((model, str(ex.status)))
+        if ex.prompt_tokens is not None:
+            ex.cost_usd = (
+                0.0
+                if ex.cache == "hit"
+                else self.prices.cost(
+                    ex.deployment, ex.prompt_tokens, ex.completion_tokens or 0, ex.cached_tokens
+                )
+            )
+        if ex.ticket is not None and self.limiter is not None:
+            self.limiter.settle(ex.ticket, ex)
         metrics.latency.observe((model,), elapsed)
         if ex.stream and ex.ttft is not None:
             metrics.ttft.observe((model,), ex.ttft)
@@ -143,6 +157,8 @@ class WorkerState:
             await self.usage.close()
         self.refresher.close()
         self.store.close()
+        if self.limiter is not None:
+            await self.limiter.close()
         if self.access is not None:
             self.access.flush()
 
@@ -317,6 +333,8 @@ def _error(proto: Any, ex: Exchange, exc: GatewayError) -> None:
         return
     ex.status, ex.responded = exc.status, True
     headers = [_JSON, ("x-request-id", ex.request_id), *exc.headers]
+    if ex.ticket is not None:  # admitted, then failed: still say where the limits stand
+        headers.extend(ex.ticket.headers)
     proto.response_bytes(exc.status, headers, exc.body())
 
 

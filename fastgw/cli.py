@@ -7,7 +7,7 @@ import getpass
 import sys
 
 from ._version import __version__
-from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .config import DEFAULT_CONFIG_PATH, ConfigError, check_workers, load_config
 from .keys import hash_key, new_key
 from .records import command as usage_command
 
@@ -51,6 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import serve
 
     server = config.server
+    workers_errors = check_workers(config, args.workers or server.workers)
+    if workers_errors:
+        print(ConfigError(args.config, workers_errors), file=sys.stderr)
+        return 2
     serve(
         config,
         args.config,

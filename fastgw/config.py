@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import importlib.util
 import os
 import re
 import tomllib
@@ -257,6 +258,10 @@ class ModelLimits(LimitFields, **_STRUCT):
 
 
 class LimitsConfig(msgspec.Struct, **_STRUCT):
+    # None: enforce limits only when the TOML sets one (a key's, team's or model's rpm, tpm,
+    # parallel or budget); true: always (keys with limits come from the admin API only);
+    # false: never (limits and budgets in the TOML are ignored)
+    enabled: bool | None = None
     timezone: str = DEFAULT_TIMEZONE  # where budget days and months begin and end
     default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS
     models: dict[str, ModelLimits] = {}
@@ -357,6 +362,43 @@ def parse_config(
     if errors:
         raise ConfigError(source, errors)
     return config
+
+
+def limits_wanted(config: Config) -> bool:
+    """Whether the limiter belongs in the pipeline (see ``LimitsConfig.enabled``)."""
+    if config.limits.enabled is not None:
+        return config.limits.enabled
+    holders: list[LimitFields] = [*config.keys, *config.teams, *config.limits.models.values()]
+    return any(
+        getattr(h, name) is not None
+        for h in holders
+        for name in ("rpm", "tpm", "parallel", "budget_day_usd", "budget_month_usd")
+    )
+
+
+def redis_url(state: StateConfig) -> str:
+    """The Redis URL: from ``redis_url_env`` when it names a variable, else ``redis_url``.
+    It may hold a password: never log it (``redacted_url``)."""
+    if state.redis_url_env is not None:
+        return os.environ.get(state.redis_url_env, state.redis_url)
+    return state.redis_url
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its credentials, for logs."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def check_workers(config: Config, workers: int) -> list[str]:
+    """Errors of serving ``config`` with ``workers`` processes: local limits would be kept
+    per process and so multiplied by the number of workers."""
+    if workers > 1 and config.state.backend == "local" and limits_wanted(config):
+        return [
+            f"state.backend: limits and budgets are set and fastgw would run {workers} "
+            'workers; set [state] backend = "redis" so that they share one count '
+            "(or run one worker)"
+        ]
+    return []
 
 
 def config_path_from_env() -> str:
@@ -489,7 +531,7 @@ def _check_meaning(config: Config, env: Mapping[str, str]) -> list[str]:
     if config.cache.max_entries < 1 or config.cache.max_bytes < 1024:
         errors.append("cache: max_entries must be at least 1 and max_bytes at least 1024")
     errors.extend(_check_keys(config))
-    errors.extend(_check_limits(config))
+    errors.extend(_check_limits(config, env))
     return errors
 
 
@@ -687,7 +729,7 @@ def _check_limit_fields(path: str, item: LimitFields) -> list[str]:
     return errors
 
 
-def _check_limits(config: Config) -> list[str]:
+def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
     errors: list[str] = []
     seen: set[str] = set()
     models = {m.name for m in config.models}
@@ -715,13 +757,27 @@ def _check_limits(config: Config) -> list[str]:
         if name not in models:
             errors.append(f"{path}: unknown model {name!r}; use a [[models]] name")
         errors.extend(_check_limit_fields(path, model_limits))
-    if config.state.timeout_s <= 0:
+    state = config.state
+    if state.timeout_s <= 0:
         errors.append("state.timeout_s: must be above 0")
-    if config.state.backend == "redis" and not _REDIS_URL_RE.match(config.state.redis_url):
-        errors.append(
-            f"state.redis_url: {config.state.redis_url!r} is not a Redis URL; "
-            "write it like 'redis://127.0.0.1:6379/0'"
-        )
+    if state.backend == "redis":
+        url = env.get(state.redis_url_env, "") if state.redis_url_env else state.redis_url
+        if state.redis_url_env is not None and not url:
+            errors.append(
+                f"state.redis_url_env: the environment variable {state.redis_url_env} is not "
+                "set; export it (redis://user:password@host:6379/0) before starting fastgw"
+            )
+        elif not _REDIS_URL_RE.match(url):
+            errors.append(
+                f"state.redis_url: {redacted_url(url)!r} is not a Redis URL; "
+                "write it like 'redis://127.0.0.1:6379/0'"
+            )
+        if importlib.util.find_spec("hiredis") is None:
+            errors.append(
+                'state.backend: "redis" needs the hiredis package; install it with '
+                "`pip install 'fastgw[redis]'` (or `pip install hiredis`)"
+            )
+    errors.extend(check_workers(config, config.server.workers))
     for name, price in config.prices.items():
         values = (price.input, price.output, price.cached_input or 0.0)
         if min(values) < 0:

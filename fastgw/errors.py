@@ -10,7 +10,10 @@
     ├── MethodNotAllowed              405     invalid_request_error  method_not_allowed
     ├── Conflict                      409     invalid_request_error  conflict
     ├── PayloadTooLarge               413     invalid_request_error  payload_too_large
+    ├── RateLimited                   429     requests | tokens      rate_limit_exceeded
+    ├── QuotaExceeded                 429     insufficient_quota     insufficient_quota
     ├── ServiceUnavailable            503     server_error           service_unavailable
+    │   └── StateUnavailable          503     server_error           state_unavailable
     └── UpstreamError                 502     upstream_error         upstream_error
         ├── UpstreamUnreachable       502     upstream_error         upstream_unreachable
         ├── UpstreamProtocolError     502     upstream_error         upstream_protocol_error
@@ -123,10 +126,39 @@ class PayloadTooLarge(GatewayError):
     code = "payload_too_large"
 
 
+class RateLimited(GatewayError):
+    """Over a requests- or tokens-per-minute or parallel limit; ``kind`` is the OpenAI error
+    type: ``"requests"`` or ``"tokens"``."""
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(
+        self, message: str, kind: str, *, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__(message, headers=headers)
+        self.type = kind
+
+
+class QuotaExceeded(GatewayError):
+    """A spend budget (key, team or model; day or month) is used up."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
 class ServiceUnavailable(GatewayError):
     status = 503
     type = "server_error"
     code = "service_unavailable"
+
+
+class StateUnavailable(ServiceUnavailable):
+    """The shared limit state (Redis) cannot be reached and the policy is to fail closed."""
+
+    code = "state_unavailable"
 
 
 class UpstreamError(GatewayError):

@@ -13,6 +13,7 @@ class Exchange:
     __slots__ = (
         "attempts",
         "cache",
+        "cached_tokens",
         "completion_tokens",
         "cost_usd",
         "deployment",
@@ -31,6 +32,7 @@ class Exchange:
         "stream",
         "task",
         "team_id",
+        "ticket",
         "ttft",
         "upstream_s",
     )
@@ -59,8 +61,13 @@ class Exchange:
         # routing: each upstream attempt as "model/deployment:outcome", comma-separated
         self.attempts: str | None = None
         self.served_model: str | None = None  # the fallback model that answered, if any
+        self.cached_tokens = 0  # prompt tokens the upstream served from its prompt cache
+        self.ticket: Any = None  # the limiter's admission, settled when the request finishes
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
+            details = usage.prompt_tokens_details
+            if details is not None:
+                self.cached_tokens = details.cached_tokens

@@ -164,10 +164,17 @@ class KeyRing:
         return record
 
     @staticmethod
-    def check_model(record: KeyRecord, model: str) -> None:
+    def check_model(record: KeyRecord, model: str, team: TeamRecord | None = None) -> None:
+        """403 ``model_not_allowed`` unless the key, and its team if it has one, allow it."""
         if not record.allows(model):
             raise PermissionDenied(
                 f"The key '{record.id}' is not allowed to use the model '{model}'.",
+                param="model",
+            )
+        if team is not None and not team.allows(model):
+            raise PermissionDenied(
+                f"The team '{team.id}' of key '{record.id}' is not allowed to use the model "
+                f"'{model}'.",
                 param="model",
             )
 

@@ -138,6 +138,20 @@ class Metrics:
         self.cache_bytes = Gauge("fastgw_cache_bytes", "Bytes of answers in the exact cache.", ())
         self.in_flight = Gauge("fastgw_in_flight_requests", "Requests being answered now.", ())
         self.in_flight.values[()] = 0
+        self.rejections = Counter(
+            "fastgw_limit_rejections_total",
+            "Requests refused by a limit, by scope (key, team, model, state) and type "
+            "(requests, tokens, parallel, budget, unavailable).",
+            ("scope", "type"),
+        )
+        self.state_up = Gauge(
+            "fastgw_state_backend_up", "1 while the shared limit state (Redis) answers.", ()
+        )
+        self.fallbacks = Counter(
+            "fastgw_state_fallback_total",
+            "Admissions decided by per-instance local limits while Redis was down.",
+            (),
+        )
 
     def render(self) -> bytes:
         lines: list[str] = []
@@ -151,6 +165,9 @@ class Metrics:
             self.cache_entries,
             self.cache_bytes,
             self.in_flight,
+            self.rejections,
+            self.state_up,
+            self.fallbacks,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

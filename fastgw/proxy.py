@@ -58,10 +58,16 @@ async def proxy(
             f"The model '{request.model}' does not exist or you do not have access to it.",
             param="model",
         )
-    KeyRing.check_model(key, request.model)
+    team = state.keys.teams.get(key.team) if key.team is not None else None
+    KeyRing.check_model(key, request.model, team)
+    limiter = state.limiter
+    if limiter is not None:  # before the cache: a hit counts as a request (its tokens are free)
+        ex.ticket = await limiter.admit(key, team, request.model, request)
     stream = not isinstance(request, EmbeddingRequest) and request.stream
     ex.stream = stream
     base = [("x-request-id", ex.request_id)]
+    if ex.ticket is not None:
+        base.extend(ex.ticket.headers)
 
     plan = None
     if state.cache is not None:

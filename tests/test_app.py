@@ -540,6 +540,7 @@ def test_access_log_line(capsys: pytest.CaptureFixture[str]) -> None:
         "prompt_tokens": stream["prompt_tokens"],
         "completion_tokens": TOKENS,
         "attempts": "gpt-test/mock:200",
+        "cost_usd": 0.0,  # the mock's upstream model has no price
     }
     assert stream["prompt_tokens"] > 0
     assert stream["latency_ms"] >= stream["ttft_ms"] >= 0

@@ -182,3 +182,18 @@ def test_team_records() -> None:
     ring = KeyRing([], [TeamConfig(id="t", rpm=5, models=["a"])])
     team = ring.teams["t"]
     assert (team.rpm, team.allows("a"), team.allows("b")) == (5, True, False)
+
+
+def test_check_model_applies_the_team_allow_list() -> None:
+    """A key whose team may not use a model is refused with 403 naming the team."""
+    ring = KeyRing(
+        [KeyConfig(id="k", hash=hash_key("sk-k"), team="t")],
+        [TeamConfig(id="t", models=["chat"])],
+    )
+    record = ring.authenticate("Bearer sk-k", None)
+    team = ring.teams["t"]
+    KeyRing.check_model(record, "chat", team)
+    with pytest.raises(PermissionDenied) as info:
+        KeyRing.check_model(record, "embed", team)
+    assert (info.value.status, info.value.code) == (403, "model_not_allowed")
+    assert info.value.message == "The team 't' of key 'k' is not allowed to use the model 'embed'."

@@ -151,6 +151,12 @@ def test_gateway_metrics_exposition_is_valid() -> None:
         "fastgw_cache_entries": (families["fastgw_cache_entries"][0], "gauge"),
         "fastgw_cache_bytes": (families["fastgw_cache_bytes"][0], "gauge"),
         "fastgw_in_flight_requests": (families["fastgw_in_flight_requests"][0], "gauge"),
+        "fastgw_limit_rejections_total": (
+            families["fastgw_limit_rejections_total"][0],
+            "counter",
+        ),
+        "fastgw_state_backend_up": (families["fastgw_state_backend_up"][0], "gauge"),
+        "fastgw_state_fallback_total": (families["fastgw_state_fallback_total"][0], "counter"),
     }
     assert all(help_text for help_text, _ in families.values())
     buckets = [

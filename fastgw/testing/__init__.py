@@ -5,11 +5,14 @@
 - ``FakeUpstream``: a fake OpenAI-compatible upstream on loopback that records what it saw and
   misbehaves on demand (``Fault``); ``RecordedRequest`` is one request it saw;
   ``openai_error`` is the OpenAI error body for a status.
+- ``RedisServer``: a real ``redis-server`` on a free loopback port that can be killed and
+  started again on the same port (outage tests).
 - ``RSGIClient``: drives a ``Gateway`` in-process through fake Granian RSGI objects, with the
   worker's init/del hooks; answers are ``RSGIResponse``.
 """
 
 from .process import GatewayProcess, free_port
+from .redis import RedisServer
 from .rsgi import RSGIClient, RSGIResponse
 from .upstream import FakeUpstream, Fault, RecordedRequest, openai_error
 
@@ -20,6 +23,7 @@ __all__ = [
     "RSGIClient",
     "RSGIResponse",
     "RecordedRequest",
+    "RedisServer",
     "free_port",
     "openai_error",
 ]

@@ -1,0 +1,104 @@
+"""Rate limits, parallel limits and budgets: admission before the upstream, settlement after.
+
+``build_limiter(config, prices, metrics)`` returns ``None`` when no limit or budget is
+configured (the proxy then skips admission altogether), else a ``Limiter``:
+
+- ``await limiter.admit(key, team, model, request)`` → a ``Ticket`` (its ``headers`` are the
+  ``x-ratelimit-*`` of the response), or raises ``RateLimited`` (429 ``requests``/``tokens``),
+  ``QuotaExceeded`` (429 ``insufficient_quota``) or ``StateUnavailable`` (503, Redis down and
+  failing closed). Scopes: the key, its team, the public model (``[limits.models."name"]``).
+- ``limiter.settle(ticket, ex)`` once the request is over, whatever happened to it: corrects
+  the token reservation to the usage, frees parallel slots, commits spend (``plan.settled``).
+- ``await limiter.close()`` at worker shutdown (flushes settlements queued for Redis).
+
+The backend is chosen once, here: ``local`` (this process) or ``redis`` (shared).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ..config import Config, limits_wanted, redis_url
+from ..exchange import Exchange
+from ..keys import KeyRecord, TeamRecord
+from ..metrics import Metrics
+from ..pricing import PriceTable
+from .local import LocalLimiter
+from .periods import Periods
+from .plan import Scope, reserve_tokens, settled
+from .spend import seed_from_usage_log
+from .ticket import Ticket
+
+log = logging.getLogger("fastgw")
+
+__all__ = ["Limiter", "Ticket", "build_limiter"]
+
+
+class Limiter:
+    def __init__(
+        self, config: Config, prices: PriceTable, local: LocalLimiter, remote: Any = None
+    ) -> None:
+        self.local = local
+        self.remote = remote  # a RedisLimiter, or None
+        self.prices = prices
+        self.model_limits = dict(config.limits.models)
+        self.default_completion = config.limits.default_completion_tokens
+        # the budget reservation is priced at the model's first deployment
+        self.upstream = {m.name: m.deployments[0].model for m in config.models if m.deployments}
+
+    async def admit(
+        self, key: KeyRecord, team: TeamRecord | None, model: str, request: Any
+    ) -> Ticket:
+        scopes: list[Scope] = [("key", key.id, key)]
+        if team is not None:
+            scopes.append(("team", team.id, team))
+        model_limits = self.model_limits.get(model)
+        if model_limits is not None:
+            scopes.append(("model", model, model_limits))
+        prompt, allowance = reserve_tokens(request, self.default_completion)
+        estimate = 0.0
+        for _kind, _ident, limits in scopes:
+            if limits.budget_day_usd is not None or limits.budget_month_usd is not None:
+                estimate = self.prices.cost(self.upstream.get(model), prompt, allowance)
+                break
+        if self.remote is None:
+            return self.local.admit_now(scopes, prompt + allowance, estimate)
+        ticket: Ticket = await self.remote.admit(scopes, prompt + allowance, estimate)
+        return ticket
+
+    def settle(self, ticket: Ticket, ex: Exchange) -> None:
+        tokens, cost = settled(ex, ticket.tokens, ticket.estimated_cost)
+        if ex.cost_usd is None and cost:
+            ex.cost_usd = cost  # a stream relayed without usage: charged its estimate
+        if self.remote is None:
+            self.local.settle_now(ticket, tokens, cost)
+        else:
+            self.remote.settle(ticket, tokens, cost)
+
+    async def close(self) -> None:
+        if self.remote is not None:
+            await self.remote.close()
+
+
+def build_limiter(config: Config, prices: PriceTable, metrics: Metrics) -> Limiter | None:
+    """The limiter of one worker, or None when nothing is limited (see ``limits_wanted``)."""
+    if not limits_wanted(config):
+        return None
+    periods = Periods(config.limits.timezone)
+    local = LocalLimiter(periods, metrics)
+    if config.state.backend == "redis":
+        from .redis_backend import RedisLimiter  # the redis package only when it is used
+
+        remote = RedisLimiter(config.state, redis_url(config.state), local, periods, metrics)
+        return Limiter(config, prices, local, remote)
+    rows = seed_from_usage_log(
+        local.book,
+        config.storage.sqlite_path,
+        periods.current(time.time()),
+        ("key", "team", "model"),
+    )
+    if rows:
+        log.info("budgets: current spend seeded from %d usage groups", rows)
+    return Limiter(config, prices, local)

@@ -1,0 +1,158 @@
+"""Requests to the Redis scripts and their answers as Python values: no I/O.
+
+``admit_call`` lays out one admission (``scripts.ADMIT``'s KEYS and ARGV) and remembers what
+each position means; ``decide`` turns the script's answer into a ``Ticket`` or the error to
+raise; ``settle_call`` lays out the settlement of a ticket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import GatewayError, QuotaExceeded, RateLimited
+from .headers import rate_headers, retry_after
+from .periods import Period, reset_text
+from .plan import Scope, budget_message, parallel_message, rate_message
+from .ticket import Ticket
+
+_KEEP_S = 86400  # spend counters outlive their period by a day (for late settlements)
+
+
+class AdmitCall:
+    """One admission's KEYS/ARGV and what each bucket, counter and budget stands for."""
+
+    __slots__ = ("args", "buckets", "budgets", "estimate", "keys", "parallel", "period", "tokens")
+
+    def __init__(self, tokens: int, estimate: float, period: Period | None) -> None:
+        self.tokens = tokens
+        self.estimate = estimate
+        self.period = period
+        self.keys: list[str] = []
+        self.args: list[Any] = []
+        # (kind, ident, span, budget, end, spent key, reserved key)
+        self.budgets: list[tuple[str, str, str, float, float, str, str]] = []
+        # (kind, ident, what, limit, key, rate, capacity, cost)
+        self.buckets: list[tuple[str, str, str, int, str, float, float, float]] = []
+        self.parallel: list[tuple[str, str, int, str]] = []  # (kind, ident, limit, key)
+
+
+def admit_call(
+    prefix: str, scopes: list[Scope], tokens: int, estimate: float, period: Period | None
+) -> AdmitCall:
+    call = AdmitCall(tokens, estimate, period)
+    for kind, ident, limits in scopes:
+        base = f"{prefix}{kind}:{ident}"
+        if period is not None:
+            for span, budget, period_id, end in (
+                ("day", limits.budget_day_usd, period.day, period.day_end),
+                ("month", limits.budget_month_usd, period.month, period.month_end),
+            ):
+                if budget is not None:
+                    call.budgets.append(
+                        (
+                            kind,
+                            ident,
+                            span,
+                            budget,
+                            end,
+                            f"{base}:s:{period_id}",
+                            f"{base}:v:{period_id}",
+                        )
+                    )
+        for what, limit, cost, tag in (
+            ("requests", limits.rpm, 1.0, "r"),
+            ("tokens", limits.tpm, float(tokens), "t"),
+        ):
+            if limit is not None:
+                call.buckets.append(
+                    (kind, ident, what, limit, f"{base}:{tag}", limit / 60.0, float(limit), cost)
+                )
+        if limits.parallel is not None:
+            call.parallel.append((kind, ident, limits.parallel, f"{base}:p"))
+    keys, args = call.keys, call.args
+    args += [len(call.budgets), len(call.buckets), len(call.parallel)]
+    for _k, _i, _s, budget, end, spent, reserved in call.budgets:
+        keys += [spent, reserved]
+        args += [repr(budget), repr(estimate), int(end) + _KEEP_S]
+    for *_, key, rate, capacity, cost in call.buckets:
+        keys.append(key)
+        args += [repr(rate), repr(capacity), repr(cost)]
+    for *_, limit, key in call.parallel:
+        keys.append(key)
+        args.append(limit)
+    return call
+
+
+def decide(call: AdmitCall, answer: list[Any], zone: Any, now: float) -> Ticket | GatewayError:
+    """The ticket for an admitted request, or the error that refuses it."""
+    code = int(answer[0])
+    if code == 0:
+        tightest: dict[str, tuple[int, float, float]] = {}
+        for i, (_k, _i, what, limit, *_rest) in enumerate(call.buckets):
+            level, reset_ms = float(answer[1 + 2 * i]), int(answer[2 + 2 * i]) / 1000.0
+            if what not in tightest or level < tightest[what][1]:
+                tightest[what] = (limit, level, reset_ms)
+        return Ticket(
+            "redis",
+            call.tokens,
+            call.estimate,
+            _token_buckets(call),
+            [key for *_, key in call.parallel],
+            [
+                (spent, reserved, int(end) + _KEEP_S)
+                for _k, _i, _s, _b, end, spent, reserved in call.budgets
+            ],
+            rate_headers(tightest.get("requests"), tightest.get("tokens")),
+        )
+    index = int(answer[1]) - 1
+    if code == 1:
+        kind, ident, what, limit, _key, _rate, _cap, cost = call.buckets[index]
+        retry_ms, level, reset_ms = int(answer[2]), float(answer[3]), int(answer[4]) / 1000.0
+        state = (limit, level, reset_ms)
+        headers = rate_headers(state, None) if what == "requests" else rate_headers(None, state)
+        wait = float("inf") if retry_ms < 0 else retry_ms / 1000.0
+        headers.append(("retry-after", retry_after(wait)))
+        return RateLimited(rate_message(kind, ident, what, limit, int(cost)), what, headers=headers)
+    if code == 2:
+        kind, ident, limit, _key = call.parallel[index]
+        return RateLimited(
+            parallel_message(kind, ident, limit), "requests", headers=[("retry-after", "1")]
+        )
+    kind, ident, span, budget, end, _spent, _reserved = call.budgets[index]
+    return QuotaExceeded(
+        budget_message(kind, ident, span, budget, float(answer[2]), reset_text(end, zone)),
+        headers=[("retry-after", retry_after(end - now))],
+    )
+
+
+def _token_buckets(call: AdmitCall) -> list[tuple[str, float, float]]:
+    return [
+        (key, rate, capacity)
+        for _k, _i, what, _l, key, rate, capacity, _c in call.buckets
+        if what == "tokens"
+    ]
+
+
+def rejected_scope(call: AdmitCall, answer: list[Any]) -> tuple[str, str]:
+    """``(scope kind, what)`` of a refusal, for the rejections metric."""
+    code, index = int(answer[0]), int(answer[1]) - 1
+    if code == 1:
+        return call.buckets[index][0], call.buckets[index][2]
+    if code == 2:
+        return call.parallel[index][0], "parallel"
+    return call.budgets[index][0], "budget"
+
+
+def settle_call(ticket: Ticket, tokens: int, cost: float) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of ``scripts.SETTLE`` for ``ticket``."""
+    keys: list[str] = []
+    args: list[Any] = [len(ticket.budgets), len(ticket.buckets), len(ticket.parallel)]
+    for spent, reserved, expire_at in ticket.budgets:
+        keys += [spent, reserved]
+        args += [repr(ticket.estimated_cost), repr(cost), expire_at]
+    delta = float(tokens - ticket.tokens)
+    for key, rate, capacity in ticket.buckets:
+        keys.append(key)
+        args += [repr(rate), repr(capacity), repr(delta)]
+    keys.extend(ticket.parallel)
+    return keys, args

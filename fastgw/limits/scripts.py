@@ -1,0 +1,148 @@
+"""The Lua scripts of the Redis backend, and the argument layout they share with Python.
+
+Rules these scripts keep:
+- One script call admits a request under every scope: budgets, then token buckets, then
+  parallel counters are *checked*, and only when all pass is anything written. Redis runs a
+  script atomically, so instances and workers sharing a server see one count.
+- Buckets refill from the server's ``TIME``: every instance shares that one clock. A bucket is
+  a hash ``{l: level, s: stamp}`` that expires once it would be full again (plus a minute):
+  an idle bucket costs no memory. Capacity and rate come with each call, so a limit changed
+  at run time applies at once.
+- Parallel counters expire ``PARALLEL_TTL_S`` after their last admission: the slots of an
+  instance that crashed are freed then. Spend counters (``s``) and reservations (``v``)
+  expire at their period's end plus a day.
+- Numbers come back as integers (Lua numbers are truncated by Redis): levels floored, times
+  in milliseconds rounded up; spend as a string.
+
+Layout. ADMIT: ``KEYS`` = per budget (spent, reserved), per bucket (hash), per parallel
+(counter); ``ARGV`` = nbudgets, nbuckets, nparallel, then per budget (budget, estimate,
+expire-at), per bucket (rate per second, capacity, cost), per parallel (limit). It returns
+``{0, level1, reset_ms1, ...}`` (one pair per bucket, after taking), ``{1, i, retry_ms,
+level, reset_ms}`` (bucket i short; retry_ms -1: never under this capacity), ``{2, i}``
+(parallel i full) or ``{3, i, spent}`` (budget i used up).
+SETTLE: the same ``KEYS``; ``ARGV`` = nbudgets, nbuckets, nparallel, then per budget
+(estimate, cost, expire-at), per bucket (rate, capacity, delta), nothing per parallel.
+"""
+
+from __future__ import annotations
+
+PARALLEL_TTL_S = 600
+
+_REFILL = """
+local function refill(key, rate, cap, now)
+  local h = redis.call('HMGET', key, 'l', 's')
+  local level, stamp = tonumber(h[1]), tonumber(h[2])
+  if level == nil or stamp == nil then return cap end
+  if now > stamp then level = level + (now - stamp) * rate end
+  if level > cap then level = cap end
+  return level
+end
+local function store(key, level, rate, cap, now)
+  redis.call('HSET', key, 'l', tostring(level), 's', tostring(now))
+  local full_ms = 0
+  if rate > 0 and level < cap then full_ms = math.ceil((cap - level) / rate * 1000) end
+  redis.call('PEXPIRE', key, full_ms + 60000)
+  return full_ms
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local nq, nb, np = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+"""
+
+ADMIT = (
+    _REFILL
+    + """
+local k, a = 1, 4
+for i = 1, nq do
+  local used = tonumber(redis.call('GET', KEYS[k]) or '0')
+    + tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+  if used >= tonumber(ARGV[a]) then return {3, i, tostring(used)} end
+  k = k + 2
+  a = a + 3
+end
+local levels = {}
+local bk, ba = k, a
+for i = 1, nb do
+  local rate, cap, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local level = refill(KEYS[k], rate, cap, now)
+  local reset = 0
+  if rate > 0 and level < cap then reset = math.ceil((cap - level) / rate * 1000) end
+  if cost > cap then return {1, i, -1, math.floor(level), reset} end
+  if level < cost - 1e-9 * (cap + 1) then
+    return {1, i, math.ceil((cost - level) / rate * 1000), math.floor(level), reset}
+  end
+  levels[i] = level - cost
+  k = k + 1
+  a = a + 3
+end
+for i = 1, np do
+  if tonumber(redis.call('GET', KEYS[k]) or '0') >= tonumber(ARGV[a]) then return {2, i} end
+  k = k + 1
+  a = a + 1
+end
+local out = {0}
+k, a = bk, ba
+for i = 1, nb do
+  local rate, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local full_ms = store(KEYS[k], levels[i], rate, cap, now)
+  out[#out + 1] = math.floor(levels[i])
+  out[#out + 1] = full_ms
+  k = k + 1
+  a = a + 3
+end
+for i = 1, np do
+  redis.call('INCR', KEYS[k])
+  redis.call('EXPIRE', KEYS[k], """
+    + str(PARALLEL_TTL_S)
+    + """)
+  k = k + 1
+end
+k, a = 1, 4
+for i = 1, nq do
+  local estimate = tonumber(ARGV[a + 1])
+  if estimate > 0 then
+    redis.call('INCRBYFLOAT', KEYS[k + 1], ARGV[a + 1])
+    redis.call('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
+  end
+  k = k + 2
+  a = a + 3
+end
+return out
+"""
+)
+
+SETTLE = (
+    _REFILL
+    + """
+local k, a = 1, 4
+for i = 1, nq do
+  local estimate, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if estimate > 0 then
+    local left = tonumber(redis.call('INCRBYFLOAT', KEYS[k + 1], -estimate))
+    if left < 1e-12 then redis.call('SET', KEYS[k + 1], '0') end
+    redis.call('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
+  end
+  if cost > 0 then
+    redis.call('INCRBYFLOAT', KEYS[k], ARGV[a + 1])
+    redis.call('EXPIREAT', KEYS[k], ARGV[a + 2])
+  end
+  k = k + 2
+  a = a + 3
+end
+for i = 1, nb do
+  local rate, cap, delta = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  if delta ~= 0 then
+    local level = refill(KEYS[k], rate, cap, now) - delta
+    if level > cap then level = cap end
+    store(KEYS[k], level, rate, cap, now)
+  end
+  k = k + 1
+  a = a + 3
+end
+for i = 1, np do
+  if redis.call('DECR', KEYS[k]) < 0 then redis.call('SET', KEYS[k], '0') end
+  k = k + 1
+end
+return 0
+"""
+)
