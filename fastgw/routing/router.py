@@ -327,11 +327,13 @@ async def _first_event(response: Response, timeout: float) -> bytes:
 
 
 def _routed(model: ModelConfig) -> bool:
-    """Whether the model has anything to route: several deployments, retries, fallbacks or
-    quotas. A model without is one send to its deployment (``Group.simple``)."""
+    """Whether the model has anything to route: several deployments, retries, fallbacks,
+    quotas or health checks (which act through the breaker). A model without is one send to
+    its deployment (``Group.simple``)."""
     return (
         len(model.deployments) > 1
         or model.retry is not None
+        or model.health_check is not None
         or bool(model.fallbacks or model.context_fallbacks or model.content_policy_fallbacks)
         or any(d.rpm is not None or d.tpm is not None for d in model.deployments)
     )
