@@ -157,7 +157,7 @@ class Router:
         queue = list(group.fallbacks)
         visited = [group]
         while current is not None:
-            plan = GroupPlan(current, tags)
+            plan = GroupPlan(current, tags, stream)
             matched = matched or bool(plan.candidates)
             switch: tuple[Group, ...] | None = None
             while attempts < group.max_attempts:
@@ -304,7 +304,8 @@ async def _exchange(
         deployment.in_flight -= 1
         raise
     ex.upstream_s = elapsed = time.perf_counter() - sent
-    deployment.observe_latency(elapsed)
+    if answer.response.status == 200:  # a quick error is not a fast deployment
+        deployment.observe_latency(elapsed, stream)
     return answer
 
 

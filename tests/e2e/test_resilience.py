@@ -115,6 +115,11 @@ deployments = [
 ]
 
 [[models]]
+name = "timed"
+strategy = "lowest-latency"
+deployments = [{{ provider = "a", model = "timed-a" }}, {{ provider = "b", model = "timed-b" }}]
+
+[[models]]
 name = "quota"
 strategy = "ordered"
 deployments = [{{ provider = "a", model = "q-a", rpm = 2 }}, {{ provider = "b", model = "q-b" }}]
@@ -454,6 +459,38 @@ def test_breaker_takes_a_failing_deployment_out_and_returns_it_after_a_probe(
     assert time.monotonic() - opened >= 0.5
     assert len(a.requests) == 3
     next_ok(sdk, "breaker")
+
+
+def test_admin_deployments_shows_latency_and_ttft_averages_apart(
+    a: FakeUpstream, b: FakeUpstream, sdk: Any, gw: GatewayProcess
+) -> None:
+    """lowest-latency keeps two averages per deployment: a plain answer measures
+    ``latency_ms`` only, a stream's first token ``ttft_ms`` only; both show in the admin API
+    and /metrics. (Unmeasured deployments go first, so the first two plain requests measure
+    each deployment once; a stream then goes where the measured averages point.)"""
+    url = gw.base_url + "/admin/deployments"
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+    def rows() -> dict[str, Any]:
+        data = httpx.get(url, headers=auth).json()["data"]
+        return {r["deployment"]: r for r in data if r["model"] == "timed"}
+
+    assert all(r["latency_ms"] is None and r["ttft_ms"] is None for r in rows().values())
+    for _ in range(2):
+        chat(sdk, "timed")
+    assert (len(a.requests), len(b.requests)) == (1, 1)
+    assert all(r["latency_ms"] > 0 and r["ttft_ms"] is None for r in rows().values())
+    for _ in range(2):
+        text, _, error, _ = stream(sdk, "timed")
+        assert text == ANSWER and error is None
+    after = rows()
+    for name, up in (("a", a), ("b", b)):
+        streamed = any(r.json().get("stream") for r in up.requests)
+        assert (after[name]["ttft_ms"] is not None) == streamed
+        assert after[name]["ttft_ms"] is None or after[name]["ttft_ms"] > 0
+    assert len(a.requests) + len(b.requests) == 4
+    metrics = httpx.get(gw.base_url + "/metrics").text
+    assert 'fastgw_deployment_ttft_seconds{model="timed",' in metrics
 
 
 def test_admin_deployments_needs_the_admin_key(gw: GatewayProcess) -> None:
