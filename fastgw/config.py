@@ -662,6 +662,11 @@ def _check_routing(path: str, model: ModelConfig, models: set[str]) -> list[str]
     check = model.health_check
     if check is not None and (check.interval_s <= 0 or check.timeout_s <= 0):
         errors.append(f"{path}.health_check: interval_s and timeout_s must be above 0")
+    if check is not None and circuit is not None and not circuit.enabled:
+        errors.append(
+            f"{path}.health_check: health checks act through the circuit breaker; "
+            "remove circuit.enabled = false or the health_check table"
+        )
     return errors
 
 

@@ -227,12 +227,48 @@ def test_least_in_flight_latency_and_cost() -> None:
     assert STRATEGIES["least-in-flight"](g.deployments, 0, lambda: 0.0) is b
     a.latency, b.latency, c.latency = 0.3, 0.2, None
     assert STRATEGIES["lowest-latency"](g.deployments, 0, lambda: 0.0) is c  # never measured
-    c.observe_latency(0.5)
-    c.observe_latency(0.0)
-    assert c.latency == pytest.approx(0.4)
+    c.observe_latency(0.5, False)
+    c.observe_latency(0.0, False)
+    assert c.latency == pytest.approx(0.4) and c.ttft is None
     assert STRATEGIES["lowest-latency"](g.deployments, 0, lambda: 0.0) is b
     a.cost, b.cost, c.cost = 1.0, 2.0, 0.5
     assert STRATEGIES["lowest-cost"](g.deployments, 0, lambda: 0.0) is c
+
+
+def test_lowest_latency_routes_plain_on_latency_and_streams_on_ttft() -> None:
+    """Two moving averages per deployment: a plain request goes where whole answers are
+    quickest, a stream where the first token comes quickest; each falls back to the other
+    average while it has no sample."""
+    pick = STRATEGIES["lowest-latency"]
+    g = group(2, strategy="lowest-latency")
+    slow_start, quick_start = g.deployments  # quick to answer whole / quick to first token
+    slow_start.latency, slow_start.ttft = 1.0, 0.8
+    quick_start.latency, quick_start.ttft = 2.0, 0.1
+    assert pick(g.deployments, 0, lambda: 0.0, False) is slow_start
+    assert pick(g.deployments, 0, lambda: 0.0, True) is quick_start
+    # no stream measured on quick_start yet: its plain latency (2.0) stands in, and loses
+    quick_start.ttft = None
+    assert pick(g.deployments, 0, lambda: 0.0, True) is slow_start
+    # no plain answer measured on slow_start: its ttft (0.8) stands in, and wins a plain pick
+    slow_start.latency, quick_start.latency = None, 0.9
+    assert pick(g.deployments, 0, lambda: 0.0, False) is slow_start
+    # the plan hands the request's kind to the strategy
+    slow_start.latency, slow_start.ttft = 1.0, 0.8
+    quick_start.latency, quick_start.ttft = 2.0, 0.1
+    assert GroupPlan(g, None, stream=True).next(0.0, 10.0, lambda: 0.0) == (quick_start, 0.0)
+    assert GroupPlan(g, None).next(0.0, 10.0, lambda: 0.0) == (slow_start, 0.0)
+
+
+def test_latency_samples_feed_their_own_average() -> None:
+    """A stream's time to first token moves only the TTFT average; a plain answer only the
+    latency average (weight LATENCY_WEIGHT for the newest sample)."""
+    d = group(1).deployments[0]
+    d.observe_latency(1.0, True)
+    assert (d.latency, d.ttft) == (None, 1.0)
+    d.observe_latency(2.0, False)
+    d.observe_latency(0.0, True)
+    assert d.latency == 2.0 and d.ttft == pytest.approx(0.8)
+    assert d.expected_latency(True) == pytest.approx(0.8) and d.expected_latency(False) == 2.0
 
 
 def test_plan_fails_over_without_waiting_then_stops_without_retries() -> None:

@@ -3,9 +3,10 @@ fails (strategies, retries with backoff, fallbacks, circuit breakers, timeouts).
 
 ``Router`` is built once per worker from the config; ``Router.answer`` is the only call on
 the request path. The decisions are I/O-free modules (``plan``, ``strategies``, ``breaker``,
-``policy``, ``classify``); ``router`` is the thin async shell around them.
+``policy``, ``classify``); ``router`` and ``attempt`` are the thin async shell around them.
 """
 
-from .router import ATTEMPTS_HEADER, Answer, Router
+from .attempt import Answer
+from .router import ATTEMPTS_HEADER, Router
 
 __all__ = ["ATTEMPTS_HEADER", "Answer", "Router"]

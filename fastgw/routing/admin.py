@@ -29,7 +29,8 @@ class DeploymentHealth(msgspec.Struct):
     requests: int
     failures: int
     circuit_opens: int
-    latency_ms: float | None
+    latency_ms: float | None  # moving average, plain answers read whole
+    ttft_ms: float | None  # moving average, streams: time to the first token
     ready_in_s: float
     weight: float
     tags: list[str]
@@ -61,6 +62,7 @@ def health(router: Router) -> list[DeploymentHealth]:
                     d.failures,
                     0 if d.breaker is None else d.breaker.opens,
                     None if d.latency is None else round(d.latency * 1000, 3),
+                    None if d.ttft is None else round(d.ttft * 1000, 3),
                     round(ready, 3) if math.isfinite(ready) else -1.0,
                     d.weight,
                     sorted(d.tags),
@@ -79,7 +81,7 @@ async def deployments_handler(state: WorkerState, scope: Any, proto: Any, ex: Ex
 
 def render_metrics(router: Router) -> bytes:
     """Prometheus lines: per deployment its state, in-flight requests, attempts, failures,
-    circuit openings and latency moving average."""
+    circuit openings and latency moving averages (plain answers, streams' first token)."""
     rows = health(router)
     out = [
         "# HELP fastgw_deployment_state 1 for the deployment's current routing state.",
@@ -99,7 +101,8 @@ def render_metrics(router: Router) -> bytes:
             "failures",
         ),
         ("circuit_opens_total", "counter", "Times the circuit breaker opened.", "circuit_opens"),
-        ("latency_seconds", "gauge", "Moving average time to answer / first event.", "latency_ms"),
+        ("latency_seconds", "gauge", "Moving average time to a whole plain answer.", "latency_ms"),
+        ("ttft_seconds", "gauge", "Moving average time to a stream's first token.", "ttft_ms"),
     ):
         out.append(f"# HELP fastgw_deployment_{name} {help}")
         out.append(f"# TYPE fastgw_deployment_{name} {kind}")
@@ -107,7 +110,7 @@ def render_metrics(router: Router) -> bytes:
             v = getattr(r, value)
             if v is None:
                 continue
-            if value == "latency_ms":
+            if value in ("latency_ms", "ttft_ms"):
                 v = v / 1000
             labels = _labels(("model", "deployment"), (r.model, r.deployment))
             out.append(f"fastgw_deployment_{name}{labels} {v}")

@@ -5,7 +5,8 @@ Rules this module keeps:
 - Closed: requests flow. It opens after ``failures`` consecutive failures, or when the share
   of failures in the current window of ``window_s`` reaches ``error_ratio`` once the window
   saw ``min_requests`` results.
-- Open: no requests until ``cooldown_s`` passed; then half-open.
+- Open: no requests until ``cooldown_s`` passed; then half-open. A failure reported while
+  open (an active health check) restarts the cool-down; ``opens`` counts transitions only.
 - Half-open: exactly one probe request is let through; its success closes the circuit, its
   failure opens it for another cool-down. A probe that ends without a result (the client
   went away) gives the turn back with ``release``.
@@ -97,9 +98,10 @@ class CircuitBreaker:
         return max(self.opened_at + self.config.cooldown_s - now, 0.0)
 
     def _open(self, now: float) -> None:
+        if self.state != OPEN:  # a failure while open (a health check) only restarts the wait
+            self.opens += 1
         self.state = OPEN
         self.opened_at = now
-        self.opens += 1
         self._probing = False
         self.consecutive = 0
         self._new_window(now)

@@ -42,6 +42,7 @@ class DeploymentState:
         "tags",
         "timeouts",
         "tpm",
+        "ttft",
         "weight",
     )
 
@@ -72,7 +73,10 @@ class DeploymentState:
         self.retries = RateBucket(retry.max_retries_per_s)
         self.cooling_until = 0.0  # after a 429: no request before this
         self.in_flight = 0
-        self.latency: float | None = None  # moving average: answer ready (plain) or first event
+        # moving averages of successful attempts: a plain answer read whole, and a stream's
+        # first data event (time to first token); None until the first sample
+        self.latency: float | None = None
+        self.ttft: float | None = None
         self.requests = 0
         self.failures = 0
 
@@ -97,8 +101,20 @@ class DeploymentState:
             return self.breaker.state
         return "cooling" if self.ready_in(now, False) > 0 else "healthy"
 
-    def observe_latency(self, seconds: float) -> None:
-        latency = self.latency
-        self.latency = (
-            seconds if latency is None else latency + LATENCY_WEIGHT * (seconds - latency)
-        )
+    def observe_latency(self, seconds: float, stream: bool) -> None:
+        """Add one successful attempt's time: to its first token when ``stream``, else to
+        its whole answer."""
+        if stream:
+            self.ttft = _average(self.ttft, seconds)
+        else:
+            self.latency = _average(self.latency, seconds)
+
+    def expected_latency(self, stream: bool) -> float | None:
+        """The average that predicts this request: time to first token for a stream, whole
+        answer otherwise; the other one while the first has no sample yet."""
+        first, other = (self.ttft, self.latency) if stream else (self.latency, self.ttft)
+        return other if first is None else first
+
+
+def _average(average: float | None, sample: float) -> float:
+    return sample if average is None else average + LATENCY_WEIGHT * (sample - average)

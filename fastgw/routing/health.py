@@ -1,12 +1,22 @@
 """Optional active health checks: every ``interval_s``, a one-token chat request to each
-deployment of a model that has ``[models.health_check]``. A success closes the deployment's
-circuit (it is back in rotation without waiting for a client's probe); a failure counts
-against it like a client's failed attempt. Nothing runs for models without the table."""
+deployment of a model that has ``[models.health_check]``.
+
+Rules this module keeps:
+- An answer means what it means for a client's attempt (``classify``): a 200, a 429 or a
+  4xx shows the deployment alive and closes its circuit (back in rotation without waiting
+  for a client's probe; a 429 also cools it down for its Retry-After); a 5xx, a 401/403 or no
+  answer counts against it like a client's failed attempt, and enough of them open the
+  circuit without any client traffic.
+- A deployment cooling down after a 429 is not checked: the provider asked for quiet.
+- A model with health checks always has breakers (``router._routed``); nothing runs for
+  models without the table.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import msgspec
 
@@ -14,10 +24,12 @@ from ..config import Config
 from ..errors import UpstreamError
 from ..providers import Call
 from ..wire import ChatRequest, Message, encode
+from .classify import Failure, classify, retry_after
 from .deployment import DeploymentState
 from .router import Router
 
 _PROMPT = [Message("user", "ping")]
+REQUEST_ID = "health-check"  # the x-request-id upstreams see on a health request
 
 
 def start(
@@ -40,11 +52,14 @@ async def _run(
 ) -> None:
     while True:
         await asyncio.sleep(interval)
-        await asyncio.gather(*(probe(router, d, timeout) for d in deployments))
+        now = router.clock()
+        due = [d for d in deployments if d.cooling_until <= now]
+        await asyncio.gather(*(probe(router, d, timeout) for d in due))
 
 
 async def probe(router: Router, deployment: DeploymentState, timeout: float) -> bool:
-    """Send one health request; record and return whether the deployment answered 200."""
+    """Send one health request and record its result on the deployment; return whether the
+    deployment is alive (it answered, see the module rules)."""
     request = ChatRequest(deployment.model, _PROMPT, max_tokens=1)
     timeouts = msgspec.structs.replace(
         deployment.timeouts,
@@ -52,26 +67,37 @@ async def probe(router: Router, deployment: DeploymentState, timeout: float) -> 
         first_byte_s=min(deployment.timeouts.first_byte_s, timeout),
         total_s=min(deployment.timeouts.total_s, timeout),
     )
-    call = Call("/chat/completions", encode(request), request, deployment.model, "health-check")
+    call = Call("/chat/completions", encode(request), request, deployment.model, REQUEST_ID)
     call.timeouts = timeouts
-    ok = False
+    kind: Failure | None = Failure.TRANSIENT  # no answer
     with contextlib.suppress(UpstreamError):
         response = await deployment.provider.send(call)
         try:
-            await response.read()
-            ok = response.status == 200
+            body = await response.read()
+            kind = None if response.status == 200 else classify(response.status, body)
+            if kind is Failure.RATE_LIMITED:
+                wait = retry_after(
+                    response.header(b"retry-after"), response.header(b"retry-after-ms"), time.time()
+                )
+                if wait is not None:
+                    until = router.clock() + wait
+                    deployment.cooling_until = max(deployment.cooling_until, until)
         finally:
             response.close()
+    return record(deployment, kind, router.clock())
+
+
+def record(deployment: DeploymentState, kind: Failure | None, now: float) -> bool:
+    """Apply one health result (``None``: a 200) to the deployment; whether it is alive."""
     breaker = deployment.breaker
-    now = router.clock()
-    if ok:
-        if breaker is not None:
-            breaker.success(now)
-    else:
+    if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
         deployment.failures += 1
         if breaker is not None:
             breaker.failure(now)
-    return ok
+        return False
+    if breaker is not None:
+        breaker.success(now)
+    return True
 
 
-__all__ = ["probe", "start"]
+__all__ = ["REQUEST_ID", "probe", "record", "start"]

@@ -79,10 +79,11 @@ class Group:
 class GroupPlan:
     """One request's progress through one group."""
 
-    __slots__ = ("banned", "candidates", "group", "retries", "tried")
+    __slots__ = ("banned", "candidates", "group", "retries", "stream", "tried")
 
-    def __init__(self, group: Group, tags: frozenset[str] | None) -> None:
+    def __init__(self, group: Group, tags: frozenset[str] | None, stream: bool = False) -> None:
         self.group = group
+        self.stream = stream  # the strategy may weigh a stream differently (lowest-latency)
         self.candidates = group.candidates(tags)
         self.tried: list[DeploymentState] = []
         self.banned: list[DeploymentState] = []  # refused our credentials: never again
@@ -98,7 +99,7 @@ class GroupPlan:
         ready = [d for d in self.candidates if d not in tried and d.ready_in(now, False) <= 0]
         if ready:
             group.turn += 1
-            return group.choose(ready, group.turn, random), 0.0
+            return group.choose(ready, group.turn, random, self.stream), 0.0
         if self.retries >= group.retry.retries:
             return None
         delay = backoff(group.retry, self.retries, random)
@@ -116,4 +117,4 @@ class GroupPlan:
             return None
         self.retries += 1
         group.turn += 1
-        return group.choose(best, group.turn, random), best_wait
+        return group.choose(best, group.turn, random, self.stream), best_wait

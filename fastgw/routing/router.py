@@ -2,12 +2,10 @@
 waits it asks for, and hands back the first answer worth relaying.
 
 Rules this module keeps:
-- Decisions live in ``plan``, ``classify``, ``breaker`` and ``policy``; this module only
-  sends, reads, sleeps and records what happened on the deployment (breaker, latency,
-  in-flight count, quotas) and on the exchange (``ex.attempts``, the deployment that answered).
-- An attempt is over when its answer is known to be whole enough to relay: a plain answer
-  read to its end, or a stream's first SSE data event (before that, no byte has gone to the
-  client, so a failure is retried or failed over like any other).
+- Decisions live in ``plan``, ``classify``, ``breaker`` and ``policy``; one attempt (send,
+  read up to what may be relayed, latency) lives in ``attempt``. This module only sequences
+  attempts, sleeps, and records what happened on the deployment (breaker, cooling, quotas)
+  and on the exchange (``ex.attempts``, the model that answered).
 - A failed attempt never sets usage on the exchange: only the answer returned is billed.
 - A model with one deployment and no routing options (``Group.simple``) is one send, with
   no plan, breaker or quota; everything is decided when the worker starts.
@@ -38,12 +36,11 @@ from ..errors import (
     InvalidRequest,
     ServiceUnavailable,
     UpstreamError,
-    UpstreamProtocolError,
-    UpstreamTimeout,
 )
 from ..exchange import Exchange
 from ..metrics import Metrics
-from ..providers import Call, Provider, Response
+from ..providers import Call, Provider
+from .attempt import Answer, exchange
 from .classify import Failure, classify, retry_after
 from .deployment import DeploymentState
 from .plan import Group, GroupPlan
@@ -51,35 +48,6 @@ from .plan import Group, GroupPlan
 ATTEMPTS_HEADER = "x-fastgw-attempts"
 _NO_RETRY = RetryConfig()
 _DEFAULT_CIRCUIT = CircuitConfig()
-
-
-class Answer:
-    """The upstream answer to relay: ``body`` read whole (plain answers and errors) or
-    ``head``, the stream's first bytes up to its first data event."""
-
-    __slots__ = ("body", "deployment", "head", "live", "response")
-
-    def __init__(
-        self, response: Response, deployment: DeploymentState, body: bytes, head: bytes
-    ) -> None:
-        self.response = response
-        self.deployment = deployment
-        self.body = body
-        self.head = head
-        self.live = True  # holds one of the deployment's in-flight slots
-
-    def release(self) -> None:
-        if self.live:
-            self.live = False
-            self.deployment.in_flight -= 1
-
-    def finish(self, ex: Exchange) -> None:
-        """The response is over: free its in-flight slot and count its tokens."""
-        self.release()
-        deployment = self.deployment
-        if deployment.tpm is not None and ex.prompt_tokens is not None:
-            tokens = ex.prompt_tokens + (ex.completion_tokens or 0)
-            deployment.tpm.add(time.monotonic(), tokens)
 
 
 class Router:
@@ -129,7 +97,7 @@ class Router:
             deployment = group.deployments[0]
             deployment.requests += 1
             try:
-                answer = await _exchange(deployment, call, stream, ex, self.metrics)
+                answer = await exchange(deployment, call, stream, ex, self.metrics)
             except UpstreamError as exc:
                 ex.attempts = f"{deployment.label}:{exc.code}"
                 exc.headers.append((ATTEMPTS_HEADER, ex.attempts))
@@ -157,7 +125,7 @@ class Router:
         queue = list(group.fallbacks)
         visited = [group]
         while current is not None:
-            plan = GroupPlan(current, tags)
+            plan = GroupPlan(current, tags, stream)
             matched = matched or bool(plan.candidates)
             switch: tuple[Group, ...] | None = None
             while attempts < group.max_attempts:
@@ -180,7 +148,7 @@ class Router:
                 if deployment.rpm is not None:
                     deployment.rpm.add(now)
                 try:
-                    answer: Answer | GatewayError = await _exchange(
+                    answer: Answer | GatewayError = await exchange(
                         deployment, call, stream, ex, self.metrics
                     )
                 except UpstreamError as exc:
@@ -278,60 +246,14 @@ class Router:
         )
 
 
-async def _exchange(
-    deployment: DeploymentState, call: Call, stream: bool, ex: Exchange, metrics: Metrics
-) -> Answer:
-    """One attempt: send, then read the body (plain answers, errors) or a stream's first
-    data event. The deployment's in-flight count covers the attempt; on success it stays up
-    until ``Answer.finish``."""
-    call.upstream_model = deployment.model
-    call.timeouts = deployment.timeouts
-    ex.deployment, ex.provider = deployment.model, deployment.provider_name
-    deployment.in_flight += 1
-    response: Response | None = None
-    sent = time.perf_counter()
-    try:
-        response = await deployment.provider.send(call)
-        metrics.upstream.observe((deployment.provider_name,), time.perf_counter() - sent)
-        if stream and response.status == 200:
-            left = deployment.timeouts.first_token_s - (time.perf_counter() - sent)
-            answer = Answer(response, deployment, b"", await _first_event(response, left))
-        else:
-            answer = Answer(response, deployment, await response.read(), b"")
-    except BaseException:
-        if response is not None:
-            response.close()
-        deployment.in_flight -= 1
-        raise
-    ex.upstream_s = elapsed = time.perf_counter() - sent
-    deployment.observe_latency(elapsed)
-    return answer
-
-
-async def _first_event(response: Response, timeout: float) -> bytes:
-    """A stream's bytes up to and including the chunk that completes its first data event."""
-    parts: list[bytes] = []
-    try:
-        async with asyncio.timeout(max(timeout, 0.0)):
-            while True:
-                chunk = await response.next_chunk()
-                if chunk is None:
-                    raise UpstreamProtocolError("The upstream stream ended before its first event.")
-                parts.append(chunk)
-                if b"data:" in chunk or (len(parts) > 1 and b"data:" in b"".join(parts)):
-                    return chunk if len(parts) == 1 else b"".join(parts)
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"The upstream did not answer in time (time to first token, {timeout:.3g}s)."
-        ) from None
-
-
 def _routed(model: ModelConfig) -> bool:
-    """Whether the model has anything to route: several deployments, retries, fallbacks or
-    quotas. A model without is one send to its deployment (``Group.simple``)."""
+    """Whether the model has anything to route: several deployments, retries, fallbacks,
+    quotas or health checks (which act through the breaker). A model without is one send to
+    its deployment (``Group.simple``)."""
     return (
         len(model.deployments) > 1
         or model.retry is not None
+        or model.health_check is not None
         or bool(model.fallbacks or model.context_fallbacks or model.content_policy_fallbacks)
         or any(d.rpm is not None or d.tpm is not None for d in model.deployments)
     )

@@ -115,6 +115,11 @@ deployments = [
 ]
 
 [[models]]
+name = "timed"
+strategy = "lowest-latency"
+deployments = [{{ provider = "a", model = "timed-a" }}, {{ provider = "b", model = "timed-b" }}]
+
+[[models]]
 name = "quota"
 strategy = "ordered"
 deployments = [{{ provider = "a", model = "q-a", rpm = 2 }}, {{ provider = "b", model = "q-b" }}]
@@ -456,6 +461,38 @@ def test_breaker_takes_a_failing_deployment_out_and_returns_it_after_a_probe(
     next_ok(sdk, "breaker")
 
 
+def test_admin_deployments_shows_latency_and_ttft_averages_apart(
+    a: FakeUpstream, b: FakeUpstream, sdk: Any, gw: GatewayProcess
+) -> None:
+    """lowest-latency keeps two averages per deployment: a plain answer measures
+    ``latency_ms`` only, a stream's first token ``ttft_ms`` only; both show in the admin API
+    and /metrics. (Unmeasured deployments go first, so the first two plain requests measure
+    each deployment once; a stream then goes where the measured averages point.)"""
+    url = gw.base_url + "/admin/deployments"
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+    def rows() -> dict[str, Any]:
+        data = httpx.get(url, headers=auth).json()["data"]
+        return {r["deployment"]: r for r in data if r["model"] == "timed"}
+
+    assert all(r["latency_ms"] is None and r["ttft_ms"] is None for r in rows().values())
+    for _ in range(2):
+        chat(sdk, "timed")
+    assert (len(a.requests), len(b.requests)) == (1, 1)
+    assert all(r["latency_ms"] > 0 and r["ttft_ms"] is None for r in rows().values())
+    for _ in range(2):
+        text, _, error, _ = stream(sdk, "timed")
+        assert text == ANSWER and error is None
+    after = rows()
+    for name, up in (("a", a), ("b", b)):
+        streamed = any(r.json().get("stream") for r in up.requests)
+        assert (after[name]["ttft_ms"] is not None) == streamed
+        assert after[name]["ttft_ms"] is None or after[name]["ttft_ms"] > 0
+    assert len(a.requests) + len(b.requests) == 4
+    metrics = httpx.get(gw.base_url + "/metrics").text
+    assert 'fastgw_deployment_ttft_seconds{model="timed",' in metrics
+
+
 def test_admin_deployments_needs_the_admin_key(gw: GatewayProcess) -> None:
     url = gw.base_url + "/admin/deployments"
     assert httpx.get(url).status_code == 401
@@ -487,3 +524,60 @@ def test_rpm_limit_steers_traffic_before_the_provider_says_429(
     for _ in range(3):
         chat(sdk, "quota")
     assert (len(a.requests), len(b.requests)) == (2, 1)
+
+
+def test_health_checks_take_a_failing_deployment_out_and_return_it_without_traffic() -> None:
+    """Active health checks (every 0.05 s) on their own gateway and upstreams: with no client
+    request, a failing upstream's deployment goes ``open`` in /admin/deployments and a client
+    is sent straight to the other one; once the upstream answers again a check closes the
+    circuit long before the 60 s cool-down, and client traffic returns to it."""
+    with FakeUpstream.in_thread() as c, FakeUpstream.in_thread() as d:
+        text = mock_config(
+            extra=f"""
+[providers.c]
+type = "openai"
+base_url = "{c.base_url}"
+[providers.d]
+type = "openai"
+base_url = "{d.base_url}"
+[[models]]
+name = "checked"
+strategy = "ordered"
+deployments = [{{ provider = "c", model = "chk-c" }}, {{ provider = "d", model = "chk-d" }}]
+circuit = {{ failures = 2, cooldown_s = 60 }}
+health_check = {{ interval_s = 0.05, timeout_s = 0.5 }}
+"""
+        )
+        c.fail_always(Fault.error(503))
+        with GatewayProcess(text, env={"FASTGW_ADMIN_KEY": ADMIN_KEY}) as gw:
+            url = gw.base_url + "/admin/deployments"
+            auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+            def state(deployment: str) -> dict[str, Any]:
+                rows = httpx.get(url, headers=auth).json()["data"]
+                key = ("checked", deployment)
+                return next(r for r in rows if (r["model"], r["deployment"]) == key)
+
+            def until(deployment: str, wanted: str) -> dict[str, Any]:
+                deadline = time.monotonic() + 10
+                while (row := state(deployment))["state"] != wanted:
+                    assert time.monotonic() < deadline, row
+                    time.sleep(0.02)  # poll interval, not a wait for the gateway
+                return row
+
+            row = until("c", "open")
+            assert row["requests"] == 0 and row["failures"] >= 2 and row["circuit_opens"] == 1
+            assert {r.headers["x-request-id"] for r in c.requests} == {"health-check"}
+            assert until("d", "healthy")["failures"] == 0
+            with openai.OpenAI(
+                base_url=gw.base_url + "/v1", api_key=DEV_KEY, max_retries=0, timeout=20
+            ) as client:
+                headers, completion, _ = chat(client, "checked")
+                assert attempts(headers) == ["checked/d:200"] and completion.model == "chk-d"
+                started = time.monotonic()
+                c.fail_always(None)  # c recovers
+                until("c", "healthy")
+                assert time.monotonic() - started < 5  # the checks, not the 60 s cool-down
+                headers, completion, _ = chat(client, "checked")
+                assert attempts(headers) == ["checked/c:200"] and completion.model == "chk-c"
+            assert state("c")["circuit_opens"] == 1
