@@ -2,8 +2,8 @@
 
 Why not redis-py: with its asyncio client a request of the ``limits-redis`` benchmark cost
 about 310 µs of worker CPU (a connection checked out of a pool per command, Python-level
-bookkeeping), with this one about 200 µs (72 µs with limits off); a command here costs a
-write, a future and a timer. Numbers in the README's "Redis mode".
+bookkeeping), with this one about 160 µs (72 µs with limits off); a command here costs a
+future and its share of one write per loop iteration. Numbers in the README's "Redis mode".
 
 Rules this module keeps:
 - One connection per worker; commands are matched to replies in order (Redis answers a
