@@ -361,9 +361,5 @@ def test_settlements_of_a_batch_are_summed_into_one_script_call() -> None:
     )
     keys, args = settle_calls([(a, 250, 0.125), (b, 120, 0.0625)])
     assert keys == [budget[0], budget[1], "p:key:k:t", "p:team:t:t", "p:key:k:p"]
-    assert args == [1, 2, 1, "0.75", "0.1875", 100, "10.0", "600.0", "-130.0"] + [
-        "1.0",
-        "60.0",
-        "-80.0",
-        2,
-    ]
+    budgets, buckets = ["0.75", "0.1875", 100], ["10.0", "600.0", "-130.0", "1.0", "60.0", "-80.0"]
+    assert args == [1, 2, 1, *budgets, *buckets, 2]
