@@ -293,18 +293,25 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
 
     def wrk(self, label: str, url: str, script: str, connections: int, seconds: float,
             warmup: bool = True, pids: list[int] | None = None, who: str = "fastgw workers",
-            ) -> WrkResult:
-        """One measured wrk run (after a 1 s warm-up); with ``pids``, their CPU use too."""
+            also: tuple[str, list[int]] | None = None) -> WrkResult:
+        """One measured wrk run (after a 1 s warm-up); with ``pids``, their CPU use too, and
+        with ``also`` (who, pids) that of another process on the same cores (redis-server)."""
         path = self.scripts[script]
         if warmup:
             run_wrk(label, url, path, connections=connections, seconds=1, log=self.log)
         cpu = cpu_seconds(pids or [])
+        also_cpu = cpu_seconds(also[1]) if also else 0.0
         result = run_wrk(label, url, path, connections=connections, seconds=seconds, log=self.log)
         self.m.wrk[label] = result
         if pids and result.requests:
             used = cpu_seconds(pids) - cpu
             self.m.cpu[label] = {"who": who, "cpu_pct": round(used / result.seconds * 100, 1),
                                  "us_per_request": round(used / result.requests * 1e6, 1)}
+        if also and result.requests:
+            used = cpu_seconds(also[1]) - also_cpu
+            self.m.cpu[f"{label} ({also[0]})"] = {
+                "who": also[0], "cpu_pct": round(used / result.seconds * 100, 1),
+                "us_per_request": round(used / result.requests * 1e6, 1)}
         print(f"  {label:<34} {result.rps:>10,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
               f"p99 {result.p99_ms:.3f} ms" + ("" if result.clean else "  (ERRORS)"), flush=True)
         return result
@@ -447,8 +454,10 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 status, headers, _ = post(url, chat_body(PLAIN_MODEL, 0.7), self.key)
                 if limits and (status != 200 or "x-ratelimit-limit-requests" not in headers):
                     raise RuntimeError(f"limits {name}: no rate-limit headers ({status})")
+                also = ("redis-server", [redis.process.pid]) if limits == "redis" and redis \
+                    and redis.process else None
                 result = self.wrk(f"fastgw w1 limits-{name} c{c}", url, "plain", c, a.duration,
-                                  pids=worker_pids(gateway))
+                                  pids=worker_pids(gateway), also=also)
                 rps[name] = result.rps
         for name in ("local", "redis"):
             if name in rps and rps["off"]:

@@ -17,10 +17,12 @@ from fastgw.errors import QuotaExceeded, RateLimited
 from fastgw.exchange import Exchange
 from fastgw.keys import KeyRecord, TeamRecord
 from fastgw.limits.headers import format_reset, rate_headers, retry_after
+from fastgw.limits.layout import settle_calls
 from fastgw.limits.local import LocalLimiter
 from fastgw.limits.periods import Periods, period_at
 from fastgw.limits.plan import reserve_tokens, settled
 from fastgw.limits.spend import SpendBook, seed_from_usage_log, spend_name
+from fastgw.limits.ticket import Ticket
 from fastgw.metrics import Metrics
 from fastgw.pricing import PriceTable
 from fastgw.wire import ChatRequest, CompletionRequest, EmbeddingRequest, Message
@@ -341,3 +343,23 @@ def test_redis_url_with_password_is_never_echoed() -> None:
     with pytest.raises(Exception) as refused:
         parse_config("[state]\nbackend = 'redis'\nredis_url = 'http://u:hunter2@h'\n" + _BASE)
     assert "hunter2" not in str(refused.value)
+
+
+def test_settlements_of_a_batch_are_summed_into_one_script_call() -> None:
+    """Two tickets sharing a bucket, a budget and a parallel counter settle as one call whose
+    arguments are the sums; a counter only one of them holds keeps its own value."""
+    budget = ("p:key:k:s:2026-11", "p:key:k:v:2026-11", 100)
+    a = Ticket("redis", 300, 0.5, [("p:key:k:t", 10.0, 600.0)], ["p:key:k:p"], [budget], [])
+    b = Ticket(
+        "redis",
+        200,
+        0.25,
+        [("p:key:k:t", 10.0, 600.0), ("p:team:t:t", 1.0, 60.0)],
+        ["p:key:k:p"],
+        [budget],
+        [],
+    )
+    keys, args = settle_calls([(a, 250, 0.125), (b, 120, 0.0625)])
+    assert keys == [budget[0], budget[1], "p:key:k:t", "p:team:t:t", "p:key:k:p"]
+    budgets, buckets = ["0.75", "0.1875", 100], ["10.0", "600.0", "-130.0", "1.0", "60.0", "-80.0"]
+    assert args == [1, 2, 1, *budgets, *buckets, 2]

@@ -2,7 +2,7 @@
 
 ``admit_call`` lays out one admission (``scripts.ADMIT``'s KEYS and ARGV) and remembers what
 each position means; ``decide`` turns the script's answer into a ``Ticket`` or the error to
-raise; ``settle_call`` lays out the settlement of a ticket.
+raise; ``settle_calls`` lays out the settlement of a batch of tickets in one call.
 """
 
 from __future__ import annotations
@@ -143,16 +143,45 @@ def rejected_scope(call: AdmitCall, answer: list[Any]) -> tuple[str, str]:
     return call.budgets[index][0], "budget"
 
 
-def settle_call(ticket: Ticket, tokens: int, cost: float) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of ``scripts.SETTLE`` for ``ticket``."""
+def settle_calls(
+    settlements: list[tuple[Ticket, int, float]],
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one ``scripts.SETTLE`` call for every ``(ticket, tokens used, cost)``
+    in ``settlements``: what they do to one counter is summed (the reservations given back,
+    the spend, the token corrections, the parallel slots left), so requests that share a key,
+    team or model cost Redis one script call, not one each. Summing equals applying them one
+    by one, except that a bucket is clamped to its capacity once rather than after each."""
+    budgets: dict[tuple[str, str], list[Any]] = {}  # (spent, reserved) -> [estimate, cost, expire]
+    buckets: dict[str, list[float]] = {}  # key -> [rate, capacity, delta]
+    parallel: dict[str, int] = {}  # key -> slots left
+    for ticket, tokens, cost in settlements:
+        estimate = ticket.estimated_cost
+        for spent, reserved, expire_at in ticket.budgets:
+            entry = budgets.get((spent, reserved))
+            if entry is None:
+                budgets[spent, reserved] = [estimate, cost, expire_at]
+            else:
+                entry[0] += estimate
+                entry[1] += cost
+                entry[2] = max(entry[2], expire_at)
+        delta = float(tokens - ticket.tokens)
+        for key, rate, capacity in ticket.buckets:
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = [rate, capacity, delta]
+            else:
+                bucket[2] += delta
+        for key in ticket.parallel:
+            parallel[key] = parallel.get(key, 0) + 1
     keys: list[str] = []
-    args: list[Any] = [len(ticket.budgets), len(ticket.buckets), len(ticket.parallel)]
-    for spent, reserved, expire_at in ticket.budgets:
+    args: list[Any] = [len(budgets), len(buckets), len(parallel)]
+    for (spent, reserved), (estimate, cost, expire_at) in budgets.items():
         keys += [spent, reserved]
-        args += [repr(ticket.estimated_cost), repr(cost), expire_at]
-    delta = float(tokens - ticket.tokens)
-    for key, rate, capacity in ticket.buckets:
+        args += [repr(estimate), repr(cost), expire_at]
+    for key, (rate, capacity, delta) in buckets.items():
         keys.append(key)
         args += [repr(rate), repr(capacity), repr(delta)]
-    keys.extend(ticket.parallel)
+    for key, count in parallel.items():
+        keys.append(key)
+        args.append(count)
     return keys, args

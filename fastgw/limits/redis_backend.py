@@ -4,8 +4,10 @@ Rules this module keeps:
 - One round trip per admission: ``EVALSHA`` of ``scripts.ADMIT`` (``NOSCRIPT`` → load, once),
   on the worker's one pipelined connection (``resp.RespClient``).
 - Settlements never wait on the response path: they are queued and sent by one background
-  task in pipelines of ``EVALSHA scripts.SETTLE``; a batch that fails stays queued and is sent
-  when Redis is back; ``close`` (worker shutdown) flushes the queue.
+  task, each batch (those queued by the time it runs, up to ``_SETTLE_BATCH``) summed into one
+  ``EVALSHA scripts.SETTLE`` (``layout.settle_calls``): a script call costs Redis about 30 µs
+  whatever it does, so one per request would be most of its work. A batch that fails stays
+  queued and is sent when Redis is back; ``close`` (worker shutdown) flushes the queue.
 - When Redis cannot be reached (connection refused or reset, timeout): the state is marked
   down (log warning once per outage, ``fastgw_state_backend_up 0``), and a background task
   pings it with backoff until it answers. Meanwhile ``fail_open`` admits under this process's
@@ -27,7 +29,7 @@ from ..config import StateConfig, redacted_url
 from ..errors import StateUnavailable
 from ..metrics import Metrics
 from . import scripts
-from .layout import admit_call, decide, rejected_scope, settle_call
+from .layout import admit_call, decide, rejected_scope, settle_calls
 from .local import LocalLimiter
 from .periods import Periods
 from .plan import Scope
@@ -71,7 +73,7 @@ class RedisLimiter:
         self._settle_sha = ""
         self.up = True
         metrics.state_up.values[()] = 1
-        self._pending: collections.deque[tuple[list[str], list[Any]]] = collections.deque()
+        self._pending: collections.deque[tuple[Ticket, int, float]] = collections.deque()
         self._flusher: asyncio.Task[None] | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self._closing = False
@@ -149,7 +151,7 @@ class RedisLimiter:
         if ticket.settled:
             return
         ticket.settled = True
-        self._pending.append(settle_call(ticket, tokens, cost))
+        self._pending.append((ticket, tokens, cost))
         if self.up and self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
@@ -167,21 +169,11 @@ class RedisLimiter:
         finally:
             self._flusher = None
 
-    async def _send(self, batch: list[tuple[list[str], list[Any]]]) -> None:
-        """One pipelined write of every settlement in ``batch``; those refused with NOSCRIPT
-        are sent again once the scripts are loaded."""
-        client = await self._connection()
-        for attempt in range(2):
-            futures = client.send([("EVALSHA", self._settle_sha, len(k), *k, *a) for k, a in batch])
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            for result in results:
-                if isinstance(result, _DOWN):
-                    raise result
-            retry = [item for item, r in zip(batch, results, strict=True) if _noscript(r)]
-            if not retry or attempt:
-                return
-            await self._load_scripts(client)
-            batch = retry
+    async def _send(self, batch: list[tuple[Ticket, int, float]]) -> None:
+        """One ``SETTLE`` call for every settlement in ``batch``; sent again once the scripts
+        are loaded if Redis answers NOSCRIPT."""
+        keys, args = settle_calls(batch)
+        await self._eval(False, keys, args)
 
     # -- outage and recovery ----------------------------------------------------------------
 

@@ -14,6 +14,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
+import msgspec
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
@@ -22,7 +24,7 @@ from fastgw.keys import hash_key
 from fastgw.testing import GatewayProcess, RedisServer
 from fastgw.tokens import estimate_messages
 from fastgw.wire import Message
-from tests.conftest import mock_config
+from tests.conftest import DEV_KEY, mock_config
 
 pytestmark = pytest.mark.e2e
 
@@ -252,3 +254,64 @@ def test_redis_outage_follows_the_policy_and_recovers(
                 ask()
             assert b"lim:r" in redis.command("KEYS", "*")
         assert "hunter" not in gw.log()
+
+
+def _stream_text(base_url: str, key: str) -> tuple[list[bytes], str]:
+    """A streamed chat answer read raw (``include_usage``): its SSE data lines, ``[DONE]``
+    included, and the content they carry."""
+    body = {
+        "model": "gpt-test",
+        "messages": PROMPT,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    lines: list[bytes] = []
+    with httpx.stream(
+        "POST",
+        base_url + "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                lines.append(line.encode()[6:])
+    content = "".join(
+        (choice["delta"].get("content") or "")
+        for data in lines
+        if data != b"[DONE]"
+        for choice in msgspec.json.decode(data)["choices"]
+    )
+    return lines, content
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+def test_stream_crossing_the_budget_finishes_and_the_next_is_refused(
+    gateway_factory: Callable[..., GatewayProcess], redis_server: RedisServer, backend: str
+) -> None:
+    """A stream admitted under a $0.01 budget (it reserves one completion token, $0.002)
+    that costs $0.016 crosses the budget mid-way: it finishes with all its content and
+    [DONE]; the next request is refused with insufficient_quota naming the budget and its
+    reset, on every worker."""
+    redis = redis_server if backend == "redis" else None
+    extra = _price_toml(0.016) + "[limits]\ndefault_completion_tokens = 1\n"
+    config = _config("budget_day_usd = 0.01", redis=redis, extra=extra)
+    config = config.replace("chunk_delay_ms = 0", "chunk_delay_ms = 5", 1)  # a real stream
+    gw = gateway_factory(config, workers=2 if redis else 1)
+    _, expected = _stream_text(gw.base_url, DEV_KEY)  # the same answer, for an unlimited key
+    lines, content = _stream_text(gw.base_url, KEY)
+    assert lines[-1] == b"[DONE]"
+    assert content == expected and content
+    usage = msgspec.json.decode(lines[-2])["usage"]
+    assert usage["completion_tokens"] == MOCK_TOKENS
+    with OpenAI(base_url=gw.base_url + "/v1", api_key=KEY, max_retries=0) as sdk:
+        for _ in range(4):  # on either worker
+            with pytest.raises(openai.RateLimitError) as refused:
+                sdk.chat.completions.create(model="gpt-test", messages=PROMPT)  # type: ignore[arg-type]
+            exc = refused.value
+            assert (exc.type, exc.code) == ("insufficient_quota", "insufficient_quota")
+            assert "daily budget of key 'lim'" in exc.message
+            assert "$0.0160 spent" in exc.message
+            assert "resets at" in exc.message and "UTC" in exc.message
+            assert int(exc.response.headers["retry-after"]) >= 1
