@@ -16,9 +16,10 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .._core import ParallelCounter, TokenBucketTable
 from ..errors import QuotaExceeded, RateLimited
@@ -31,16 +32,22 @@ from .ticket import Ticket
 
 
 class _Entry:
-    """One scope's buckets: the limits they were built with and their handles (-1: none)."""
+    """One scope's buckets: the limits they were built with, their handles (-1: none), and
+    the names of its spend counters in the current period (built once a day, not per
+    request)."""
 
-    __slots__ = ("par", "req", "rpm", "tok", "tpm")
+    __slots__ = ("day", "day_name", "month_name", "name", "par", "req", "rpm", "tok", "tpm")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.rpm: int | None = None
         self.tpm: int | None = None
         self.req = -1
         self.tok = -1
         self.par = -1
+        self.day = ""  # the period day the names below are for
+        self.day_name = ""
+        self.month_name = ""
 
 
 class LocalLimiter:
@@ -68,7 +75,7 @@ class LocalLimiter:
         name = kind + ":" + ident
         entry = self._entries.get(name)
         if entry is None:
-            entry = self._entries[name] = _Entry()
+            entry = self._entries[name] = _Entry(name)
         rpm, tpm = limits.rpm, limits.tpm
         if entry.rpm != rpm or (entry.req < 0 and rpm is not None):
             entry.rpm = rpm
@@ -87,51 +94,43 @@ class LocalLimiter:
         return entry
 
     def admit_now(self, scopes: list[Scope], tokens: int, estimated_cost: float) -> Ticket:
-        """Admit a request under every scope or raise ``RateLimited`` / ``QuotaExceeded``."""
-        budgets = self._check_budgets(scopes, estimated_cost)
+        """Admit a request under every scope or raise ``RateLimited`` / ``QuotaExceeded``.
+
+        One pass per scope, written out rather than looped over (requests, tokens): this
+        runs on every request of a limited key, on the worker's only Python thread."""
+        entries = [self._entry(kind, ident, limits) for kind, ident, limits in scopes]
+        budgets = self._check_budgets(scopes, entries, estimated_cost)
         table = self.buckets
+        cost = float(tokens)
         taken: list[tuple[int, float]] = []
         token_handles: list[int] = []
-        tightest_req: tuple[int, float, float] | None = None
-        tightest_tok: tuple[int, float, float] | None = None
-        entries = []
-        for kind, ident, limits in scopes:
-            entry = self._entry(kind, ident, limits)
-            entries.append(entry)
-            for handle, cost, what in ((entry.req, 1.0, "requests"), (entry.tok, tokens, "tokens")):
-                if handle < 0:
-                    continue
-                wait = table.try_acquire(handle, float(cost))
+        req_handle = tok_handle = -1
+        req_limit = tok_limit = 0
+        req_left = tok_left = math.inf
+        for (kind, ident, _limits), entry in zip(scopes, entries, strict=True):
+            handle = entry.req
+            if handle >= 0:
+                wait = table.try_acquire(handle, 1.0)
                 if wait:
-                    for h, c in taken:
-                        table.settle(h, -c)
-                    limit = entry.rpm if what == "requests" else entry.tpm
-                    assert limit is not None
-                    self._reject(kind, what)
-                    headers = (
-                        rate_headers(
-                            (limit, table.remaining(handle), table.reset_after(handle)), None
-                        )
-                        if what == "requests"
-                        else rate_headers(
-                            None, (limit, table.remaining(handle), table.reset_after(handle))
-                        )
-                    )
-                    headers.append(("retry-after", retry_after(wait)))
-                    raise RateLimited(
-                        rate_message(kind, ident, what, limit, int(cost)), what, headers=headers
-                    )
-                taken.append((handle, float(cost)))
-                remaining = table.remaining(handle)
-                if what == "requests":
-                    assert entry.rpm is not None
-                    if tightest_req is None or remaining < tightest_req[1]:
-                        tightest_req = (entry.rpm, remaining, table.reset_after(handle))
-                else:
-                    token_handles.append(handle)
-                    assert entry.tpm is not None
-                    if tightest_tok is None or remaining < tightest_tok[1]:
-                        tightest_tok = (entry.tpm, remaining, table.reset_after(handle))
+                    self._refuse(taken, kind, ident, "requests", entry.rpm, handle, 1, wait)
+                taken.append((handle, 1.0))
+                left = table.remaining(handle)
+                if left < req_left:
+                    req_handle, req_left, req_limit = handle, left, entry.rpm or 0
+            handle = entry.tok
+            if handle >= 0:
+                wait = table.try_acquire(handle, cost)
+                if wait:
+                    self._refuse(taken, kind, ident, "tokens", entry.tpm, handle, tokens, wait)
+                taken.append((handle, cost))
+                token_handles.append(handle)
+                left = table.remaining(handle)
+                if left < tok_left:
+                    tok_handle, tok_left, tok_limit = handle, left, entry.tpm or 0
+        headers = rate_headers(
+            None if req_handle < 0 else (req_limit, req_left, table.reset_after(req_handle)),
+            None if tok_handle < 0 else (tok_limit, tok_left, table.reset_after(tok_handle)),
+        )
         entered: list[int] = []
         counters = self.counters
         for (kind, ident, limits), entry in zip(scopes, entries, strict=True):
@@ -142,7 +141,6 @@ class LocalLimiter:
                     for h, c in taken:
                         table.settle(h, -c)
                     self._reject(kind, "parallel")
-                    headers = rate_headers(tightest_req, tightest_tok)
                     headers.append(("retry-after", "1"))
                     raise RateLimited(
                         parallel_message(kind, ident, limits.parallel), "requests", headers=headers
@@ -151,44 +149,66 @@ class LocalLimiter:
         book = self.book
         for name in budgets:
             book.reserve(name, estimated_cost)
-        return Ticket(
-            "local",
-            tokens,
-            estimated_cost,
-            token_handles,
-            entered,
-            budgets,
-            rate_headers(tightest_req, tightest_tok),
-        )
+        return Ticket("local", tokens, estimated_cost, token_handles, entered, budgets, headers)
 
-    def _check_budgets(self, scopes: list[Scope], estimated_cost: float) -> list[str]:
+    def _refuse(
+        self,
+        taken: list[tuple[int, float]],
+        kind: str,
+        ident: str,
+        what: str,
+        limit: int | None,
+        handle: int,
+        asked: int,
+        wait: float,
+    ) -> NoReturn:
+        """Give back what this admission took and raise its ``RateLimited``."""
+        table = self.buckets
+        for h, c in taken:
+            table.settle(h, -c)
+        assert limit is not None
+        self._reject(kind, what)
+        state = (limit, table.remaining(handle), table.reset_after(handle))
+        headers = rate_headers(state, None) if what == "requests" else rate_headers(None, state)
+        headers.append(("retry-after", retry_after(wait)))
+        raise RateLimited(rate_message(kind, ident, what, limit, asked), what, headers=headers)
+
+    def _check_budgets(
+        self, scopes: list[Scope], entries: list[_Entry], estimated_cost: float
+    ) -> list[str]:
         """The spend counters this request reserves against; raises ``QuotaExceeded``."""
         names: list[str] = []
         period = None
-        for kind, ident, limits in scopes:
+        for (kind, ident, limits), entry in zip(scopes, entries, strict=True):
             day, month = limits.budget_day_usd, limits.budget_month_usd
             if day is None and month is None:
                 continue
             if period is None:
                 period = self.periods.current(self._wall())
                 self.book.roll(period)
-            for span, budget, period_id, end in (
-                ("day", day, period.day, period.day_end),
-                ("month", month, period.month, period.month_end),
-            ):
-                if budget is None:
-                    continue
-                name = spend_name(kind, ident, period_id)
-                used = self.book.used(name)
-                if used >= budget:
-                    self._reject(kind, "budget")
-                    resets = reset_text(end, self.periods.zone)
-                    raise QuotaExceeded(
-                        budget_message(kind, ident, span, budget, used, resets),
-                        headers=[("retry-after", retry_after(end - self._wall()))],
-                    )
-                names.append(name)
+            if entry.day != period.day:
+                entry.day = period.day
+                entry.day_name = spend_name(kind, ident, period.day)
+                entry.month_name = spend_name(kind, ident, period.month)
+            if day is not None:
+                self._check_budget(kind, ident, "day", day, entry.day_name, period.day_end)
+                names.append(entry.day_name)
+            if month is not None:
+                self._check_budget(kind, ident, "month", month, entry.month_name, period.month_end)
+                names.append(entry.month_name)
         return names
+
+    def _check_budget(
+        self, kind: str, ident: str, span: str, budget: float, name: str, end: float
+    ) -> None:
+        used = self.book.used(name)
+        if used >= budget:
+            self._reject(kind, "budget")
+            resets = reset_text(end, self.periods.zone)
+            raise QuotaExceeded(
+                budget_message(kind, ident, span, budget, used, resets),
+                headers=[("retry-after", retry_after(end - self._wall()))],
+            )
 
     def _reject(self, kind: str, what: str) -> None:
         self.metrics.rejections.inc((kind, what))
