@@ -46,6 +46,20 @@ class SpendBook:
         if cost:
             self.spent[name] = self.spent.get(name, 0.0) + cost
 
+    def reserve_all(self, names: tuple[str, ...], amount: float) -> None:
+        reserved = self.reserved
+        for name in names:
+            reserved[name] = reserved.get(name, 0.0) + amount
+
+    def commit_all(self, names: tuple[str, ...], reserved: float, cost: float) -> None:
+        """``commit`` for each of ``names``."""
+        held, spent = self.reserved, self.spent
+        for name in names:
+            left = held.get(name, 0.0) - reserved
+            held[name] = left if left > 1e-12 else 0.0
+            if cost:
+                spent[name] = spent.get(name, 0.0) + cost
+
     def roll(self, period: Period) -> None:
         """Forget the counters of periods other than ``period``'s day and month."""
         if period.day == self._day:
