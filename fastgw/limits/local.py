@@ -27,7 +27,7 @@ from ..metrics import Metrics
 from .headers import format_reset, rate_headers, retry_after
 from .periods import Period, Periods, reset_text
 from .plan import Scope, budget_message, parallel_message, rate_message
-from .spend import SpendBook, spend_name
+from .spend import Spend, SpendBook, spend_name
 from .ticket import Ticket
 
 
@@ -49,12 +49,11 @@ class Plan:
     """Everything an admission under a list of scopes needs that does not change per
     request: per scope (aligned tuples) the request and token bucket handles (-1: none)
     and the ``x-ratelimit-limit-*`` headers; the parallel counters ``(handle, limit,
-    scope)``; the budgets ``(counter name, USD, scope, "day" | "month")`` of the period
-    ``[day_start, day_end)`` and their names (refreshed when a request falls outside it).
+    scope)``; the budgets ``(Spend counter, USD, scope, "day" | "month")`` of the period
+    ``[day_start, day_end)`` and their counters (refreshed when a request falls outside it).
     Built from the records given; valid while the same record objects are passed."""
 
     __slots__ = (
-        "budget_names",
         "budgets",
         "day_end",
         "day_start",
@@ -67,6 +66,7 @@ class Plan:
         "request_limits",
         "requests",
         "scopes",
+        "spends",
         "token_handles",
         "token_limits",
         "tokens",
@@ -95,8 +95,9 @@ class Plan:
         self.period: Period | None = None
         # an empty period until the first admission fills the budgets in (none: never)
         self.day_start = self.day_end = 0.0
-        self.budgets: tuple[tuple[str, float, int, str], ...] = (("", 0.0, 0, ""),) * has_budget
-        self.budget_names: tuple[str, ...] = ()
+        placeholder = (Spend(), 0.0, 0, "")
+        self.budgets: tuple[tuple[Spend, float, int, str], ...] = (placeholder,) * has_budget
+        self.spends: tuple[Spend, ...] = ()
 
 
 class LocalLimiter:
@@ -157,14 +158,12 @@ class LocalLimiter:
         passed are the same objects): budgets, then every bucket in one call into the core,
         then parallel counters; this runs on every request of a limited key, on the worker's
         only Python thread."""
-        book = self.book
         if plan.budgets:
             now = self._wall()
             if not plan.day_start <= now < plan.day_end:
                 self._new_period(plan, now)
-            spent, reserved = book.spent, book.reserved
-            for name, budget, i, span in plan.budgets:
-                used = spent.get(name, 0.0) + reserved.get(name, 0.0)
+            for spend, budget, i, span in plan.budgets:
+                used = spend.spent + spend.reserved
                 if used >= budget:
                     self._over_budget(plan, i, span, budget, used)
         table = self.buckets
@@ -200,10 +199,10 @@ class LocalLimiter:
                         parallel_message(kind, ident, limit), "requests", headers=headers
                     )
                 entered.append(handle)
-        names = plan.budget_names
-        if names:
-            book.reserve_all(names, estimated_cost)
-        return Ticket("local", tokens, estimated_cost, plan.token_handles, entered, names, headers)
+        spends = plan.spends
+        for spend in spends:
+            spend.reserved += estimated_cost
+        return Ticket("local", tokens, estimated_cost, plan.token_handles, entered, spends, headers)
 
     def _refuse(self, plan: Plan, position: int, tokens: int) -> NoReturn:
         """Raise the ``RateLimited`` of the bucket at ``position`` of ``acquire_all`` (which
@@ -230,16 +229,17 @@ class LocalLimiter:
         self.book.roll(period)
         plan.period = period
         plan.day_start, plan.day_end = period.day_start, period.day_end
-        budgets: list[tuple[str, float, int, str]] = []
+        book = self.book
+        budgets: list[tuple[Spend, float, int, str]] = []
         for i, (kind, ident, limits) in enumerate(plan.scopes):
             if limits.budget_day_usd is not None:
-                name = spend_name(kind, ident, period.day)
-                budgets.append((name, limits.budget_day_usd, i, "day"))
+                spend = book.counter(spend_name(kind, ident, period.day))
+                budgets.append((spend, limits.budget_day_usd, i, "day"))
             if limits.budget_month_usd is not None:
-                name = spend_name(kind, ident, period.month)
-                budgets.append((name, limits.budget_month_usd, i, "month"))
+                spend = book.counter(spend_name(kind, ident, period.month))
+                budgets.append((spend, limits.budget_month_usd, i, "month"))
         plan.budgets = tuple(budgets)
-        plan.budget_names = tuple(b[0] for b in budgets)
+        plan.spends = tuple(b[0] for b in budgets)
 
     def _over_budget(self, plan: Plan, i: int, span: str, budget: float, used: float) -> NoReturn:
         kind, ident, _limits = plan.scopes[i]
@@ -267,5 +267,9 @@ class LocalLimiter:
             self.buckets.settle_all(ticket.buckets, delta)  # type: ignore[arg-type]  # a tuple
         for handle in ticket.parallel:
             self.counters.leave(handle)
-        if ticket.budgets:
-            self.book.commit_all(ticket.budgets, ticket.estimated_cost, cost)  # type: ignore[arg-type]
+        reserved = ticket.estimated_cost
+        for spend in ticket.budgets:  # Spend counters (a local ticket)
+            left = spend.reserved - reserved  # Spend.commit, inlined
+            spend.reserved = left if left > 1e-12 else 0.0
+            if cost:
+                spend.spent += cost

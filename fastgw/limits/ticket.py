@@ -15,7 +15,8 @@ class Ticket:
       ``estimated_cost``: USD reserved against budgets (0 when no budget applies).
     - ``buckets``: the token buckets to correct at settlement (a tuple of handles locally,
       Redis bucket descriptions remotely); ``parallel``: counters to leave; ``budgets``: spend
-      counters that hold ``estimated_cost`` in reserve.
+      counters that hold ``estimated_cost`` in reserve (``Spend`` objects locally, counter
+      names remotely).
     - ``headers``: the ``x-ratelimit-*`` headers of the response.
     """
 
