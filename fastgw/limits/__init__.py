@@ -3,7 +3,8 @@
 ``build_limiter(config, prices, metrics)`` returns ``None`` when no limit or budget is
 configured (the proxy then skips admission altogether), else a ``Limiter``:
 
-- ``await limiter.admit(key, team, model, request)`` → a ``Ticket`` (its ``headers`` are the
+- ``await limiter.admit(key, team, model, request)`` (``limiter.admit_local(...)``, not
+  awaited, when ``limiter.remote`` is None) → a ``Ticket`` (its ``headers`` are the
   ``x-ratelimit-*`` of the response), or raises ``RateLimited`` (429 ``requests``/``tokens``),
   ``QuotaExceeded`` (429 ``insufficient_quota``) or ``StateUnavailable`` (503, Redis down and
   failing closed). Scopes: the key, its team, the public model (``[limits.models."name"]``).
@@ -70,19 +71,25 @@ class Limiter:
         self.upstream = {m.name: m.deployments[0].model for m in config.models if m.deployments}
         self._plans: dict[tuple[str, str], _Cached] = {}
 
+    def admit_local(
+        self, key: KeyRecord, team: TeamRecord | None, model: str, request: Any
+    ) -> Ticket:
+        """``admit`` without a coroutine, for the local backend (``remote`` is None)."""
+        cached = self._plans.get((key.id, model))
+        if cached is None or cached.key is not key or cached.team is not team:
+            cached = self._plan(key, team, model)
+        prompt, allowance = reserve_tokens(request, self.default_completion)
+        estimate = 0.0
+        price = cached.price
+        if price is not None:  # the same sum as PriceTable.cost with no cached tokens
+            estimate = (prompt * price.input + allowance * price.output) * _PER_TOKEN
+        return self.local.admit_plan(cached.plan, prompt + allowance, estimate)
+
     async def admit(
         self, key: KeyRecord, team: TeamRecord | None, model: str, request: Any
     ) -> Ticket:
         if self.remote is None:
-            cached = self._plans.get((key.id, model))
-            if cached is None or cached.key is not key or cached.team is not team:
-                cached = self._plan(key, team, model)
-            prompt, allowance = reserve_tokens(request, self.default_completion)
-            estimate = 0.0
-            price = cached.price
-            if price is not None:  # the same sum as PriceTable.cost with no cached tokens
-                estimate = (prompt * price.input + allowance * price.output) * _PER_TOKEN
-            return self.local.admit_plan(cached.plan, prompt + allowance, estimate)
+            return self.admit_local(key, team, model, request)
         scopes = self._scopes(key, team, model)
         prompt, allowance = reserve_tokens(request, self.default_completion)
         estimate = 0.0

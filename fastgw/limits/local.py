@@ -172,16 +172,21 @@ class LocalLimiter:
             refused = table.acquire_all(plan.requests, plan.tokens, float(tokens))
             if refused >= 0:
                 self._refuse(plan, refused, tokens)
+            # rate_headers, written out: remaining floored at 0, limits preformatted
             if plan.has_requests:
                 i, left, reset = table.tightest(plan.requests)  # type: ignore[misc]
-                headers.append(plan.request_limits[i])
-                headers.append(("x-ratelimit-remaining-requests", str(max(0, int(left)))))
-                headers.append(("x-ratelimit-reset-requests", format_reset(reset)))
+                headers = [
+                    plan.request_limits[i],
+                    ("x-ratelimit-remaining-requests", str(int(left)) if left > 0 else "0"),
+                    ("x-ratelimit-reset-requests", format_reset(reset)),
+                ]
             if plan.token_handles:
                 i, left, reset = table.tightest(plan.tokens)  # type: ignore[misc]
-                headers.append(plan.token_limits[i])
-                headers.append(("x-ratelimit-remaining-tokens", str(max(0, int(left)))))
-                headers.append(("x-ratelimit-reset-tokens", format_reset(reset)))
+                headers += (
+                    plan.token_limits[i],
+                    ("x-ratelimit-remaining-tokens", str(int(left)) if left > 0 else "0"),
+                    ("x-ratelimit-reset-tokens", format_reset(reset)),
+                )
         entered: list[int] = []
         if plan.parallel:
             counters = self.counters
