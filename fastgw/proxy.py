@@ -62,7 +62,10 @@ async def proxy(
     KeyRing.check_model(key, request.model, team)
     limiter = state.limiter
     if limiter is not None:  # before the cache: a hit counts as a request (its tokens are free)
-        ex.ticket = await limiter.admit(key, team, request.model, request)
+        if limiter.remote is None:
+            ex.ticket = limiter.admit_local(key, team, request.model, request)
+        else:
+            ex.ticket = await limiter.admit(key, team, request.model, request)
     stream = not isinstance(request, EmbeddingRequest) and request.stream
     ex.stream = stream
     base = [("x-request-id", ex.request_id)]

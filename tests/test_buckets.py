@@ -464,3 +464,118 @@ def test_parallel_counter_matches_a_plain_count(
             counter.leave(h)
             count -= 1
         assert counter.active(h) == count <= limit
+
+
+# --- one call per admission: acquire_all, tightest, settle_all ----------------------------
+
+
+def test_acquire_all_takes_from_every_bucket(impl: ModuleType) -> None:
+    """Success takes one from each request bucket and ``cost`` from each token bucket."""
+    table = impl.TokenBucketTable(clock=FakeClock())
+    r1, t1 = table.configure("r1", 1, 5), table.configure("t1", 10, 100)
+    r2 = table.configure("r2", 1, 3)
+    assert table.acquire_all((r1, r2), (t1, -1), 30.0) == -1
+    assert [table.remaining(h) for h in (r1, t1, r2)] == [4.0, 70.0, 2.0]
+    assert table.acquire_all((), (), 1.0) == -1
+
+
+def test_acquire_all_refusal_gives_everything_back(impl: ModuleType) -> None:
+    """The first bucket short of tokens is named by its position, its wait is the one
+    ``try_acquire`` gives, and the buckets before it are as they were."""
+    clock = FakeClock()
+    table = impl.TokenBucketTable(clock=clock)
+    r1, t1 = table.configure("r1", 1, 5), table.configure("t1", 10, 100)
+    r2, t2 = table.configure("r2", 2, 1), table.configure("t2", 10, 100)
+    assert table.try_acquire(r2, 1) == 0.0
+    assert table.acquire_all((r1, r2), (t1, t2), 30.0) == 2
+    assert table.last_wait() == 0.5
+    assert [table.remaining(h) for h in (r1, t1, r2, t2)] == [5.0, 100.0, 0.0, 100.0]
+    clock.now = 0.5
+    assert table.acquire_all((r1, r2), (t1, t2), 99.0) == -1
+    # tokens refused at the second scope: 3 = 2 * 1 + 1
+    assert table.acquire_all((r1, -1), (-1, t2), 10.0) == 3
+    assert table.last_wait() == pytest.approx(0.9)
+    assert [table.remaining(h) for h in (r1, t1, t2)] == [4.0, 1.0, 1.0]
+    assert table.acquire_all((-1,), (t1,), 101.0) == 1
+    assert table.last_wait() == math.inf
+
+
+def test_acquire_all_checks_before_taking(impl: ModuleType) -> None:
+    """A bad handle, cost or shape raises and takes nothing."""
+    table = impl.TokenBucketTable(clock=FakeClock())
+    r = table.configure("r", 1, 5)
+    with pytest.raises(IndexError):
+        table.acquire_all((r, 7), (-1, -1), 1.0)
+    with pytest.raises(IndexError):
+        table.acquire_all((r,), (-2,), 1.0)
+    with pytest.raises(ValueError):
+        table.acquire_all((r,), (), 1.0)
+    with pytest.raises(ValueError):
+        table.acquire_all((r,), (-1,), math.nan)
+    assert table.remaining(r) == 5.0
+
+
+def test_tightest_and_settle_all(impl: ModuleType) -> None:
+    """``tightest`` names the bucket with the fewest tokens left (the first of equals) with
+    its remaining and reset; ``settle_all`` settles each handle like ``settle``."""
+    table = impl.TokenBucketTable(clock=FakeClock())
+    a, b, c = table.configure("a", 1, 10), table.configure("b", 2, 10), table.configure("c", 0, 4)
+    assert table.tightest(()) is None
+    assert table.tightest((-1,)) is None
+    assert table.tightest((a, b)) == (0, 10.0, 0.0)
+    table.settle_all((a, b), 4.0)
+    assert table.tightest((-1, a, b)) == (1, 6.0, 4.0)
+    table.settle_all((b,), 1.0)
+    assert table.tightest((a, b)) == (1, 5.0, 2.5)
+    table.try_acquire(c, 1)
+    assert table.tightest((a, c)) == (1, 3.0, math.inf)
+    table.settle_all((a, b), -100.0)
+    assert [table.remaining(h) for h in (a, b)] == [10.0, 10.0]
+    with pytest.raises(IndexError):
+        table.settle_all((a, 9), 1.0)
+    with pytest.raises(ValueError):
+        table.settle_all((a,), math.inf)
+
+
+@PROPERTY
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.lists(st.integers(-1, 2), min_size=0, max_size=3),
+            st.integers(0, 12),
+            st.floats(0, 3),
+        ),
+        max_size=30,
+    )
+)
+def test_acquire_all_matches_try_acquire_one_by_one(
+    impl: ModuleType, ops: list[tuple[list[int], int, float]]
+) -> None:
+    """``acquire_all`` agrees with a loop of ``try_acquire`` that gives back on refusal."""
+    clocks = FakeClock(), FakeClock()
+    fast, slow = (impl.TokenBucketTable(clock=c) for c in clocks)
+    for table in (fast, slow):
+        for i, (rate, cap) in enumerate([(1, 3), (0.5, 2), (2, 20)]):
+            table.configure(f"b{i}", rate, cap)
+    for handles, cost, step in ops:
+        for c in clocks:
+            c.now += step
+        requests = tuple(handles)
+        tokens = tuple(-1 if h < 0 else (h + 1) % 3 for h in handles)
+        got = fast.acquire_all(requests, tokens, float(cost))
+        want, taken = -1, []
+        for pos in range(2 * len(handles)):
+            h = requests[pos // 2] if pos % 2 == 0 else tokens[pos // 2]
+            if h < 0:
+                continue
+            c = 1.0 if pos % 2 == 0 else float(cost)
+            wait = slow.try_acquire(h, c)
+            if wait:
+                for th, tc in taken:
+                    slow.settle(th, -tc)
+                want = pos
+                assert fast.last_wait() == wait
+                break
+            taken.append((h, c))
+        assert got == want
+        assert [fast.remaining(h) for h in range(3)] == [slow.remaining(h) for h in range(3)]

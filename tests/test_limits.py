@@ -15,7 +15,8 @@ import pytest
 from fastgw.config import ModelLimits, Price, check_workers, limits_wanted, parse_config
 from fastgw.errors import QuotaExceeded, RateLimited
 from fastgw.exchange import Exchange
-from fastgw.keys import KeyRecord, TeamRecord
+from fastgw.keys import KeyRecord, TeamRecord, hash_key
+from fastgw.limits import build_limiter
 from fastgw.limits.headers import format_reset, rate_headers, retry_after
 from fastgw.limits.layout import settle_calls
 from fastgw.limits.local import LocalLimiter
@@ -363,3 +364,55 @@ def test_settlements_of_a_batch_are_summed_into_one_script_call() -> None:
     assert keys == [budget[0], budget[1], "p:key:k:t", "p:team:t:t", "p:key:k:p"]
     budgets, buckets = ["0.75", "0.1875", 100], ["10.0", "600.0", "-130.0", "1.0", "60.0", "-80.0"]
     assert args == [1, 2, 1, *budgets, *buckets, 2]
+
+
+def test_a_kept_plan_follows_the_budget_day(impl: ModuleType) -> None:
+    """A plan kept across midnight moves its budgets to the new day's counters (the month's
+    carries on); a request admitted the day before still settles on its own counters."""
+    now = [_ts(datetime.UTC, 2026, 11, 22, 23)]
+    limiter = LocalLimiter(
+        Periods("UTC"),
+        Metrics(),
+        impl.TokenBucketTable(clock=FakeClock()),
+        impl.ParallelCounter(),
+        wall=lambda: now[0],
+    )
+    plan = limiter.plan([("key", "k", _key(budget_day_usd=1.0, budget_month_usd=1.5))])
+    late = limiter.admit_plan(plan, 1, 1.0)
+    with pytest.raises(QuotaExceeded, match="daily budget"):
+        limiter.admit_plan(plan, 1, 0.1)
+    now[0] = _ts(datetime.UTC, 2026, 11, 23, 1)
+    early = limiter.admit_plan(plan, 1, 0.5)  # a new day: 1.0 + 0.5 of the month's 1.5
+    with pytest.raises(QuotaExceeded, match="monthly budget"):
+        limiter.admit_plan(plan, 1, 0.5)
+    limiter.settle_now(late, 1, 0.2)
+    limiter.settle_now(early, 1, 0.1)
+    book = limiter.book
+    assert book.used(spend_name("key", "k", "d20261123")) == pytest.approx(0.1)
+    assert book.used(spend_name("key", "k", "m202611")) == pytest.approx(0.3)
+    assert book.used(spend_name("key", "k", "d20261122")) == 0.0  # dropped at the roll
+
+
+def test_the_limiter_keeps_a_plan_while_the_records_are_the_same() -> None:
+    """Limiter.admit_local reuses the (key, model) plan for the same record objects and
+    builds a new one when the admin API replaces a record (a new rpm applies at once)."""
+    config = parse_config(
+        '[providers.m]\ntype = "mock"\n'
+        '[[models]]\nname = "gpt"\ndeployments = [{ provider = "m", model = "gpt-4o-mini" }]\n'
+        f'[[keys]]\nid = "k"\nhash = "{hash_key("sk-k")}"\nrpm = 5\n'
+    )
+    limiter = build_limiter(config, PriceTable(), Metrics())
+    assert limiter is not None
+    request = ChatRequest(model="gpt", messages=[Message(role="user", content="hi")])
+    key = _key(rpm=5)
+    first = limiter.admit_local(key, None, "gpt", request)
+    plan = limiter._plans["k", "gpt"].plan
+    second = limiter.admit_local(key, None, "gpt", request)
+    assert limiter._plans["k", "gpt"].plan is plan
+    assert dict(second.headers)["x-ratelimit-remaining-requests"] == "3"
+    third = limiter.admit_local(_key(rpm=2), None, "gpt", request)
+    assert limiter._plans["k", "gpt"].plan is not plan
+    assert dict(third.headers)["x-ratelimit-limit-requests"] == "2"
+    assert dict(third.headers)["x-ratelimit-remaining-requests"] == "1"  # clamped to 2, took 1
+    for ticket in (first, second, third):
+        limiter.settle(ticket, Exchange("r", "POST", "/x", None))

@@ -79,6 +79,7 @@ class TokenBucketTable:
             self._grow()
         self._handles: dict[str, int] = {}
         self._clock = clock
+        self._wait = 0.0
 
     def __len__(self) -> int:
         return self._count
@@ -135,6 +136,107 @@ class TokenBucketTable:
             raise IndexError("unknown bucket handle")
         if not 0.0 <= cost < _INF:
             raise ValueError("cost must be finite and non-negative")
+        return self._take(handle, cost)
+
+    def acquire_all(self, requests: tuple, tokens: tuple, cost: float) -> int:
+        """Admit one request under several scopes in one call: scope by scope, take one token
+        from ``requests[i]`` then ``cost`` tokens from ``tokens[i]`` (one handle per scope in
+        each tuple, ``-1`` where the scope has no such bucket), as ``try_acquire`` would.
+
+        Returns ``-1`` when every bucket gave its tokens. Otherwise nothing is kept (what the
+        earlier buckets gave is given back, as ``settle`` with a negative delta would) and it
+        returns the position of the first bucket that could not give: ``2 * i`` for
+        ``requests[i]``, ``2 * i + 1`` for ``tokens[i]``; ``last_wait()`` is then what
+        ``try_acquire`` would have returned for it. Every handle is checked before anything
+        is taken (``IndexError``); tuples of different lengths raise ``ValueError``.
+        """
+        if not 0.0 <= cost < _INF:
+            raise ValueError("cost must be finite and non-negative")
+        n: cython.Py_ssize_t = len(requests)
+        if len(tokens) != n:
+            raise ValueError("requests and tokens must have the same length")
+        i: cython.Py_ssize_t
+        h: cython.Py_ssize_t
+        count: cython.Py_ssize_t = self._count
+        for i in range(n):
+            h = requests[i]
+            if not -1 <= h < count:
+                raise IndexError("unknown bucket handle")
+            h = tokens[i]
+            if not -1 <= h < count:
+                raise IndexError("unknown bucket handle")
+        wait: cython.double
+        for i in range(n):
+            h = requests[i]
+            if h >= 0:
+                wait = self._take(h, 1.0)
+                if wait != 0.0:
+                    self._give_back(requests, tokens, 2 * i, cost)
+                    self._wait = wait
+                    return 2 * i
+            h = tokens[i]
+            if h >= 0:
+                wait = self._take(h, cost)
+                if wait != 0.0:
+                    self._give_back(requests, tokens, 2 * i + 1, cost)
+                    self._wait = wait
+                    return 2 * i + 1
+        return -1
+
+    def last_wait(self) -> float:
+        """The wait of the bucket that refused the last refused ``acquire_all``."""
+        return self._wait
+
+    def settle_all(self, handles: tuple, delta: float) -> None:
+        """``settle(h, delta)`` for each handle of ``handles`` (all checked first)."""
+        if not -_INF < delta < _INF:
+            raise ValueError("delta must be finite")
+        n: cython.Py_ssize_t = len(handles)
+        i: cython.Py_ssize_t
+        h: cython.Py_ssize_t
+        for i in range(n):
+            h = handles[i]
+            if not 0 <= h < self._count:
+                raise IndexError("unknown bucket handle")
+        level: cython.double
+        capacity: cython.double
+        for i in range(n):
+            h = handles[i]
+            level = self._refill(h) - delta
+            capacity = self._capacity[h]
+            self._level[h] = capacity if level > capacity else level
+
+    def tightest(self, handles: tuple) -> tuple | None:
+        """``(i, remaining, reset seconds)`` of the bucket of ``handles`` with the fewest
+        tokens left (the first of equals; ``-1`` entries are skipped), as ``remaining`` and
+        ``reset_after`` give them; ``None`` when there is no bucket."""
+        n: cython.Py_ssize_t = len(handles)
+        i: cython.Py_ssize_t
+        h: cython.Py_ssize_t
+        best: cython.Py_ssize_t = -1
+        best_h: cython.Py_ssize_t = -1
+        least: cython.double = _INF
+        left: cython.double
+        for i in range(n):
+            h = handles[i]
+            if h < 0:
+                continue
+            if h >= self._count:
+                raise IndexError("unknown bucket handle")
+            left = self._refill(h)
+            if best < 0 or left < least:
+                best, best_h, least = i, h, left
+        if best < 0:
+            return None
+        capacity: cython.double = self._capacity[best_h]
+        reset: cython.double = 0.0
+        if least < capacity:
+            rate: cython.double = self._rate[best_h]
+            reset = _INF if rate <= 0.0 else (capacity - least) / rate
+        return (best, least, reset)
+
+    def _take(self, handle: cython.Py_ssize_t, cost: float) -> float:
+        """``try_acquire`` without the argument checks (done by the caller)."""
         capacity: cython.double = self._capacity[handle]
         if cost > capacity:
             return _INF
@@ -146,6 +248,22 @@ class TokenBucketTable:
         if rate <= 0.0:
             return _INF
         return (cost - level) / rate
+
+    def _give_back(
+        self, requests: tuple, tokens: tuple, upto: cython.Py_ssize_t, cost: float
+    ) -> None:
+        """Return what ``acquire_all`` took from the buckets before position ``upto``."""
+        p: cython.Py_ssize_t
+        h: cython.Py_ssize_t
+        level: cython.double
+        capacity: cython.double
+        for p in range(upto):
+            h = requests[p // 2] if p % 2 == 0 else tokens[p // 2]
+            if h < 0:
+                continue
+            level = self._refill(h) + (1.0 if p % 2 == 0 else cost)
+            capacity = self._capacity[h]
+            self._level[h] = capacity if level > capacity else level
 
     def settle(self, handle: cython.Py_ssize_t, delta: float) -> None:
         """Correct a reservation once the real cost is known.

@@ -21,10 +21,17 @@ cdef class TokenBucketTable:
     cdef Py_ssize_t _slots
     cdef dict _handles
     cdef object _clock
+    cdef double _wait
 
     cpdef Py_ssize_t configure(self, str key, double rate, double capacity) except -1
     cpdef Py_ssize_t handle(self, str key) except -1
     cpdef double try_acquire(self, Py_ssize_t handle, double cost) except -1.0
+    cpdef Py_ssize_t acquire_all(self, tuple requests, tuple tokens, double cost) except -2
+    cpdef double last_wait(self)
+    cpdef void settle_all(self, tuple handles, double delta) except *
+    cpdef object tightest(self, tuple handles)
+    cdef double _take(self, Py_ssize_t handle, double cost) except? -1.0
+    cdef void _give_back(self, tuple requests, tuple tokens, Py_ssize_t upto, double cost) except *
     cpdef void settle(self, Py_ssize_t handle, double delta) except *
     cpdef double remaining(self, Py_ssize_t handle) except? -1.0
     cpdef double reset_after(self, Py_ssize_t handle) except -1.0

@@ -3,10 +3,13 @@
 ``build_limiter(config, prices, metrics)`` returns ``None`` when no limit or budget is
 configured (the proxy then skips admission altogether), else a ``Limiter``:
 
-- ``await limiter.admit(key, team, model, request)`` → a ``Ticket`` (its ``headers`` are the
+- ``await limiter.admit(key, team, model, request)`` (``limiter.admit_local(...)``, not
+  awaited, when ``limiter.remote`` is None) → a ``Ticket`` (its ``headers`` are the
   ``x-ratelimit-*`` of the response), or raises ``RateLimited`` (429 ``requests``/``tokens``),
   ``QuotaExceeded`` (429 ``insufficient_quota``) or ``StateUnavailable`` (503, Redis down and
   failing closed). Scopes: the key, its team, the public model (``[limits.models."name"]``).
+  With the local backend the scopes' ``Plan`` (bucket handles, limits, budget counters) is
+  kept per (key id, model) and reused while the same key and team record objects are passed.
 - ``limiter.settle(ticket, ex)`` once the request is over, whatever happened to it: corrects
   the token reservation to the usage, frees parallel slots, commits spend (``plan.settled``).
 - ``await limiter.close()`` at worker shutdown (flushes settlements queued for Redis).
@@ -20,12 +23,12 @@ import logging
 import time
 from typing import Any
 
-from ..config import Config, limits_wanted, redis_url
+from ..config import Config, Price, limits_wanted, redis_url
 from ..exchange import Exchange
 from ..keys import KeyRecord, TeamRecord
 from ..metrics import Metrics
-from ..pricing import PriceTable
-from .local import LocalLimiter
+from ..pricing import _PER_TOKEN, PriceTable
+from .local import LocalLimiter, Plan
 from .periods import Periods
 from .plan import Scope, reserve_tokens, settled
 from .spend import seed_from_usage_log
@@ -34,6 +37,25 @@ from .ticket import Ticket
 log = logging.getLogger("fastgw")
 
 __all__ = ["Limiter", "Ticket", "build_limiter"]
+
+
+_MAX_PLANS = 10_000  # (key, model) plans kept; past that they are all built again
+
+
+class _Cached:
+    """The local plan of one (key, model), valid while the same ``key`` and ``team`` record
+    objects are passed (records are frozen, and replaced whenever they change); ``price``:
+    the upstream's price when a budget applies (the reservation's estimate), else None."""
+
+    __slots__ = ("key", "plan", "price", "team")
+
+    def __init__(
+        self, key: KeyRecord, team: TeamRecord | None, plan: Plan, price: Price | None
+    ) -> None:
+        self.key = key
+        self.team = team
+        self.plan = plan
+        self.price = price
 
 
 class Limiter:
@@ -47,26 +69,60 @@ class Limiter:
         self.default_completion = config.limits.default_completion_tokens
         # the budget reservation is priced at the model's first deployment
         self.upstream = {m.name: m.deployments[0].model for m in config.models if m.deployments}
+        self._plans: dict[tuple[str, str], _Cached] = {}
+
+    def admit_local(
+        self, key: KeyRecord, team: TeamRecord | None, model: str, request: Any
+    ) -> Ticket:
+        """``admit`` without a coroutine, for the local backend (``remote`` is None)."""
+        cached = self._plans.get((key.id, model))
+        if cached is None or cached.key is not key or cached.team is not team:
+            cached = self._plan(key, team, model)
+        prompt, allowance = reserve_tokens(request, self.default_completion)
+        estimate = 0.0
+        price = cached.price
+        if price is not None:  # the same sum as PriceTable.cost with no cached tokens
+            estimate = (prompt * price.input + allowance * price.output) * _PER_TOKEN
+        return self.local.admit_plan(cached.plan, prompt + allowance, estimate)
 
     async def admit(
         self, key: KeyRecord, team: TeamRecord | None, model: str, request: Any
     ) -> Ticket:
-        scopes: list[Scope] = [("key", key.id, key)]
-        if team is not None:
-            scopes.append(("team", team.id, team))
-        model_limits = self.model_limits.get(model)
-        if model_limits is not None:
-            scopes.append(("model", model, model_limits))
+        if self.remote is None:
+            return self.admit_local(key, team, model, request)
+        scopes = self._scopes(key, team, model)
         prompt, allowance = reserve_tokens(request, self.default_completion)
         estimate = 0.0
         for _kind, _ident, limits in scopes:
             if limits.budget_day_usd is not None or limits.budget_month_usd is not None:
                 estimate = self.prices.cost(self.upstream.get(model), prompt, allowance)
                 break
-        if self.remote is None:
-            return self.local.admit_now(scopes, prompt + allowance, estimate)
         ticket: Ticket = await self.remote.admit(scopes, prompt + allowance, estimate)
         return ticket
+
+    def _scopes(self, key: KeyRecord, team: TeamRecord | None, model: str) -> list[Scope]:
+        scopes: list[Scope] = [("key", key.id, key)]
+        if team is not None:
+            scopes.append(("team", team.id, team))
+        model_limits = self.model_limits.get(model)
+        if model_limits is not None:
+            scopes.append(("model", model, model_limits))
+        return scopes
+
+    def _plan(self, key: KeyRecord, team: TeamRecord | None, model: str) -> _Cached:
+        """Build and keep the local plan of ``key`` (with ``team``) on ``model``."""
+        scopes = self._scopes(key, team, model)
+        price = None
+        if any(
+            limits.budget_day_usd is not None or limits.budget_month_usd is not None
+            for _k, _i, limits in scopes
+        ):
+            upstream = self.upstream.get(model)
+            price = None if upstream is None else self.prices.price(upstream)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        cached = self._plans[key.id, model] = _Cached(key, team, self.local.plan(scopes), price)
+        return cached
 
     def settle(self, ticket: Ticket, ex: Exchange) -> None:
         tokens, cost = settled(ex, ticket.tokens, ticket.estimated_cost)

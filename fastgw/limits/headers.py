@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+_MS_TEXT = tuple(f"{ms}ms" for ms in range(1000))  # the usual case, on every limited request
+
 
 def format_reset(seconds: float) -> str:
     """``seconds`` (rounded up to the millisecond) as OpenAI's reset duration."""
@@ -19,7 +21,7 @@ def format_reset(seconds: float) -> str:
         seconds = 3600.0
     ms = math.ceil(seconds * 1000 - 1e-6)
     if ms < 1000:
-        return f"{ms}ms"
+        return _MS_TEXT[ms]
     hours, rest = divmod(ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     secs = f"{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".") + "s"

@@ -5,7 +5,8 @@ Rules this module keeps:
   Redis backend uses under its prefix. It holds what was spent (settled) and what requests in
   flight have reserved; a request is admitted while ``spent + reserved < budget``, so under
   concurrency a budget is overshot by at most the one request admitted last.
-- Counters of past periods are dropped when the day changes.
+- Counters of past periods are dropped when the day changes (requests still in flight
+  commit to the counters they reserved on, no longer in the book).
 - ``seed_from_usage_log`` reads the usage table of the SQLite store (written by the usage
   log), if the file and table exist, so a restart does not reset the current periods.
 """
@@ -26,25 +27,50 @@ def spend_name(kind: str, ident: str, period_id: str) -> str:
     return f"{kind}:{ident}:{period_id}"
 
 
-class SpendBook:
+class Spend:
+    """One counter: USD ``spent`` (settled) and ``reserved`` by requests in flight."""
+
+    __slots__ = ("reserved", "spent")
+
     def __init__(self) -> None:
-        self.spent: dict[str, float] = {}
-        self.reserved: dict[str, float] = {}
+        self.spent = 0.0
+        self.reserved = 0.0
+
+    def commit(self, reserved: float, cost: float) -> None:
+        """Release ``reserved`` and add ``cost`` to what was spent."""
+        left = self.reserved - reserved
+        self.reserved = left if left > 1e-12 else 0.0
+        if cost:
+            self.spent += cost
+
+
+class SpendBook:
+    """The counters by name. Admission plans and tickets hold ``Spend`` objects themselves
+    (no lookup per request); a counter dropped by ``roll`` while a ticket holds it is
+    committed to harmlessly, outside the book."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, Spend] = {}
         self._day = ""
+
+    def counter(self, name: str) -> Spend:
+        """The counter ``name``, created at zero on first use."""
+        found = self.counters.get(name)
+        if found is None:
+            found = self.counters[name] = Spend()
+        return found
 
     def used(self, name: str) -> float:
         """Spent plus reserved by requests in flight."""
-        return self.spent.get(name, 0.0) + self.reserved.get(name, 0.0)
+        found = self.counters.get(name)
+        return 0.0 if found is None else found.spent + found.reserved
 
     def reserve(self, name: str, amount: float) -> None:
-        self.reserved[name] = self.reserved.get(name, 0.0) + amount
+        self.counter(name).reserved += amount
 
     def commit(self, name: str, reserved: float, cost: float) -> None:
         """Release ``reserved`` and add ``cost`` to what was spent."""
-        left = self.reserved.get(name, 0.0) - reserved
-        self.reserved[name] = left if left > 1e-12 else 0.0
-        if cost:
-            self.spent[name] = self.spent.get(name, 0.0) + cost
+        self.counter(name).commit(reserved, cost)
 
     def roll(self, period: Period) -> None:
         """Forget the counters of periods other than ``period``'s day and month."""
@@ -52,11 +78,8 @@ class SpendBook:
             return
         self._day = period.day
         current = (period.day, period.month)
-        for name in [n for n in self.spent if not n.endswith(current)]:
-            del self.spent[name]
-        # reservations of requests still in flight stay until they are committed
-        for name in [n for n, v in self.reserved.items() if not v and not n.endswith(current)]:
-            del self.reserved[name]
+        for name in [n for n in self.counters if not n.endswith(current)]:
+            del self.counters[name]
 
 
 def seed_from_usage_log(book: SpendBook, path: str, period: Period, kinds: Iterable[str]) -> int:
@@ -87,6 +110,5 @@ def seed_from_usage_log(book: SpendBook, path: str, period: Period, kinds: Itera
                 continue
             for period_id, amount in ((period.day, day), (period.month, month)):
                 if amount:
-                    name = spend_name(kind, ident, period_id)
-                    book.spent[name] = book.spent.get(name, 0.0) + float(amount)
+                    book.counter(spend_name(kind, ident, period_id)).spent += float(amount)
     return len(rows)

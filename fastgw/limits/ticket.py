@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -12,9 +13,10 @@ class Ticket:
       settles a local ticket locally).
     - ``tokens``: tokens reserved (prompt estimate + completion allowance);
       ``estimated_cost``: USD reserved against budgets (0 when no budget applies).
-    - ``buckets``: the token buckets to correct at settlement (handles locally, Redis
-      bucket descriptions remotely); ``parallel``: counters to leave; ``budgets``: spend
-      counters that hold ``estimated_cost`` in reserve.
+    - ``buckets``: the token buckets to correct at settlement (a tuple of handles locally,
+      Redis bucket descriptions remotely); ``parallel``: counters to leave; ``budgets``: spend
+      counters that hold ``estimated_cost`` in reserve (``Spend`` objects locally, counter
+      names remotely).
     - ``headers``: the ``x-ratelimit-*`` headers of the response.
     """
 
@@ -34,9 +36,9 @@ class Ticket:
         backend: str,
         tokens: int,
         estimated_cost: float,
-        buckets: list[Any],
-        parallel: list[Any],
-        budgets: list[Any],
+        buckets: Sequence[Any],
+        parallel: Sequence[Any],
+        budgets: Sequence[Any],
         headers: list[tuple[str, str]],
     ) -> None:
         self.backend = backend
