@@ -12,6 +12,10 @@ Rules kept here:
   parameters a row under the GIL (~2.4 of its 3.3 µs a row) and released and re-took the GIL
   once per row; with the second core idle that convoy cost the loop thread 28 µs a row against
   1 µs now (measured: a CPU-bound main thread beside a writer writing 1,000-row batches).
+  In-process request path (``WorkerState``, no limits, 60k requests, every row written):
+  the usage log added 7.3 µs a request before (the starved writer fell behind and drained
+  after the load) and 2.5 now, of which ~1.2 is ``record`` itself on the loop thread; the
+  writer's CPU is ~4 µs a row either way, now almost all of it without the GIL.
   Values come back exactly (REAL to the bit, 64-bit integers, NULL, booleans as 0/1); only
   text is cut at a NUL character and a non-finite float is stored as NULL.
 - Nothing is dropped: a batch that fails to write (the file busy past the timeout, a full
