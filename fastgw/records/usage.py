@@ -14,8 +14,11 @@ Rules kept here:
   1 µs now (measured: a CPU-bound main thread beside a writer writing 1,000-row batches).
   In-process request path (``WorkerState``, no limits, 60k requests, every row written):
   the usage log added 7.3 µs a request before (the starved writer fell behind and drained
-  after the load) and 2.5 now, of which ~1.2 is ``record`` itself on the loop thread; the
-  writer's CPU is ~4 µs a row either way, now almost all of it without the GIL.
+  after the load) and 2.5 now; ``record`` itself is ~0.2 µs (leaner variants did not pay).
+  The writer's CPU is ~4 µs a row either way (~1 of it the insert and its index, the rest
+  JSON), now almost all without the GIL; on a two-core machine that CPU still competes with
+  the load: in ``make bench`` (limits on, one worker) the usage log cost 7.9% before and
+  ~5.5% after. Nicing the writer thread did not pay.
   Values come back exactly (REAL to the bit, 64-bit integers, NULL, booleans as 0/1); only
   text is cut at a NUL character and a non-finite float is stored as NULL.
 - Nothing is dropped: a batch that fails to write (the file busy past the timeout, a full
