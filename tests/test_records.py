@@ -242,6 +242,28 @@ def test_usage_log_batches_and_flushes_on_close(path: str, loop: asyncio.Abstrac
     assert [r[7] for r in written] == [200, 200, 500, 200]
 
 
+def test_usage_rows_keep_their_types_exactly(path: str, loop: asyncio.AbstractEventLoop) -> None:
+    """The batch goes to SQLite as one JSON text: every value comes back as it was bound one by
+    one (REAL stays REAL to the last bit, 64-bit integers, NULLs, booleans as 0/1, any text)."""
+    usage = UsageLog(path, loop, flush_interval_s=60, batch_max=1000)
+    odd = "quote \" backslash \\ newline \n \u00e9\u4e2d\U0001f600 \x01 'single'"
+    cases = [
+        (1e-300, 0.1 + 0.2, 2**63 - 1, -(2**63), True, odd, None),
+        (5e-324, 1.7976931348623157e305, 0, None, False, "", 1 / 3),
+    ]
+    for cost, elapsed, prompt, completion, stream, text, ttft in cases:
+        ex = exchange()
+        ex.cost_usd, ex.prompt_tokens, ex.completion_tokens = cost, prompt, completion
+        ex.stream, ex.error, ex.cache, ex.ttft = stream, text, text, ttft
+        usage.record(ex, elapsed)
+    queued = [tuple(int(v) if isinstance(v, bool) else v for v in row) for row in usage._rows]
+    loop.run_until_complete(usage.close())
+    written = rows(path)
+    assert written == queued
+    for got, want in zip(written, queued, strict=True):
+        assert [type(v) for v in got] == [type(v) for v in want]
+
+
 def test_usage_log_flushes_on_its_interval(path: str, loop: asyncio.AbstractEventLoop) -> None:
     usage = UsageLog(path, loop, flush_interval_s=0.01, batch_max=1000)
     usage.record(exchange(), 0.01)
