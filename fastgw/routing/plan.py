@@ -32,6 +32,7 @@ class Group:
         "fallbacks",
         "max_attempts",
         "name",
+        "quota_free",
         "retry",
         "simple",
         "turn",
@@ -51,6 +52,8 @@ class Group:
         self.context_fallbacks: tuple[Group, ...] = ()
         self.content_policy_fallbacks: tuple[Group, ...] = ()
         # one deployment, nothing to decide: the shell sends straight to it
+        # no deployment has an rpm/tpm quota: the healthy fast path need not check them
+        self.quota_free = all(d.rpm is None and d.tpm is None for d in deployments)
         self.simple = (
             len(deployments) == 1
             and model.retry is None

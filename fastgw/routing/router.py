@@ -41,6 +41,7 @@ from ..exchange import Exchange
 from ..metrics import Metrics
 from ..providers import Call, Provider
 from .attempt import Answer, exchange
+from .breaker import CLOSED
 from .classify import Failure, classify, retry_after
 from .deployment import DeploymentState
 from .plan import Group, GroupPlan
@@ -109,13 +110,48 @@ class Router:
                 else f"{deployment.label}:{answer.response.status}"
             )
             return answer
+        if not tags and group.quota_free:
+            # every deployment healthy (closed circuit, not cooling): one pick, one attempt,
+            # none of the planning below; a failure hands the attempt to the planner
+            now = self.clock()
+            for deployment in group.deployments:
+                breaker = deployment.breaker
+                if deployment.cooling_until > now or (
+                    breaker is not None and breaker.state != CLOSED
+                ):
+                    break
+            else:
+                group.turn += 1
+                deployment = group.choose(group.deployments, group.turn, self.random, stream)
+                deployment.requests += 1
+                try:
+                    first: Answer | GatewayError = await exchange(
+                        deployment, call, stream, ex, self.metrics
+                    )
+                except UpstreamError as exc:
+                    first = exc
+                if isinstance(first, Answer) and first.response.status == 200:
+                    ex.attempts = deployment.label_ok
+                    if deployment.breaker is not None:
+                        deployment.breaker.success(self.clock())
+                    return first
+                return await self._route(ex, group, call, stream, tags, (deployment, first), now)
         return await self._route(ex, group, call, stream, tags)
 
     async def _route(
-        self, ex: Exchange, group: Group, call: Call, stream: bool, tags: frozenset[str] | None
+        self,
+        ex: Exchange,
+        group: Group,
+        call: Call,
+        stream: bool,
+        tags: frozenset[str] | None,
+        first: tuple[DeploymentState, Answer | GatewayError] | None = None,
+        started: float | None = None,
     ) -> Answer:
+        """The planner. ``first``: an attempt already made (the healthy fast path's, begun at
+        ``started``) whose failure it takes over as its own first attempt."""
         clock, random = self.clock, self.random
-        deadline = clock() + group.retry.budget_s
+        deadline = (clock() if started is None else started) + group.retry.budget_s
         path: list[str] = []
         last: Answer | GatewayError | None = None
         kind: Failure | None = None
@@ -129,34 +165,40 @@ class Router:
             matched = matched or bool(plan.candidates)
             switch: tuple[Group, ...] | None = None
             while attempts < group.max_attempts:
-                step = plan.next(clock(), deadline, random)
-                if step is None:
-                    break
-                deployment, wait = step
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                now = clock()
-                breaker = deployment.breaker
-                if breaker is not None and not breaker.acquire(now):
-                    plan.tried.append(deployment)  # another request holds its probe
-                    continue
-                if deployment in plan.tried:
-                    deployment.retries.take(now)
-                plan.tried.append(deployment)
-                attempts += 1
-                deployment.requests += 1
-                if deployment.rpm is not None:
-                    deployment.rpm.add(now)
-                try:
-                    answer: Answer | GatewayError = await exchange(
-                        deployment, call, stream, ex, self.metrics
-                    )
-                except UpstreamError as exc:
-                    answer = exc
-                except BaseException:
-                    if breaker is not None:
-                        breaker.release()  # cancelled: the probe had no result
-                    raise
+                answer: Answer | GatewayError
+                if first is not None:
+                    deployment, answer = first
+                    first = None
+                    breaker = deployment.breaker
+                    plan.tried.append(deployment)
+                    attempts += 1
+                else:
+                    step = plan.next(clock(), deadline, random)
+                    if step is None:
+                        break
+                    deployment, wait = step
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    now = clock()
+                    breaker = deployment.breaker
+                    if breaker is not None and not breaker.acquire(now):
+                        plan.tried.append(deployment)  # another request holds its probe
+                        continue
+                    if deployment in plan.tried:
+                        deployment.retries.take(now)
+                    plan.tried.append(deployment)
+                    attempts += 1
+                    deployment.requests += 1
+                    if deployment.rpm is not None:
+                        deployment.rpm.add(now)
+                    try:
+                        answer = await exchange(deployment, call, stream, ex, self.metrics)
+                    except UpstreamError as exc:
+                        answer = exc
+                    except BaseException:
+                        if breaker is not None:
+                            breaker.release()  # cancelled: the probe had no result
+                        raise
                 last = answer
                 if isinstance(answer, Answer) and answer.response.status == 200:
                     path.append(deployment.label_ok)
