@@ -15,7 +15,7 @@ import sys
 
 from setuptools import Extension, setup
 
-CORE_MODULES = ["sse", "buckets", "exact_cache", "http1"]
+CORE_MODULES = ["sse", "buckets", "exact_cache", "http1", "admission"]
 
 
 def _extensions() -> list[Extension]:

@@ -7,7 +7,7 @@ import datetime
 import sqlite3
 import zoneinfo
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from fastgw.errors import QuotaExceeded, RateLimited
 from fastgw.exchange import Exchange
 from fastgw.keys import KeyRecord, TeamRecord, hash_key
 from fastgw.limits import build_limiter
-from fastgw.limits.headers import format_reset, rate_headers, retry_after
+from fastgw.limits.headers import rate_headers, retry_after
 from fastgw.limits.layout import settle_calls
 from fastgw.limits.local import LocalLimiter
 from fastgw.limits.periods import Periods, period_at
@@ -77,24 +77,6 @@ def test_periods_memoise_until_the_day_ends() -> None:
 
 
 # --- headers -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0.0, "0s"),
-        (0.0171, "18ms"),
-        (1.0, "1s"),
-        (1.5, "1.5s"),
-        (59.9996, "1m0s"),
-        (360.0, "6m0s"),
-        (61.25, "1m1.25s"),
-        (3723.0, "1h2m3s"),
-    ],
-)
-def test_reset_durations_are_written_like_openai(seconds: float, text: str) -> None:
-    """Go-style durations, rounded up to the millisecond."""
-    assert format_reset(seconds) == text
 
 
 def test_rate_headers_and_retry_after() -> None:
@@ -174,17 +156,24 @@ def test_what_a_finished_request_settles() -> None:
 
 
 @pytest.fixture(params=["python", "cython"])
-def impl(request: pytest.FixtureRequest) -> ModuleType:
-    return twin("buckets", request.param)
+def impl(request: pytest.FixtureRequest) -> SimpleNamespace:
+    """One twin of the buckets and of the admission gate: both pure or both compiled."""
+    buckets = twin("buckets", request.param)
+    return SimpleNamespace(
+        TokenBucketTable=buckets.TokenBucketTable,
+        ParallelCounter=buckets.ParallelCounter,
+        admission=twin("admission", request.param),
+    )
 
 
-def _limiter(impl: ModuleType, clock: FakeClock, wall: float = 1_795_000_000.0) -> LocalLimiter:
+def _limiter(impl: Any, clock: FakeClock, wall: float = 1_795_000_000.0) -> LocalLimiter:
     return LocalLimiter(
         Periods("UTC"),
         Metrics(),
         impl.TokenBucketTable(clock=clock),
         impl.ParallelCounter(),
         wall=lambda: wall,
+        admission=impl.admission,
     )
 
 
@@ -192,7 +181,7 @@ def _key(**limits: Any) -> KeyRecord:
     return KeyRecord(id="k", digest=b"", models=None, namespace="k", **limits)
 
 
-def test_rpm_bucket_admits_a_minute_then_one_per_second(impl: ModuleType) -> None:
+def test_rpm_bucket_admits_a_minute_then_one_per_second(impl: Any) -> None:
     """60 rpm: 60 at once, then 429 (type requests, Retry-After 1) until a second passes."""
     clock = FakeClock()
     limiter = _limiter(impl, clock)
@@ -211,7 +200,7 @@ def test_rpm_bucket_admits_a_minute_then_one_per_second(impl: ModuleType) -> Non
     assert dict(ticket.headers)["x-ratelimit-limit-requests"] == "60"
 
 
-def test_tokens_are_reserved_then_settled_to_usage(impl: ModuleType) -> None:
+def test_tokens_are_reserved_then_settled_to_usage(impl: Any) -> None:
     """A reservation of 600 tokens settled at 100 gives 500 back."""
     clock = FakeClock()
     limiter = _limiter(impl, clock)
@@ -227,7 +216,7 @@ def test_tokens_are_reserved_then_settled_to_usage(impl: ModuleType) -> None:
     assert dict(ticket.headers)["x-ratelimit-remaining-tokens"] == "300"
 
 
-def test_a_refusal_gives_back_what_earlier_scopes_took(impl: ModuleType) -> None:
+def test_a_refusal_gives_back_what_earlier_scopes_took(impl: Any) -> None:
     """The team's bucket is full: the key's request token is returned."""
     clock = FakeClock()
     limiter = _limiter(impl, clock)
@@ -240,7 +229,7 @@ def test_a_refusal_gives_back_what_earlier_scopes_took(impl: ModuleType) -> None
     assert dict(ticket.headers)["x-ratelimit-remaining-requests"] == "8"
 
 
-def test_parallel_slots_are_freed_at_settlement(impl: ModuleType) -> None:
+def test_parallel_slots_are_freed_at_settlement(impl: Any) -> None:
     clock = FakeClock()
     limiter = _limiter(impl, clock)
     key = _key(parallel=2)
@@ -252,7 +241,7 @@ def test_parallel_slots_are_freed_at_settlement(impl: ModuleType) -> None:
     limiter.admit_now([("key", "k", key)], 1, 0.0)
 
 
-def test_a_limit_changed_at_run_time_applies_at_once(impl: ModuleType) -> None:
+def test_a_limit_changed_at_run_time_applies_at_once(impl: Any) -> None:
     """The admin API may PATCH a key's rpm: the next admission uses the new limit."""
     clock = FakeClock()
     limiter = _limiter(impl, clock)
@@ -265,7 +254,7 @@ def test_a_limit_changed_at_run_time_applies_at_once(impl: ModuleType) -> None:
         limiter.admit_now([("key", "k", _key(rpm=2))], 1, 0.0)
 
 
-def test_budget_admits_while_spent_plus_reserved_is_under_it(impl: ModuleType) -> None:
+def test_budget_admits_while_spent_plus_reserved_is_under_it(impl: Any) -> None:
     """In-flight reservations count: with 0.4 of a 1.0 budget reserved twice and 0.3 spent,
     the next request is refused with insufficient_quota naming the budget and its reset."""
     limiter = _limiter(impl, FakeClock(), wall=_ts(datetime.UTC, 2026, 11, 22, 12))
@@ -366,7 +355,7 @@ def test_settlements_of_a_batch_are_summed_into_one_script_call() -> None:
     assert args == [1, 2, 1, *budgets, *buckets, 2]
 
 
-def test_a_kept_plan_follows_the_budget_day(impl: ModuleType) -> None:
+def test_a_kept_plan_follows_the_budget_day(impl: Any) -> None:
     """A plan kept across midnight moves its budgets to the new day's counters (the month's
     carries on); a request admitted the day before still settles on its own counters."""
     now = [_ts(datetime.UTC, 2026, 11, 22, 23)]
@@ -376,6 +365,7 @@ def test_a_kept_plan_follows_the_budget_day(impl: ModuleType) -> None:
         impl.TokenBucketTable(clock=FakeClock()),
         impl.ParallelCounter(),
         wall=lambda: now[0],
+        admission=impl.admission,
     )
     plan = limiter.plan([("key", "k", _key(budget_day_usd=1.0, budget_month_usd=1.5))])
     late = limiter.admit_plan(plan, 1, 1.0)

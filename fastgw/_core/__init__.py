@@ -13,6 +13,7 @@ import os
 _no_ext = os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0")
 
 if _no_ext:
+    from .admission import Gate, Spend, Ticket, format_reset, settle_ticket
     from .buckets import ParallelCounter, TokenBucketTable
     from .exact_cache import ExactCache
     from .http1 import Connection, UpstreamResponse
@@ -21,6 +22,7 @@ if _no_ext:
     IMPLEMENTATION = "python"
 else:
     try:  # all compiled or none: IMPLEMENTATION describes the whole core
+        from .admission_c import Gate, Spend, Ticket, format_reset, settle_ticket
         from .buckets_c import ParallelCounter, TokenBucketTable
         from .exact_cache_c import ExactCache
         from .http1_c import Connection, UpstreamResponse
@@ -28,6 +30,7 @@ else:
 
         IMPLEMENTATION = "cython"
     except ImportError:  # build missing: fall back, the startup log says so
+        from .admission import Gate, Spend, Ticket, format_reset, settle_ticket
         from .buckets import ParallelCounter, TokenBucketTable
         from .exact_cache import ExactCache
         from .http1 import Connection, UpstreamResponse
@@ -39,8 +42,13 @@ __all__ = [
     "IMPLEMENTATION",
     "Connection",
     "ExactCache",
+    "Gate",
     "ParallelCounter",
     "SSEFramer",
+    "Spend",
+    "Ticket",
     "TokenBucketTable",
     "UpstreamResponse",
+    "format_reset",
+    "settle_ticket",
 ]

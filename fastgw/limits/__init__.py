@@ -83,7 +83,10 @@ class Limiter:
         price = cached.price
         if price is not None:  # the same sum as PriceTable.cost with no cached tokens
             estimate = (prompt * price.input + allowance * price.output) * _PER_TOKEN
-        return self.local.admit_plan(cached.plan, prompt + allowance, estimate)
+        ticket = cached.plan.gate.admit(prompt + allowance, estimate)  # the compiled gate
+        if ticket is None:
+            return self.local.refused(cached.plan, prompt + allowance, estimate)
+        return ticket
 
     async def admit(
         self, key: KeyRecord, team: TeamRecord | None, model: str, request: Any

@@ -3,33 +3,17 @@
 ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` describe the tightest limit of each
 kind that applies to the request (the one with the fewest units left). Reset durations are
 written like Go's ``time.Duration`` strings, as OpenAI writes them: ``"20ms"``, ``"1s"``,
-``"1.5s"``, ``"6m0s"``, ``"1h2m3s"``. No I/O.
+``"1.5s"``, ``"6m0s"``, ``"1h2m3s"``. No I/O. ``format_reset`` lives in the compiled core
+(the local admission writes these headers there, on every limited request).
 """
 
 from __future__ import annotations
 
 import math
 
-_MS_TEXT = tuple(f"{ms}ms" for ms in range(1000))  # the usual case, on every limited request
+from .._core import format_reset
 
-
-def format_reset(seconds: float) -> str:
-    """``seconds`` (rounded up to the millisecond) as OpenAI's reset duration."""
-    if not seconds > 0:
-        return "0s"
-    if seconds == math.inf:
-        seconds = 3600.0
-    ms = math.ceil(seconds * 1000 - 1e-6)
-    if ms < 1000:
-        return _MS_TEXT[ms]
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs = f"{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{secs}"
-    if minutes:
-        return f"{minutes}m{secs}"
-    return secs
+__all__ = ["format_reset", "rate_headers", "retry_after"]
 
 
 def retry_after(seconds: float) -> str:

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, NoReturn
 
-from .._core import ParallelCounter, TokenBucketTable
+from .. import _core
+from .._core import Gate, ParallelCounter, Spend, Ticket, TokenBucketTable
+from .._core.admission import BUCKET, BUDGET, PERIOD
 from ..errors import QuotaExceeded, RateLimited
 from ..metrics import Metrics
-from .headers import format_reset, rate_headers, retry_after
+from .headers import rate_headers, retry_after
 from .periods import Period, Periods, reset_text
 from .plan import Scope, budget_message, parallel_message, rate_message
-from .spend import Spend, SpendBook, spend_name
-from .ticket import Ticket
+from .spend import SpendBook, spend_name
 
 
 class _Entry:
@@ -46,58 +48,24 @@ class _Entry:
 
 
 class Plan:
-    """Everything an admission under a list of scopes needs that does not change per
-    request: per scope (aligned tuples) the request and token bucket handles (-1: none)
-    and the ``x-ratelimit-limit-*`` headers; the parallel counters ``(handle, limit,
-    scope)``; the budgets ``(Spend counter, USD, scope, "day" | "month")`` of the period
-    ``[day_start, day_end)`` and their counters (refreshed when a request falls outside it).
-    Built from the records given; valid while the same record objects are passed."""
+    """An admission under a list of scopes: its ``gate`` (``fastgw._core.Gate``: bucket
+    handles, ready ``x-ratelimit-limit-*`` headers, parallel counters, the budget counters of
+    the current period) does the per-request work; the scopes and their entries word a
+    refusal. Built from the records given; valid while the same record objects are passed."""
 
-    __slots__ = (
-        "budgets",
-        "day_end",
-        "day_start",
-        "entries",
-        "has_buckets",
-        "has_requests",
-        "parallel",
-        "period",
-        "request_handles",
-        "request_limits",
-        "requests",
-        "scopes",
-        "spends",
-        "token_handles",
-        "token_limits",
-        "tokens",
-    )
+    __slots__ = ("entries", "gate", "parallel", "period", "scopes")
 
-    def __init__(self, scopes: list[Scope], entries: list[_Entry]) -> None:
+    def __init__(self, scopes: list[Scope], entries: list[_Entry], gate: Gate) -> None:
         self.scopes = scopes
         self.entries = entries
-        self.requests = tuple(e.req for e in entries)
-        self.tokens = tuple(e.tok for e in entries)
-        self.request_handles = tuple(h for h in self.requests if h >= 0)
-        self.token_handles = tuple(h for h in self.tokens if h >= 0)
-        self.has_requests = bool(self.request_handles)
-        self.has_buckets = self.has_requests or bool(self.token_handles)
-        self.request_limits = tuple(("x-ratelimit-limit-requests", str(e.rpm)) for e in entries)
-        self.token_limits = tuple(("x-ratelimit-limit-tokens", str(e.tpm)) for e in entries)
+        self.gate = gate
+        self.period: Period | None = None
+        # the scope index of each of the gate's parallel counters
         self.parallel = tuple(
-            (e.par, limits.parallel, i)
+            i
             for i, (e, (_k, _i, limits)) in enumerate(zip(entries, scopes, strict=True))
             if e.par >= 0 and limits.parallel is not None
         )
-        has_budget = any(
-            limits.budget_day_usd is not None or limits.budget_month_usd is not None
-            for _k, _i, limits in scopes
-        )
-        self.period: Period | None = None
-        # an empty period until the first admission fills the budgets in (none: never)
-        self.day_start = self.day_end = 0.0
-        placeholder = (Spend(), 0.0, 0, "")
-        self.budgets: tuple[tuple[Spend, float, int, str], ...] = (placeholder,) * has_budget
-        self.spends: tuple[Spend, ...] = ()
 
 
 class LocalLimiter:
@@ -110,9 +78,11 @@ class LocalLimiter:
         buckets: TokenBucketTable | None = None,
         counters: ParallelCounter | None = None,
         wall: Callable[[], float] = time.time,
+        admission: ModuleType = _core,
     ) -> None:
         """``buckets``/``counters``: the tables to use (tests pass either twin on a fake
-        clock); ``wall``: Unix time, for budget periods."""
+        clock); ``wall``: Unix time, for budget periods; ``admission``: where ``Gate`` and
+        ``settle_ticket`` come from (tests pass either twin of ``fastgw._core.admission``)."""
         self.periods = periods
         self.metrics = metrics
         self.buckets = TokenBucketTable() if buckets is None else buckets
@@ -120,6 +90,8 @@ class LocalLimiter:
         self.book = SpendBook()
         self._entries: dict[str, _Entry] = {}
         self._wall = wall
+        self._gate: type[Gate] = admission.Gate
+        self._settle_ticket = admission.settle_ticket
 
     def _entry(self, kind: str, ident: str, limits: Any) -> _Entry:
         name = kind + ":" + ident
@@ -147,7 +119,26 @@ class LocalLimiter:
         """The admission plan of ``scopes``: their buckets configured from the records (see
         the module docstring), handles, limits and header parts; budget counter names are
         filled in by the first admission of each period."""
-        return Plan(scopes, [self._entry(kind, ident, limits) for kind, ident, limits in scopes])
+        entries = [self._entry(kind, ident, limits) for kind, ident, limits in scopes]
+        gate = self._gate(
+            self.buckets,
+            self.counters,
+            tuple(e.req for e in entries),
+            tuple(e.tok for e in entries),
+            tuple(("x-ratelimit-limit-requests", str(e.rpm)) for e in entries),
+            tuple(("x-ratelimit-limit-tokens", str(e.tpm)) for e in entries),
+            tuple(
+                (e.par, limits.parallel)
+                for e, (_k, _i, limits) in zip(entries, scopes, strict=True)
+                if e.par >= 0 and limits.parallel is not None
+            ),
+            any(
+                limits.budget_day_usd is not None or limits.budget_month_usd is not None
+                for _k, _i, limits in scopes
+            ),
+            self._wall,
+        )
+        return Plan(scopes, entries, gate)
 
     def admit_now(self, scopes: list[Scope], tokens: int, estimated_cost: float) -> Ticket:
         """Admit a request under every scope or raise ``RateLimited`` / ``QuotaExceeded``."""
@@ -155,59 +146,32 @@ class LocalLimiter:
 
     def admit_plan(self, plan: Plan, tokens: int, estimated_cost: float) -> Ticket:
         """``admit_now`` with the scopes' plan (which ``Limiter`` keeps while the records
-        passed are the same objects): budgets, then every bucket in one call into the core,
-        then parallel counters; this runs on every request of a limited key, on the worker's
-        only Python thread."""
-        if plan.budgets:
-            now = self._wall()
-            if not plan.day_start <= now < plan.day_end:
-                self._new_period(plan, now)
-            for spend, budget, i, span in plan.budgets:
-                used = spend.spent + spend.reserved
-                if used >= budget:
-                    self._over_budget(plan, i, span, budget, used)
-        table = self.buckets
-        headers: list[tuple[str, str]] = []
-        if plan.has_buckets:
-            refused = table.acquire_all(plan.requests, plan.tokens, float(tokens))
-            if refused >= 0:
-                self._refuse(plan, refused, tokens)
-            # rate_headers, written out: remaining floored at 0, limits preformatted
-            if plan.has_requests:
-                i, left, reset = table.tightest(plan.requests)  # type: ignore[misc]
-                headers = [
-                    plan.request_limits[i],
-                    ("x-ratelimit-remaining-requests", str(int(left)) if left > 0 else "0"),
-                    ("x-ratelimit-reset-requests", format_reset(reset)),
-                ]
-            if plan.token_handles:
-                i, left, reset = table.tightest(plan.tokens)  # type: ignore[misc]
-                headers += (
-                    plan.token_limits[i],
-                    ("x-ratelimit-remaining-tokens", str(int(left)) if left > 0 else "0"),
-                    ("x-ratelimit-reset-tokens", format_reset(reset)),
-                )
-        entered: list[int] = []
-        if plan.parallel:
-            counters = self.counters
-            for handle, limit, i in plan.parallel:
-                if not counters.try_enter(handle, limit):
-                    for h in entered:
-                        counters.leave(h)
-                    if plan.has_buckets:
-                        table.settle_all(plan.request_handles, -1.0)
-                        table.settle_all(plan.token_handles, -float(tokens))
-                    kind, ident, _limits = plan.scopes[i]
-                    self._reject(kind, "parallel")
-                    headers.append(("retry-after", "1"))
-                    raise RateLimited(
-                        parallel_message(kind, ident, limit), "requests", headers=headers
-                    )
-                entered.append(handle)
-        spends = plan.spends
-        for spend in spends:
-            spend.reserved += estimated_cost
-        return Ticket("local", tokens, estimated_cost, plan.token_handles, entered, spends, headers)
+        passed are the same objects): one call into the compiled gate on every request of a
+        limited key; a refusal is worded here."""
+        ticket = plan.gate.admit(tokens, estimated_cost)
+        return ticket if ticket is not None else self.refused(plan, tokens, estimated_cost)
+
+    def refused(self, plan: Plan, tokens: int, estimated_cost: float) -> Ticket:
+        """After ``plan.gate.admit`` returned None: admit again in a new budget period, or
+        raise the refusal the gate reported (it kept nothing)."""
+        gate = plan.gate
+        while gate.failure == PERIOD:
+            self._new_period(plan, gate.now)
+            ticket = gate.admit(tokens, estimated_cost)
+            if ticket is not None:
+                return ticket
+        if gate.failure == BUDGET:
+            self._over_budget(plan, gate.failed)
+        if gate.failure == BUCKET:
+            self._refuse(plan, gate.failed, tokens)
+        i = plan.parallel[gate.failed]
+        kind, ident, limits = plan.scopes[i]
+        self._reject(kind, "parallel")
+        raise RateLimited(
+            parallel_message(kind, ident, limits.parallel),
+            "requests",
+            headers=[*gate.headers, ("retry-after", "1")],
+        )
 
     def _refuse(self, plan: Plan, position: int, tokens: int) -> NoReturn:
         """Raise the ``RateLimited`` of the bucket at ``position`` of ``acquire_all`` (which
@@ -233,23 +197,33 @@ class LocalLimiter:
         period = self.periods.current(now)
         self.book.roll(period)
         plan.period = period
-        plan.day_start, plan.day_end = period.day_start, period.day_end
         book = self.book
-        budgets: list[tuple[Spend, float, int, str]] = []
-        for i, (kind, ident, limits) in enumerate(plan.scopes):
+        spends: list[Spend] = []
+        budgets: list[float] = []
+        for kind, ident, limits in plan.scopes:
             if limits.budget_day_usd is not None:
-                spend = book.counter(spend_name(kind, ident, period.day))
-                budgets.append((spend, limits.budget_day_usd, i, "day"))
+                spends.append(book.counter(spend_name(kind, ident, period.day)))
+                budgets.append(limits.budget_day_usd)
             if limits.budget_month_usd is not None:
-                spend = book.counter(spend_name(kind, ident, period.month))
-                budgets.append((spend, limits.budget_month_usd, i, "month"))
-        plan.budgets = tuple(budgets)
-        plan.spends = tuple(b[0] for b in budgets)
+                spends.append(book.counter(spend_name(kind, ident, period.month)))
+                budgets.append(limits.budget_month_usd)
+        plan.gate.set_period(period.day_start, period.day_end, tuple(spends), tuple(budgets))
 
-    def _over_budget(self, plan: Plan, i: int, span: str, budget: float, used: float) -> NoReturn:
-        kind, ident, _limits = plan.scopes[i]
+    def _over_budget(self, plan: Plan, j: int) -> NoReturn:
+        """Raise the ``QuotaExceeded`` of the plan's ``j``-th budget (in ``_new_period``'s
+        order: per scope, the day's then the month's)."""
         period = plan.period
         assert period is not None
+        budgets = [
+            (i, span, amount)
+            for i, (_k, _i, limits) in enumerate(plan.scopes)
+            for span, amount in (("day", limits.budget_day_usd), ("month", limits.budget_month_usd))
+            if amount is not None
+        ]
+        i, span, budget = budgets[j]
+        kind, ident, _limits = plan.scopes[i]
+        spend = plan.gate.budget_spends[j]
+        used = spend.spent + spend.reserved
         end = period.day_end if span == "day" else period.month_end
         self._reject(kind, "budget")
         resets = reset_text(end, self.periods.zone)
@@ -264,17 +238,4 @@ class LocalLimiter:
     def settle_now(self, ticket: Ticket, tokens: int, cost: float) -> None:
         """Correct the token buckets to ``tokens`` used, leave the parallel counters and
         commit ``cost`` to the budgets. Exactly once per ticket (later calls do nothing)."""
-        if ticket.settled:
-            return
-        ticket.settled = True
-        delta = float(tokens - ticket.tokens)
-        if delta and ticket.buckets:
-            self.buckets.settle_all(ticket.buckets, delta)  # type: ignore[arg-type]  # a tuple
-        for handle in ticket.parallel:
-            self.counters.leave(handle)
-        reserved = ticket.estimated_cost
-        for spend in ticket.budgets:  # Spend counters (a local ticket)
-            left = spend.reserved - reserved  # Spend.commit, inlined
-            spend.reserved = left if left > 1e-12 else 0.0
-            if cost:
-                spend.spent += cost
+        self._settle_ticket(self.buckets, self.counters, ticket, tokens, cost)

@@ -1,8 +1,9 @@
 """Spend per budget scope and period, kept in this process, and its seed from the usage log.
 
 Rules this module keeps:
-- A counter is named ``<kind>:<id>:<period id>`` (``key:k1:d20261122``), the same name the
-  Redis backend uses under its prefix. It holds what was spent (settled) and what requests in
+- A counter (``Spend``, from the compiled core: admission reads it on every request) is named
+  ``<kind>:<id>:<period id>`` (``key:k1:d20261122``), the same name the Redis backend uses
+  under its prefix. It holds what was spent (settled) and what requests in
   flight have reserved; a request is admitted while ``spent + reserved < budget``, so under
   concurrency a budget is overshot by at most the one request admitted last.
 - Counters of past periods are dropped when the day changes (requests still in flight
@@ -18,6 +19,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from .._core import Spend
 from .periods import Period
 
 log = logging.getLogger("fastgw")
@@ -25,23 +27,6 @@ log = logging.getLogger("fastgw")
 
 def spend_name(kind: str, ident: str, period_id: str) -> str:
     return f"{kind}:{ident}:{period_id}"
-
-
-class Spend:
-    """One counter: USD ``spent`` (settled) and ``reserved`` by requests in flight."""
-
-    __slots__ = ("reserved", "spent")
-
-    def __init__(self) -> None:
-        self.spent = 0.0
-        self.reserved = 0.0
-
-    def commit(self, reserved: float, cost: float) -> None:
-        """Release ``reserved`` and add ``cost`` to what was spent."""
-        left = self.reserved - reserved
-        self.reserved = left if left > 1e-12 else 0.0
-        if cost:
-            self.spent += cost
 
 
 class SpendBook:
