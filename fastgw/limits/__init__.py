@@ -8,8 +8,9 @@ configured (the proxy then skips admission altogether), else a ``Limiter``:
   ``x-ratelimit-*`` of the response), or raises ``RateLimited`` (429 ``requests``/``tokens``),
   ``QuotaExceeded`` (429 ``insufficient_quota``) or ``StateUnavailable`` (503, Redis down and
   failing closed). Scopes: the key, its team, the public model (``[limits.models."name"]``).
-  With the local backend the scopes' ``Plan`` (bucket handles, limits, budget counters) is
-  kept per (key id, model) and reused while the same key and team record objects are passed.
+  With the local backend the scopes' ``Plan`` (its compiled ``Gate``: bucket handles, header
+  parts, budget counters) is kept per (key id, model) and reused while the same key and team
+  record objects are passed; an admission is then one call into the gate.
 - ``limiter.settle(ticket, ex)`` once the request is over, whatever happened to it: corrects
   the token reservation to the usage, frees parallel slots, commits spend (``plan.settled``).
 - ``await limiter.close()`` at worker shutdown (flushes settlements queued for Redis).

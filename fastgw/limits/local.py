@@ -8,6 +8,9 @@ Rules this module keeps:
   changed at run time by the admin API, which replaces the record, so ``Limiter`` builds a
   new plan): a scope's bucket is reconfigured when its rpm or tpm differs from what it was
   built with. A plan's budget counters are those of its period, renamed when the day changes.
+- The per-request work of a plan is one call into its compiled ``Gate`` (``fastgw._core``:
+  budgets, every bucket, the six headers, parallel counters, spend reservation), and one
+  ``settle_ticket`` when the request is over; refusals are worded here, from the scopes.
 - A bucket holds one minute's allowance: ``rpm`` requests (``tpm`` tokens) at most, refilled
   continuously at ``rpm / 60`` per second; so a burst can use a whole minute's allowance at
   once, and no 60-second window ever admits more than twice the limit.
@@ -55,17 +58,14 @@ class Plan:
 
     __slots__ = ("entries", "gate", "parallel", "period", "scopes")
 
-    def __init__(self, scopes: list[Scope], entries: list[_Entry], gate: Gate) -> None:
+    def __init__(
+        self, scopes: list[Scope], entries: list[_Entry], gate: Gate, parallel: tuple[int, ...]
+    ) -> None:
         self.scopes = scopes
         self.entries = entries
         self.gate = gate
+        self.parallel = parallel  # the scope index of each of the gate's parallel counters
         self.period: Period | None = None
-        # the scope index of each of the gate's parallel counters
-        self.parallel = tuple(
-            i
-            for i, (e, (_k, _i, limits)) in enumerate(zip(entries, scopes, strict=True))
-            if e.par >= 0 and limits.parallel is not None
-        )
 
 
 class LocalLimiter:
@@ -120,6 +120,11 @@ class LocalLimiter:
         the module docstring), handles, limits and header parts; budget counter names are
         filled in by the first admission of each period."""
         entries = [self._entry(kind, ident, limits) for kind, ident, limits in scopes]
+        parallel = [
+            (i, e.par, limits.parallel)
+            for i, (e, (_k, _i, limits)) in enumerate(zip(entries, scopes, strict=True))
+            if e.par >= 0 and limits.parallel is not None
+        ]
         gate = self._gate(
             self.buckets,
             self.counters,
@@ -127,18 +132,14 @@ class LocalLimiter:
             tuple(e.tok for e in entries),
             tuple(("x-ratelimit-limit-requests", str(e.rpm)) for e in entries),
             tuple(("x-ratelimit-limit-tokens", str(e.tpm)) for e in entries),
-            tuple(
-                (e.par, limits.parallel)
-                for e, (_k, _i, limits) in zip(entries, scopes, strict=True)
-                if e.par >= 0 and limits.parallel is not None
-            ),
+            tuple((handle, limit) for _i, handle, limit in parallel),
             any(
                 limits.budget_day_usd is not None or limits.budget_month_usd is not None
                 for _k, _i, limits in scopes
             ),
             self._wall,
         )
-        return Plan(scopes, entries, gate)
+        return Plan(scopes, entries, gate, tuple(i for i, _h, _l in parallel))
 
     def admit_now(self, scopes: list[Scope], tokens: int, estimated_cost: float) -> Ticket:
         """Admit a request under every scope or raise ``RateLimited`` / ``QuotaExceeded``."""
