@@ -12,7 +12,8 @@ and ``latency_vs_load.png``; logs, configs and wrk scripts of the run stay in
 
 Scenarios: ``plain`` (direct, nginx proxy, fastgw at -c32), ``cache`` (fastgw exact-cache hits),
 ``limits`` / ``limits-redis`` (the plain chat run on one worker with keys, team, model limits and
-budgets enforced, against the same run with them off: the ratio; locally or through Redis),
+budgets enforced, against the same run with them off: the ratio; locally or through Redis;
+every gateway started first, then measured in interleaved rounds),
 ``latency`` (-c1: added p50 over direct), ``stream`` (concurrent SSE streams: TTFT overhead and
 per-chunk forwarding delay), ``sweep`` (latency against connections, plotted), ``routing`` (a
 model routed round-robin over 3 healthy deployments against the same model with 1, runs
@@ -95,6 +96,7 @@ STREAM_MODEL = "gpt-bench-stream"
 ROUTED_MODEL = "gpt-bench-routed"
 SINGLE_MODEL = "gpt-bench-single"
 ROUTING_ROUNDS = 2  # single/routed runs interleaved, so drift on a shared machine hits both
+LIMITS_ROUNDS = 4  # limits off/on runs interleaved likewise
 PATH = "/v1/chat/completions"
 BUSY_LOADAVG = 0.5  # 1-minute load average above which the results carry a warning
 
@@ -450,20 +452,27 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         if "limits-redis" in a.scenarios:
             runs.append(("redis", "redis"))
         redis = self.stack.enter_context(RedisServer()) if "limits-redis" in a.scenarios else None
-        rps: dict[str, float] = {}
-        for name, limits in runs:
-            print(f"starting fastgw (1 worker) with limits {name}", flush=True)
-            config = self.gateway_config(False, limits, redis.url if redis else "")
-            with GatewayProcess(config, workers=1) as gateway:
-                url = gateway.base_url + PATH
-                status, headers, _ = post(url, chat_body(PLAIN_MODEL, 0.7), self.key)
+        gateways: dict[str, GatewayProcess] = {}
+        with contextlib.ExitStack() as started:
+            for name, limits in runs:  # all started first, then measured in interleaved rounds
+                print(f"starting fastgw (1 worker) with limits {name}", flush=True)
+                config = self.gateway_config(False, limits, redis.url if redis else "")
+                gateway = gateways[name] = started.enter_context(GatewayProcess(config, workers=1))
+                status, headers, _ = post(gateway.base_url + PATH, chat_body(PLAIN_MODEL, 0.7),
+                                          self.key)
                 if limits and (status != 200 or "x-ratelimit-limit-requests" not in headers):
                     raise RuntimeError(f"limits {name}: no rate-limit headers ({status})")
-                also = ("redis-server", [redis.process.pid]) if limits == "redis" and redis \
-                    and redis.process else None
-                result = self.wrk(f"fastgw w1 limits-{name} c{c}", url, "plain", c, a.duration,
-                                  pids=worker_pids(gateway), also=also)
-                rps[name] = result.rps
+            totals = dict.fromkeys(gateways, 0.0)
+            for r in range(LIMITS_ROUNDS):
+                for name, gateway in gateways.items():
+                    also = ("redis-server", [redis.process.pid]) if name == "redis" and redis \
+                        and redis.process else None
+                    result = self.wrk(f"fastgw w1 limits-{name} c{c} round {r + 1}",
+                                      gateway.base_url + PATH, "plain", c,
+                                      a.duration / LIMITS_ROUNDS, pids=worker_pids(gateway),
+                                      also=also)
+                    totals[name] += result.rps
+        rps = {name: total / LIMITS_ROUNDS for name, total in totals.items()}
         for name in ("local", "redis"):
             if name in rps and rps["off"]:
                 ratio = rps[name] / rps["off"]
@@ -473,7 +482,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 self.m.notes.append(
                     f"limits {name}: keys + team + model limits + budgets on / off = "
                     f"{rps[name]:,.0f} / {rps['off']:,.0f} req/s = {ratio:.3f}{target}; "
-                    "the usage log is on with them")
+                    f"the usage log is on with them; {LIMITS_ROUNDS} interleaved rounds of "
+                    f"{a.duration / LIMITS_ROUNDS:g} s each")
 
     def measure_gateway(self, w: int, gateway: GatewayProcess) -> None:
         a, sc, c = self.args, self.args.scenarios, self.args.connections
