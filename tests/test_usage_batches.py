@@ -1,5 +1,6 @@
 """The usage log stored as batches on a real SQLite file: the ``usage`` view gives back every
-row exactly, and an older ``usage`` table is moved into batches on upgrade."""
+row exactly, an older ``usage`` table is moved into batches on upgrade, and readers that skip
+batches outside their time range answer as a scan of every row does."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime
 import sqlite3
 import subprocess
 import sys
+import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastgw.records.db import USAGE_COLUMNS, initialise
+from fastgw.limits.periods import period_at
+from fastgw.limits.spend import SpendBook, seed_from_usage_log, spend_name
+from fastgw.records.db import USAGE_COLUMNS, CostRow, connect, initialise
+from fastgw.records.report import UsageQuery, day_function, summarise
 from tests.conftest import mock_config
 from tests.twins import PROPERTY
 from tests.usage_rows import Row, usage_row, write_batch
@@ -97,6 +102,11 @@ def test_view_cuts_text_at_nul_and_stores_non_finite_as_null(tmp_path: Path) -> 
     write_batch(path, [usage_row(ts=1.0, error="a\x00b", cost_usd=float("inf"))])
     db = sqlite3.connect(path)
     assert db.execute("SELECT error, cost_usd FROM usage").fetchall() == [("a", None)]
+
+
+def test_cost_row_is_the_start_of_a_usage_row() -> None:
+    """The budget seed decodes rows by position: ``CostRow``'s fields are the first columns."""
+    assert CostRow.__struct_fields__ == USAGE_COLUMNS[: len(CostRow.__struct_fields__)]
 
 
 # -- upgrade from the usage table -------------------------------------------------------------
@@ -184,3 +194,178 @@ def test_a_failed_upgrade_leaves_the_store_as_it_was(tmp_path: Path) -> None:
         "table",
     )
     assert db.execute("SELECT count(*) FROM usage").fetchone() == (1501,)
+
+
+# -- readers skip batches outside their range ------------------------------------------------
+
+
+def test_readers_never_parse_batches_outside_their_range(tmp_path: Path) -> None:
+    """A batch whose body is not JSON breaks any reader that parses it; reports and the seed
+    whose range ends before or starts after it answer, since they skip it by ts_min/ts_max."""
+    path = fresh(tmp_path)
+    write_batch(path, [usage_row(ts=T0 + 2 * DAY, key_id="k", cost_usd=1.0)])
+    db = connect(path)
+    db.execute(
+        "INSERT INTO usage_batches (ts_min, ts_max, row_count, body) VALUES (?, ?, 1, 'oops')",
+        (T0 - 40 * DAY, T0 - 39 * DAY),
+    )
+    late = summarise(db, UsageQuery(start=T0), UTC)
+    assert late.data[0].requests == 1
+    early = summarise(db, UsageQuery(end=T0 - 60 * DAY), UTC)
+    assert early.data[0].requests == 0
+    with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+        summarise(db, UsageQuery(), UTC)
+    db.close()
+    book = SpendBook()
+    assert seed_from_usage_log(book, path, period_at(T0 + 2.5 * DAY, UTC), ["key"]) == 1
+    assert book.used(spend_name("key", "k", "m202703")) == 1.0
+
+
+stamp = st.integers(-3 * 48, 40 * 48).map(lambda half_hours: T0 + half_hours * 1800.0)
+# within a batch, stamps near its flush time in any order, now and then days away
+offset = st.integers(-8, 8).map(lambda quarters: quarters * 900.0) | st.integers(-9, 9).map(
+    lambda days: days * DAY
+)
+logged = st.builds(
+    lambda ts, key, team, model, status, prompt, completion, cost, cache: usage_row(
+        ts=ts,
+        key_id=key,
+        team_id=team,
+        model=model,
+        status=status,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
+        cache=cache,
+    ),
+    offset,
+    st.sampled_from(["k1", "k2", None]),
+    st.sampled_from(["t1", None]),
+    st.sampled_from(["m1", "m2"]),
+    st.sampled_from([200, 400, 429, 499, None]),
+    st.none() | st.integers(0, 1000),
+    st.none() | st.integers(0, 1000),
+    st.none() | st.integers(-4, 400).map(lambda quarters: quarters / 4),  # exact sums
+    st.sampled_from(["hit", "miss", None]),
+)
+batch = st.builds(
+    lambda flushed, rows: [(flushed + row[0], *row[1:]) for row in rows],
+    stamp,
+    st.lists(logged, min_size=1, max_size=8),
+)
+batches = st.lists(batch, max_size=8)
+bound = st.none() | stamp
+
+
+GROUPED = {"model": "model", "key": "key_id", "team": "team_id"}
+
+
+def scan(rows: Sequence[Row], query: UsageQuery, tz: datetime.tzinfo) -> list[tuple[Any, ...]]:
+    """The report computed from every row, in Python: what pruning must not change."""
+    col = {name: i for i, name in enumerate(USAGE_COLUMNS)}
+    day = day_function(tz)
+    groups: dict[Any, list[Any]] = {}
+    for row in rows:
+        ts = row[col["ts"]]
+        if (query.start is not None and ts < query.start) or (
+            query.end is not None and ts >= query.end
+        ):
+            continue
+        if any(
+            value is not None and row[col[column]] != value
+            for column, value in (
+                ("key_id", query.key),
+                ("team_id", query.team),
+                ("model", query.model),
+            )
+        ):
+            continue
+        if query.group_by is None:
+            group = None
+        elif query.group_by == "day":
+            group = day(ts)
+        else:
+            group = row[col[GROUPED[query.group_by]]]
+        sums = groups.setdefault(group, [0, 0, 0, 0.0, 0, 0])
+        status = row[col["status"]]
+        sums[0] += 1
+        sums[1] += row[col["prompt_tokens"]] or 0
+        sums[2] += row[col["completion_tokens"]] or 0
+        sums[3] += row[col["cost_usd"]] or 0.0
+        sums[4] += status is not None and status >= 400
+        sums[5] += row[col["cache"]] == "hit"
+    if query.group_by is None and not groups:
+        groups[None] = [0, 0, 0, 0.0, 0, 0]
+    ordered = sorted(groups.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+    return [(group, *sums) for group, sums in ordered]
+
+
+@PROPERTY
+@given(
+    written=batches,
+    start=bound,
+    end=bound,
+    key=st.sampled_from([None, "k1"]),
+    group_by=st.sampled_from([None, "day", "model", "key", "team"]),
+)
+def test_reports_answer_as_a_scan_of_every_row(
+    tmp_path_factory: Any,
+    written: list[list[Row]],
+    start: float | None,
+    end: float | None,
+    key: str | None,
+    group_by: Any,
+) -> None:
+    """Batches of rows in any time order, overlapping or not: the report over any range, filter
+    and grouping equals the same sums over every row of the ``usage`` view."""
+    path = fresh(tmp_path_factory.mktemp("report"))
+    for batch in written:
+        write_batch(path, batch)
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    query = UsageQuery(start=start, end=end, key=key, group_by=group_by)
+    db = connect(path)
+    try:
+        got = [
+            (
+                g.group,
+                g.requests,
+                g.prompt_tokens,
+                g.completion_tokens,
+                g.cost_usd,
+                g.errors,
+                g.cache_hits,
+            )
+            for g in summarise(db, query, paris).data
+        ]
+    finally:
+        db.close()
+    assert got == scan(read_usage(path), query, paris)
+
+
+@PROPERTY
+@given(written=batches, now=stamp)
+def test_the_seed_answers_as_a_scan_of_every_row(
+    tmp_path_factory: Any, written: list[list[Row]], now: float
+) -> None:
+    """The budget seed, reading only the batches that end in the current month, adds the same
+    spend per key, team and model, day and month, as a scan of every row."""
+    path = fresh(tmp_path_factory.mktemp("seed"))
+    for batch in written:
+        write_batch(path, batch)
+    period = period_at(now, UTC)
+    book = SpendBook()
+    seed_from_usage_log(book, path, period, ["key", "team", "model"])
+    col = {name: i for i, name in enumerate(USAGE_COLUMNS)}
+    want: dict[str, float] = {}
+    for row in read_usage(path):
+        ts, cost = row[col["ts"]], row[col["cost_usd"]]
+        if ts < period.month_start or cost is None or cost <= 0:
+            continue
+        for kind, column in (("key", "key_id"), ("team", "team_id"), ("model", "model")):
+            if row[col[column]] is None:
+                continue
+            for period_id, since in ((period.day, period.day_start), (period.month, None)):
+                if since is None or ts >= since:
+                    name = spend_name(kind, row[col[column]], period_id)
+                    want[name] = want.get(name, 0.0) + cost
+    assert {name: counter.spent for name, counter in book.counters.items()} == want
