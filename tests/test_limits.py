@@ -26,8 +26,10 @@ from fastgw.limits.spend import SpendBook, seed_from_usage_log, spend_name
 from fastgw.limits.ticket import Ticket
 from fastgw.metrics import Metrics
 from fastgw.pricing import PriceTable
+from fastgw.records.db import initialise
 from fastgw.wire import ChatRequest, CompletionRequest, EmbeddingRequest, Message
 from tests.twins import FakeClock, twin
+from tests.usage_rows import usage_row, write_batch
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 
@@ -272,7 +274,7 @@ def test_budget_admits_while_spent_plus_reserved_is_under_it(impl: Any) -> None:
 
 
 def test_spend_is_seeded_from_the_usage_log(tmp_path: Path) -> None:
-    """Current-period spend per key, team and model comes back from the SQLite usage table;
+    """Current-period spend per key, team and model comes back from the SQLite usage log;
     older rows count for the month only; a missing file or table seeds nothing."""
     period = period_at(_ts(datetime.UTC, 2026, 11, 22, 12), datetime.UTC)
     path = tmp_path / "fastgw.sqlite3"
@@ -281,16 +283,18 @@ def test_spend_is_seeded_from_the_usage_log(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE other (x)")
     db.commit()
+    db.close()
     assert seed_from_usage_log(book, str(path), period, ["key"]) == 0
-    db.execute("CREATE TABLE usage (ts REAL, key_id TEXT, team_id TEXT, model TEXT, cost_usd REAL)")
+    initialise(str(path))
     rows = [
         (_ts(datetime.UTC, 2026, 11, 22, 1), "k", "t", "gpt", 0.5),
         (_ts(datetime.UTC, 2026, 11, 3), "k", None, "gpt", 2.0),
         (_ts(datetime.UTC, 2026, 10, 30), "k", "t", "gpt", 9.0),
     ]
-    db.executemany("INSERT INTO usage VALUES (?, ?, ?, ?, ?)", rows)
-    db.commit()
-    db.close()
+    write_batch(
+        str(path),
+        [usage_row(ts=ts, key_id=k, team_id=t, model=m, cost_usd=c) for ts, k, t, m, c in rows],
+    )
     seed_from_usage_log(book, str(path), period, ["key", "team", "model"])
     assert book.used(spend_name("key", "k", "d20261122")) == 0.5
     assert book.used(spend_name("key", "k", "m202611")) == 2.5

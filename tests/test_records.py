@@ -22,6 +22,7 @@ from fastgw.records.keystore import KeyStore
 from fastgw.records.refresh import KeyRefresher
 from fastgw.records.report import UsageQuery, build_sql, parse_filters, summarise
 from fastgw.records.usage import UsageLog
+from tests.usage_rows import usage_row, write_batch
 
 UTC = datetime.UTC
 
@@ -60,14 +61,16 @@ def bearer(secret: str) -> str:
 
 
 def test_schema_is_wal_with_the_usage_contract(path: str) -> None:
-    """The file is in WAL mode and ``usage`` has exactly the agreed columns, in order."""
+    """The file is in WAL mode, rows are stored in batches, and the ``usage`` view over them
+    has exactly the agreed columns, in order."""
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    kinds = dict(db.execute("SELECT name, type FROM sqlite_master WHERE name LIKE 'usage%'"))
+    assert kinds == {"usage": "view", "usage_batches": "table", "usage_batches_ts": "index"}
     columns = tuple(row[1] for row in db.execute("PRAGMA table_info(usage)"))
     assert columns == USAGE_COLUMNS
-    indexes = {row[1] for row in db.execute("PRAGMA index_list(usage)")}
-    assert "usage_ts" in indexes
-    assert not {"usage_key", "usage_team", "usage_model"} & indexes  # write cost: see db.py
+    indexes = {row[1] for row in db.execute("PRAGMA index_list(usage_batches)")}
+    assert indexes == {"usage_batches_ts"}  # one index, for time ranges: write cost, see db.py
     initialise(path)  # idempotent
 
 
@@ -278,17 +281,26 @@ def test_usage_log_flushes_on_its_interval(path: str, loop: asyncio.AbstractEven
 
 
 def test_usage_rows_survive_a_failed_write(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> None:
-    """A batch that cannot be written (no table yet) is kept and written by a later flush."""
+    """A batch that cannot be written (no table yet) goes back in front of the queue and is
+    written, before the rows queued after it, by a later flush: none lost, order kept."""
     path = str(tmp_path / "late.sqlite3")
     sqlite3.connect(path).close()  # a file without the schema
     usage = UsageLog(path, loop, flush_interval_s=60, batch_max=1000)
-    usage.record(exchange(), 0.01)
-    usage.flush()
-    loop.run_until_complete(asyncio.sleep(0.05))
-    assert usage.pending == 1  # back in the queue
+    for request_id in ("req_1", "req_2"):
+        ex = exchange()
+        ex.request_id = request_id
+        usage.record(ex, 0.01)
+    loop.run_until_complete(usage.sync())  # every attempt fails: the rows stay queued
+    assert usage.pending == 2 and usage.written == 0
+    ex = exchange()
+    ex.request_id = "req_3"
+    usage.record(ex, 0.01)
     initialise(path)
     loop.run_until_complete(usage.close())
-    assert len(rows(path)) == 1
+    assert usage.written == 3
+    db = sqlite3.connect(path)
+    assert [r[0] for r in db.execute("SELECT request_id FROM usage")] == ["req_1", "req_2", "req_3"]
+    assert db.execute("SELECT row_count FROM usage_batches").fetchall() == [(3,)]
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -313,16 +325,24 @@ def test_build_sql_uses_parameters_only() -> None:
 
 def test_days_are_calendar_days_in_the_zone(path: str) -> None:
     """23:30 UTC on Jan 1 is Jan 2 in Paris: group_by=day follows [limits] timezone."""
-    db = sqlite3.connect(path)
     late = datetime.datetime(2027, 1, 1, 23, 30, tzinfo=UTC).timestamp()
     early = datetime.datetime(2027, 1, 1, 12, 0, tzinfo=UTC).timestamp()
-    for ts, status, cache in ((late, 200, "hit"), (early, 429, None), (early, 200, None)):
-        db.execute(
-            "INSERT INTO usage (ts, key_id, status, prompt_tokens, completion_tokens, cost_usd, "
-            "cache) VALUES (?, 'k', ?, 1, 2, 0.5, ?)",
-            (ts, status, cache),
-        )
-    db.commit()
+    write_batch(
+        path,
+        [
+            usage_row(
+                ts=ts,
+                key_id="k",
+                status=status,
+                prompt_tokens=1,
+                completion_tokens=2,
+                cost_usd=0.5,
+                cache=cache,
+            )
+            for ts, status, cache in ((late, 200, "hit"), (early, 429, None), (early, 200, None))
+        ],
+    )
+    db = sqlite3.connect(path)
     paris = summarise(db, UsageQuery(group_by="day"), zoneinfo.ZoneInfo("Europe/Paris"))
     assert [(g.group, g.requests, g.errors, g.cache_hits) for g in paris.data] == [
         ("2027-01-01", 2, 1, 0),

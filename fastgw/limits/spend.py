@@ -19,7 +19,10 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+import msgspec
+
 from .._core import Spend
+from ..records.db import cost_rows
 from .periods import Period
 
 log = logging.getLogger("fastgw")
@@ -69,7 +72,9 @@ class SpendBook:
 
 def seed_from_usage_log(book: SpendBook, path: str, period: Period, kinds: Iterable[str]) -> int:
     """Add the current day's and month's spend per key, team and model from the usage log at
-    ``path``; return the rows (groups) read. A missing file or table seeds nothing."""
+    ``path``; return the (key, team, model) groups read. A missing file or table seeds nothing.
+    Only the batches that end in this month are read, and decoded by msgspec here rather than
+    by SQLite's JSON functions: ~6x faster, and the worker does not serve yet (see db.py)."""
     if not Path(path).is_file():
         return 0
     wanted = set(kinds)
@@ -77,23 +82,29 @@ def seed_from_usage_log(book: SpendBook, path: str, period: Period, kinds: Itera
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
         return 0
+    spent: dict[tuple[str | None, str | None, str | None], list[float]] = {}
     try:
-        rows = db.execute(
-            "SELECT key_id, team_id, model, "
-            "SUM(CASE WHEN ts >= ? THEN cost_usd ELSE 0 END), SUM(cost_usd) "
-            "FROM usage WHERE ts >= ? AND cost_usd > 0 GROUP BY key_id, team_id, model",
-            (period.day_start, period.month_start),
-        ).fetchall()
-    except sqlite3.Error as exc:  # no usage table yet (a new store), or an older schema
+        for row in cost_rows(db, period.month_start):
+            cost = row.cost_usd
+            if cost is None or cost <= 0:
+                continue
+            group = (row.key_id, row.team_id, row.model)
+            sums = spent.get(group)
+            if sums is None:
+                sums = spent[group] = [0.0, 0.0]
+            if row.ts >= period.day_start:
+                sums[0] += cost
+            sums[1] += cost
+    except (sqlite3.Error, msgspec.DecodeError) as exc:  # a new store, an older schema
         log.info("spend not seeded from %s: %s", path, exc)
         return 0
     finally:
         db.close()
-    for key_id, team_id, model, day, month in rows:
+    for (key_id, team_id, model), (day, month) in spent.items():
         for kind, ident in (("key", key_id), ("team", team_id), ("model", model)):
             if ident is None or kind not in wanted:
                 continue
             for period_id, amount in ((period.day, day), (period.month, month)):
                 if amount:
-                    book.counter(spend_name(kind, ident, period_id)).spent += float(amount)
-    return len(rows)
+                    book.counter(spend_name(kind, ident, period_id)).spent += amount
+    return len(spent)

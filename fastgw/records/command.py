@@ -11,7 +11,7 @@ import msgspec
 
 from ..config import ConfigError, load_config
 from ..errors import InvalidRequest
-from .db import connect
+from .db import connect, initialise
 from .report import GROUP_COLUMNS, UsageSummary, parse_filters, summarise, zone
 
 _HEADERS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "errors", "cache_hits")
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidRequest as exc:
         print(f"fastgw usage: {exc.message}", file=sys.stderr)
         return 2
+    initialise(path)  # a file an older fastgw wrote: its usage table is moved into batches
     db = connect(path)
     try:
         summary = summarise(db, query, tz)

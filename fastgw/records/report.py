@@ -2,9 +2,11 @@
 
 ``parse_filters`` turns the query's text (from a query string or the command line) into a
 ``UsageQuery`` or raises ``InvalidRequest`` naming the parameter; ``summarise`` runs one
-aggregate over the ``usage`` table. Days are calendar days in the ``[limits] timezone``:
-SQLite knows no time zones, so ``day`` is a Python function registered on the connection,
-memoised per quarter hour (every zone's offset is a multiple of 15 minutes).
+aggregate over the rows of the usage batches that overlap the query's time range (db.py). It
+stays in SQL, unlike the budget seed: ``/admin/usage`` runs it on a thread beside the worker's
+event loop, and SQLite parses the JSON with the GIL released. Days are calendar days in the
+``[limits] timezone``: SQLite knows no time zones, so ``day`` is a Python function registered
+on the connection, memoised per quarter hour (every zone's offset is a multiple of 15 minutes).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Literal
 import msgspec
 
 from ..errors import InvalidRequest
+from .db import USAGE_COLUMNS, select_usage
 
 GroupBy = Literal["day", "model", "key", "team"]
 GROUP_COLUMNS: dict[str, str] = {
@@ -104,30 +107,40 @@ def parse_filters(params: Mapping[str, str], tz: datetime.tzinfo) -> UsageQuery:
 
 
 def build_sql(query: UsageQuery) -> tuple[str, list[object]]:
-    """The aggregate statement and its parameters (no I/O)."""
+    """The aggregate statement and its parameters (no I/O). The time range is applied twice:
+    to the batches first (``ts_max``/``ts_min``, by index, so batches outside it are never
+    parsed), then to the rows of the batches that overlap it."""
+    batches: list[str] = []
     where: list[str] = []
+    batch_params: list[object] = []
     params: list[object] = []
     for column, value in (("key_id", query.key), ("team_id", query.team), ("model", query.model)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
     if query.start is not None:
+        batches.append("b.ts_max >= ?")
         where.append("ts >= ?")
+        batch_params.append(query.start)
         params.append(query.start)
     if query.end is not None:
+        batches.append("b.ts_min < ?")
         where.append("ts < ?")
+        batch_params.append(query.end)
         params.append(query.end)
     group = GROUP_COLUMNS[query.group_by] if query.group_by else "NULL"
+    rows = select_usage(USAGE_COLUMNS, " AND ".join(batches))
     sql = (
         f"SELECT {group} AS grp, count(*), coalesce(sum(prompt_tokens), 0), "
         "coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0.0), "
-        "coalesce(sum(status >= 400), 0), coalesce(sum(cache = 'hit'), 0) FROM usage"
+        "coalesce(sum(status >= 400), 0), coalesce(sum(cache = 'hit'), 0) "
+        f"FROM ({rows})"
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
     if query.group_by:
         sql += " GROUP BY grp ORDER BY grp"
-    return sql, params
+    return sql, batch_params + params  # the batches' placeholders come first in the text
 
 
 def day_function(tz: datetime.tzinfo) -> Callable[[float], str]:

@@ -4,21 +4,18 @@ Rules kept here:
 - On the request path ``record`` builds one tuple and appends it to a list: no encoding, no
   I/O. A batch is written when ``batch_max`` rows wait or ``flush_interval_s`` after the first
   row of a batch, in one transaction, on a single writer thread (the event loop never waits on
-  the disk).
-- The writer holds the GIL as little as it can, since it shares it with the loop thread: the
-  batch is encoded to one JSON text by msgspec (one C call, ~0.2 µs a row) and bound as ONE
-  parameter of an ``INSERT ... SELECT ... FROM json_each(?)`` (``db.INSERT_USAGE``), so the
-  per-row work runs inside ``sqlite3_step`` with the GIL released. ``executemany`` bound 16
-  parameters a row under the GIL (~2.4 of its 3.3 µs a row) and released and re-took the GIL
-  once per row; with the second core idle that convoy cost the loop thread 28 µs a row against
-  1 µs now (measured: a CPU-bound main thread beside a writer writing 1,000-row batches).
-  In-process request path (``WorkerState``, no limits, 60k requests, every row written):
-  the usage log added 7.3 µs a request before (the starved writer fell behind and drained
-  after the load) and 2.5 now; ``record`` itself is ~0.2 µs (leaner variants did not pay).
-  The writer's CPU is ~4 µs a row either way (~1 of it the insert and its index, the rest
-  JSON), now almost all without the GIL; on a two-core machine that CPU still competes with
-  the load: in ``make bench`` (limits on, one worker) the usage log cost 7.9% before and
-  ~5.5% after. Nicing the writer thread did not pay.
+  the disk). ``record`` costs ~0.2 µs (leaner variants did not pay).
+- The writer holds the GIL as little as it can, since it shares it with the loop thread, and
+  spends as little CPU as it can, since on a two-core machine that CPU competes with the load:
+  each flush stores the whole batch as ONE row of ``usage_batches`` (``db.insert_batch``): the
+  JSON text msgspec encodes from the rows in one C call, and the batch's lowest and highest
+  ``ts``. SQLite does no work per request row. The writer's CPU: 0.56 µs a row (encoding 0.18
+  and the ``ts`` bounds 0.05 under the GIL; the insert and commit of ~140 bytes a row without
+  it), against 3.2 µs when SQLite unpacked each batch with ``json_each`` into one table row per
+  request and its ``ts`` index (``benchmarks/micro/bench_usage_log.py``: 1M rows, 1,000 a
+  flush). Binding 16 parameters a row (``executemany``) had cost ~2.4 µs a row under the GIL
+  and a GIL convoy with the loop thread; nicing the writer thread did not pay. Reading is
+  slower instead: see db.py.
   Values come back exactly (REAL to the bit, 64-bit integers, NULL, booleans as 0/1); only
   text is cut at a NUL character and a non-finite float is stored as NULL.
 - Nothing is dropped: a batch that fails to write (the file busy past the timeout, a full
@@ -38,10 +35,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import msgspec
-
 from ..exchange import Exchange
-from .db import INSERT_USAGE, connect
+from .db import connect, insert_batch
 
 LOGGED_PATHS = frozenset(
     f"{prefix}/{endpoint}"
@@ -72,7 +67,6 @@ class UsageLog:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="fastgw-usage")
         self._db: sqlite3.Connection | None = None  # opened and used on the writer thread only
         self.written = 0
-        self._encode = msgspec.json.Encoder().encode
 
     def record(self, ex: Exchange, elapsed_s: float) -> None:
         """Queue the usage row of a finished request (if its endpoint is logged)."""
@@ -158,10 +152,9 @@ class UsageLog:
         db = self._db
         if db is None:
             db = self._db = connect(self.path, check_same_thread=False)
-        batch = self._encode(rows)  # one C call, ~0.2 µs a row, the only GIL-held work per row
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.execute(INSERT_USAGE, (batch,))
+            insert_batch(db, rows)  # one row holding the batch's JSON text
             db.execute("COMMIT")
         except sqlite3.Error:
             if db.in_transaction:
