@@ -8,8 +8,9 @@ Rules this module keeps:
   concurrency a budget is overshot by at most the one request admitted last.
 - Counters of past periods are dropped when the day changes (requests still in flight
   commit to the counters they reserved on, no longer in the book).
-- ``seed_from_usage_log`` reads the usage table of the SQLite store (written by the usage
-  log), if the file and table exist, so a restart does not reset the current periods.
+- ``seed_from_usage_log`` reads the current month's batches of the usage log in the SQLite
+  store (``usage_batches``), if the file and table exist, so a restart does not reset the
+  current periods.
 """
 
 from __future__ import annotations
