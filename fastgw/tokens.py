@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _core
 from .wire import Message
-
-_PER_MESSAGE = 4
-_PER_REPLY = 3
 
 
 def estimate_text(text: str) -> int:
@@ -36,15 +34,14 @@ def _part_text(part: Any) -> str:
 
 
 def estimate_messages(messages: list[Message]) -> int:
-    # a loop with plain-string content inlined: this runs on every limited chat request
-    total = _PER_REPLY
-    for m in messages:
-        content = m.content
-        if type(content) is str:
-            total += _PER_MESSAGE + (len(content) + 3) // 4  # = estimate_text(content)
-        else:
-            total += _PER_MESSAGE + estimate_text(message_text(m))
-    return total
+    """~4 characters a token plus the chat format's overhead per message and per reply (the
+    loop is ``fastgw._core.estimate_messages``: the limiter runs it on every chat request)."""
+    return _core.estimate_messages(messages, estimate_other)
+
+
+def estimate_other(message: Message) -> int:
+    """The estimate of a message whose content is not a plain string (parts, or none)."""
+    return estimate_text(message_text(message))
 
 
 def estimate_prompt(prompt: str | list[Any]) -> int:

@@ -13,7 +13,15 @@ import os
 _no_ext = os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0")
 
 if _no_ext:
-    from .admission import Gate, Spend, Ticket, format_reset, settle_ticket
+    from .admission import (
+        Gate,
+        Spend,
+        Ticket,
+        chat_allowance,
+        estimate_messages,
+        format_reset,
+        settle_ticket,
+    )
     from .buckets import ParallelCounter, TokenBucketTable
     from .exact_cache import ExactCache
     from .http1 import Connection, UpstreamResponse
@@ -22,7 +30,15 @@ if _no_ext:
     IMPLEMENTATION = "python"
 else:
     try:  # all compiled or none: IMPLEMENTATION describes the whole core
-        from .admission_c import Gate, Spend, Ticket, format_reset, settle_ticket
+        from .admission_c import (
+            Gate,
+            Spend,
+            Ticket,
+            chat_allowance,
+            estimate_messages,
+            format_reset,
+            settle_ticket,
+        )
         from .buckets_c import ParallelCounter, TokenBucketTable
         from .exact_cache_c import ExactCache
         from .http1_c import Connection, UpstreamResponse
@@ -30,7 +46,15 @@ else:
 
         IMPLEMENTATION = "cython"
     except ImportError:  # build missing: fall back, the startup log says so
-        from .admission import Gate, Spend, Ticket, format_reset, settle_ticket
+        from .admission import (
+            Gate,
+            Spend,
+            Ticket,
+            chat_allowance,
+            estimate_messages,
+            format_reset,
+            settle_ticket,
+        )
         from .buckets import ParallelCounter, TokenBucketTable
         from .exact_cache import ExactCache
         from .http1 import Connection, UpstreamResponse
@@ -49,6 +73,8 @@ __all__ = [
     "Ticket",
     "TokenBucketTable",
     "UpstreamResponse",
+    "chat_allowance",
+    "estimate_messages",
     "format_reset",
     "settle_ticket",
 ]

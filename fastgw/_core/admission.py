@@ -18,8 +18,10 @@ Rules this module keeps:
   (remaining floored at 0, resets as OpenAI writes them: ``format_reset``).
 - ``settle_ticket`` runs once per ticket (later calls do nothing): corrects the token buckets to the
   tokens used, leaves the parallel counters, and moves the reservation to what was spent.
-- The buckets and counters are those of ``fastgw._core.buckets`` (either twin); this module
-  only calls their public methods.
+- The buckets and counters are those of ``fastgw._core.buckets``, of the same twin (the
+  compiled gate takes only compiled tables, typed, so its calls into them are C calls). Besides
+  their public methods it uses ``TokenBucketTable._tightest`` (``tightest`` without building a
+  tuple).
 
 Compiled by Cython as ``fastgw._core.admission_c`` with ``admission_c.pxd`` beside it.
 """
@@ -35,6 +37,11 @@ PERIOD = 1  # the wall clock left the plan's day (not a refusal)
 BUDGET = 2  # failed: index into the budgets
 BUCKET = 3  # failed: the position acquire_all returned
 PARALLEL = 4  # failed: index into the parallel counters
+
+# the token estimate of a chat prompt (see estimate_messages): per message, per reply
+PER_MESSAGE = cython.declare(cython.Py_ssize_t, 4)
+PER_REPLY = cython.declare(cython.Py_ssize_t, 3)
+_PER_TOKEN = cython.declare(cython.double, 1e-6)  # prices are USD per million tokens
 
 _MS_TEXT = cython.declare(tuple, tuple(f"{ms}ms" for ms in range(1000)))
 _NO_SPENDS = cython.declare(tuple, ())
@@ -61,8 +68,38 @@ def format_reset(seconds: float) -> str:
     return secs
 
 
+def estimate_messages(messages: list[Any], other: Callable[[Any], int]) -> int:
+    """The prompt tokens of chat ``messages``, estimated: about four characters a token, plus
+    the chat format's overhead per message and per reply. ``other(message)`` estimates a
+    message whose content is not a plain string (a list of parts, or none)."""
+    total: cython.Py_ssize_t = PER_REPLY
+    for m in messages:
+        content = m.content
+        if type(content) is str:
+            total += PER_MESSAGE + (len(content) + 3) // 4
+        else:
+            total += PER_MESSAGE + other(m)
+    return total
+
+
+def chat_allowance(
+    max_completion_tokens: Any, max_tokens: Any, n: cython.Py_ssize_t, default: cython.Py_ssize_t
+) -> int:
+    """The completion tokens a chat request may use: ``max_completion_tokens``, else
+    ``max_tokens``, else ``default``, for each of its ``n`` choices."""
+    per_choice: cython.Py_ssize_t = max_completion_tokens or max_tokens or default
+    return per_choice * n
+
+
+def _no_other(message: Any) -> int:
+    raise ValueError("Gate.set_reservation was not called")
+
+
 def _remaining(left: float) -> str:
-    return str(int(left)) if left > 0 else "0"
+    if not left > 0:
+        return "0"
+    whole: cython.longlong = int(min(left, 9e18))  # bucket capacities are far below this
+    return f"{whole}"  # compiled: C integer formatting, no Python int
 
 
 class Spend:
@@ -127,6 +164,28 @@ class Ticket:
         self.settled = False
 
 
+def _new_ticket(
+    tokens: cython.Py_ssize_t,
+    estimated_cost: float,
+    buckets: Any,
+    parallel: Any,
+    budgets: Any,
+    headers: Any,
+) -> Ticket:
+    """A local ``Ticket`` (compiled: allocated without a call through the type; the .pxd
+    types the arguments)."""
+    ticket: Ticket = Ticket.__new__(Ticket)
+    ticket.backend = "local"
+    ticket.tokens = tokens
+    ticket.estimated_cost = estimated_cost
+    ticket.buckets = buckets
+    ticket.parallel = parallel
+    ticket.budgets = budgets
+    ticket.headers = headers
+    ticket.settled = False
+    return ticket
+
+
 class Gate:
     """The per-request part of one admission plan.
 
@@ -168,6 +227,56 @@ class Gate:
         self.failed = -1
         self.now = 0.0
         self.headers: list[tuple[str, str]] = []
+        # what admit_chat and admit_reserved reserve (set_reservation), and what they asked
+        self.default_completion = 0
+        self.price_input = 0.0
+        self.price_output = 0.0
+        self.other: Callable[[Any], int] = _no_other
+        self.asked_tokens = 0
+        self.asked_cost = 0.0
+
+    def set_reservation(
+        self,
+        default_completion: cython.Py_ssize_t,
+        price_input: float,
+        price_output: float,
+        other: Callable[[Any], int],
+    ) -> None:
+        """How ``admit_chat`` and ``admit_reserved`` turn a request into tokens and USD: the
+        completion allowance when a request names none, the price (USD per million input and
+        output tokens; 0 when no budget applies) and ``estimate_messages``' ``other``."""
+        self.default_completion = default_completion
+        self.price_input = price_input
+        self.price_output = price_output
+        self.other = other
+
+    def admit_chat(
+        self,
+        messages: list[Any],
+        max_completion_tokens: Any,
+        max_tokens: Any,
+        n: cython.Py_ssize_t,
+    ) -> Ticket | None:
+        """``admit_reserved`` for a chat request: its prompt estimated from ``messages``
+        (``estimate_messages``) and its ``chat_allowance``."""
+        prompt: cython.Py_ssize_t = estimate_messages(messages, self.other)
+        allowance: cython.Py_ssize_t = chat_allowance(
+            max_completion_tokens, max_tokens, n, self.default_completion
+        )
+        return self.admit_reserved(prompt, allowance)
+
+    def admit_reserved(
+        self, prompt: cython.Py_ssize_t, allowance: cython.Py_ssize_t
+    ) -> Ticket | None:
+        """``admit`` reserving ``prompt + allowance`` tokens and their price (as
+        ``PriceTable.cost`` sums it, with no cached tokens); both are kept in ``asked_tokens``
+        and ``asked_cost`` for the caller of a refusal."""
+        cost: cython.double = (
+            prompt * self.price_input + allowance * self.price_output
+        ) * _PER_TOKEN
+        self.asked_tokens = prompt + allowance
+        self.asked_cost = cost
+        return self.admit(prompt + allowance, cost)
 
     def set_period(
         self, day_start: float, day_end: float, spends: tuple[Any, ...], limits: tuple[Any, ...]
@@ -208,15 +317,15 @@ class Gate:
                 self._fail(BUCKET, refused, 0.0, [])
                 return None
             if self.request_handles:
-                i, left, reset = table.tightest(self.requests)
+                i = table._tightest(self.requests)  # tightest() without its tuple
                 headers.append(self.request_limits[i])
-                headers.append(("x-ratelimit-remaining-requests", _remaining(left)))
-                headers.append(("x-ratelimit-reset-requests", format_reset(reset)))
+                headers.append(("x-ratelimit-remaining-requests", _remaining(table._least)))
+                headers.append(("x-ratelimit-reset-requests", format_reset(table._reset)))
             if self.token_handles:
-                i, left, reset = table.tightest(self.tokens)
+                i = table._tightest(self.tokens)
                 headers.append(self.token_limits[i])
-                headers.append(("x-ratelimit-remaining-tokens", _remaining(left)))
-                headers.append(("x-ratelimit-reset-tokens", format_reset(reset)))
+                headers.append(("x-ratelimit-remaining-tokens", _remaining(table._least)))
+                headers.append(("x-ratelimit-reset-tokens", format_reset(table._reset)))
         entered: list[int] = []
         if self.parallel_handles:
             counters = self.counters
@@ -235,7 +344,7 @@ class Gate:
         for j in range(len(spends)):
             spend = spends[j]
             spend.reserved += estimated_cost
-        return Ticket("local", tokens, estimated_cost, self.token_handles, entered, spends, headers)
+        return _new_ticket(tokens, estimated_cost, self.token_handles, entered, spends, headers)
 
     def _fail(
         self, why: cython.int, which: cython.Py_ssize_t, now: float, headers: list[Any]

@@ -5,9 +5,18 @@
 # editing it.
 cimport cython
 
+from fastgw._core.buckets_c cimport ParallelCounter, TokenBucketTable
+
+cdef Py_ssize_t PER_MESSAGE
+cdef Py_ssize_t PER_REPLY
+cdef double _PER_TOKEN
 cdef tuple _MS_TEXT
 cdef tuple _NO_SPENDS
 
+cpdef Py_ssize_t estimate_messages(list messages, object other) except -1
+cpdef Py_ssize_t chat_allowance(
+    object max_completion_tokens, object max_tokens, Py_ssize_t n, Py_ssize_t default
+) except -1
 cpdef str format_reset(double seconds)
 cdef str _remaining(double left)
 
@@ -34,8 +43,8 @@ cdef class Ticket:
 
 @cython.final
 cdef class Gate:
-    cdef readonly object table
-    cdef readonly object counters
+    cdef readonly TokenBucketTable table
+    cdef readonly ParallelCounter counters
     cdef readonly tuple requests
     cdef readonly tuple tokens
     cdef readonly tuple request_handles
@@ -54,12 +63,33 @@ cdef class Gate:
     cdef readonly Py_ssize_t failed
     cdef readonly double now
     cdef readonly list headers
+    cdef readonly Py_ssize_t default_completion
+    cdef readonly double price_input
+    cdef readonly double price_output
+    cdef readonly object other
+    cdef readonly Py_ssize_t asked_tokens
+    cdef readonly double asked_cost
 
+    cpdef void set_reservation(
+        self, Py_ssize_t default_completion, double price_input, double price_output, object other
+    ) except *
+    cpdef object admit_chat(self, list messages, object max_completion_tokens, object max_tokens, Py_ssize_t n)
+    cpdef object admit_reserved(self, Py_ssize_t prompt, Py_ssize_t allowance)
     cpdef void set_period(self, double day_start, double day_end, tuple spends, tuple limits) except *
     cpdef object admit(self, Py_ssize_t tokens, double estimated_cost)
     cdef void _fail(self, int why, Py_ssize_t which, double now, list headers) noexcept
 
 
+cdef Ticket _new_ticket(
+    Py_ssize_t tokens,
+    double estimated_cost,
+    tuple buckets,
+    list parallel,
+    tuple budgets,
+    list headers,
+)
+
+
 cpdef void settle_ticket(
-    object table, object counters, Ticket ticket, Py_ssize_t tokens, double cost
+    TokenBucketTable table, ParallelCounter counters, Ticket ticket, Py_ssize_t tokens, double cost
 ) except *

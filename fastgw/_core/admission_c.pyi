@@ -6,5 +6,7 @@ from .admission import PERIOD as PERIOD
 from .admission import Gate as Gate
 from .admission import Spend as Spend
 from .admission import Ticket as Ticket
+from .admission import chat_allowance as chat_allowance
+from .admission import estimate_messages as estimate_messages
 from .admission import format_reset as format_reset
 from .admission import settle_ticket as settle_ticket

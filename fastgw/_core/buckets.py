@@ -80,6 +80,8 @@ class TokenBucketTable:
         self._handles: dict[str, int] = {}
         self._clock = clock
         self._wait = 0.0
+        self._least = 0.0  # the last _tightest: remaining tokens and reset seconds
+        self._reset = 0.0
 
     def __len__(self) -> int:
         return self._count
@@ -136,7 +138,7 @@ class TokenBucketTable:
             raise IndexError("unknown bucket handle")
         if not 0.0 <= cost < _INF:
             raise ValueError("cost must be finite and non-negative")
-        return self._take(handle, cost)
+        return self._take(handle, cost, self._now())
 
     def acquire_all(self, requests: tuple, tokens: tuple, cost: float) -> int:
         """Admit one request under several scopes in one call: scope by scope, take one token
@@ -166,19 +168,20 @@ class TokenBucketTable:
             if not -1 <= h < count:
                 raise IndexError("unknown bucket handle")
         wait: cython.double
+        now: cython.double = self._now()  # one clock read for the whole admission
         for i in range(n):
             h = requests[i]
             if h >= 0:
-                wait = self._take(h, 1.0)
+                wait = self._take(h, 1.0, now)
                 if wait != 0.0:
-                    self._give_back(requests, tokens, 2 * i, cost)
+                    self._give_back(requests, tokens, 2 * i, cost, now)
                     self._wait = wait
                     return 2 * i
             h = tokens[i]
             if h >= 0:
-                wait = self._take(h, cost)
+                wait = self._take(h, cost, now)
                 if wait != 0.0:
-                    self._give_back(requests, tokens, 2 * i + 1, cost)
+                    self._give_back(requests, tokens, 2 * i + 1, cost, now)
                     self._wait = wait
                     return 2 * i + 1
         return -1
@@ -200,9 +203,10 @@ class TokenBucketTable:
                 raise IndexError("unknown bucket handle")
         level: cython.double
         capacity: cython.double
+        now: cython.double = self._now()
         for i in range(n):
             h = handles[i]
-            level = self._refill(h) - delta
+            level = self._refill_at(h, now) - delta
             capacity = self._capacity[h]
             self._level[h] = capacity if level > capacity else level
 
@@ -210,6 +214,15 @@ class TokenBucketTable:
         """``(i, remaining, reset seconds)`` of the bucket of ``handles`` with the fewest
         tokens left (the first of equals; ``-1`` entries are skipped), as ``remaining`` and
         ``reset_after`` give them; ``None`` when there is no bucket."""
+        best: cython.Py_ssize_t = self._tightest(handles)
+        if best < 0:
+            return None
+        return (best, self._least, self._reset)
+
+    def _tightest(self, handles: tuple) -> int:
+        """``tightest`` without the tuple, for the compiled admission gate: returns ``i`` (or
+        ``-1``) and leaves the remaining tokens and reset seconds in ``_least`` and
+        ``_reset``."""
         n: cython.Py_ssize_t = len(handles)
         i: cython.Py_ssize_t
         h: cython.Py_ssize_t
@@ -217,30 +230,33 @@ class TokenBucketTable:
         best_h: cython.Py_ssize_t = -1
         least: cython.double = _INF
         left: cython.double
+        now: cython.double = self._now()
         for i in range(n):
             h = handles[i]
             if h < 0:
                 continue
             if h >= self._count:
                 raise IndexError("unknown bucket handle")
-            left = self._refill(h)
+            left = self._refill_at(h, now)
             if best < 0 or left < least:
                 best, best_h, least = i, h, left
         if best < 0:
-            return None
+            return -1
         capacity: cython.double = self._capacity[best_h]
         reset: cython.double = 0.0
         if least < capacity:
             rate: cython.double = self._rate[best_h]
             reset = _INF if rate <= 0.0 else (capacity - least) / rate
-        return (best, least, reset)
+        self._least = least
+        self._reset = reset
+        return best
 
-    def _take(self, handle: cython.Py_ssize_t, cost: float) -> float:
-        """``try_acquire`` without the argument checks (done by the caller)."""
+    def _take(self, handle: cython.Py_ssize_t, cost: float, now: float) -> float:
+        """``try_acquire`` at ``now`` without the argument checks (done by the caller)."""
         capacity: cython.double = self._capacity[handle]
         if cost > capacity:
             return _INF
-        level: cython.double = self._refill(handle)
+        level: cython.double = self._refill_at(handle, now)
         if level >= cost - _TOLERANCE * (capacity + 1.0):
             self._level[handle] = level - cost
             return 0.0
@@ -250,7 +266,7 @@ class TokenBucketTable:
         return (cost - level) / rate
 
     def _give_back(
-        self, requests: tuple, tokens: tuple, upto: cython.Py_ssize_t, cost: float
+        self, requests: tuple, tokens: tuple, upto: cython.Py_ssize_t, cost: float, now: float
     ) -> None:
         """Return what ``acquire_all`` took from the buckets before position ``upto``."""
         p: cython.Py_ssize_t
@@ -261,7 +277,7 @@ class TokenBucketTable:
             h = requests[p // 2] if p % 2 == 0 else tokens[p // 2]
             if h < 0:
                 continue
-            level = self._refill(h) + (1.0 if p % 2 == 0 else cost)
+            level = self._refill_at(h, now) + (1.0 if p % 2 == 0 else cost)
             capacity = self._capacity[h]
             self._level[h] = capacity if level > capacity else level
 
@@ -302,7 +318,10 @@ class TokenBucketTable:
 
     def _refill(self, handle: cython.Py_ssize_t) -> float:
         """Bring the level of ``handle`` (already checked) up to now and return it."""
-        now: cython.double = self._now()
+        return self._refill_at(handle, self._now())
+
+    def _refill_at(self, handle: cython.Py_ssize_t, now: float) -> float:
+        """``_refill`` with the clock already read (one read serves a whole call)."""
         elapsed: cython.double = now - self._stamp[handle]
         level: cython.double = self._level[handle]
         if elapsed > 0.0:

@@ -22,6 +22,8 @@ cdef class TokenBucketTable:
     cdef dict _handles
     cdef object _clock
     cdef double _wait
+    cdef double _least
+    cdef double _reset
 
     cpdef Py_ssize_t configure(self, str key, double rate, double capacity) except -1
     cpdef Py_ssize_t handle(self, str key) except -1
@@ -30,12 +32,16 @@ cdef class TokenBucketTable:
     cpdef double last_wait(self)
     cpdef void settle_all(self, tuple handles, double delta) except *
     cpdef object tightest(self, tuple handles)
-    cdef double _take(self, Py_ssize_t handle, double cost) except? -1.0
-    cdef void _give_back(self, tuple requests, tuple tokens, Py_ssize_t upto, double cost) except *
+    cdef Py_ssize_t _tightest(self, tuple handles) except -2
+    cdef double _take(self, Py_ssize_t handle, double cost, double now) except? -1.0
+    cdef void _give_back(
+        self, tuple requests, tuple tokens, Py_ssize_t upto, double cost, double now
+    ) except *
     cpdef void settle(self, Py_ssize_t handle, double delta) except *
     cpdef double remaining(self, Py_ssize_t handle) except? -1.0
     cpdef double reset_after(self, Py_ssize_t handle) except -1.0
     cdef double _refill(self, Py_ssize_t handle) except? -1.0
+    cdef double _refill_at(self, Py_ssize_t handle, double now) noexcept
     cdef double _now(self) except? -1.0
     cdef int _grow(self) except -1
 

@@ -24,11 +24,13 @@ import logging
 import time
 from typing import Any
 
-from ..config import Config, Price, limits_wanted, redis_url
+from ..config import Config, limits_wanted, redis_url
 from ..exchange import Exchange
 from ..keys import KeyRecord, TeamRecord
 from ..metrics import Metrics
-from ..pricing import _PER_TOKEN, PriceTable
+from ..pricing import PriceTable
+from ..tokens import estimate_other
+from ..wire import ChatRequest
 from .local import LocalLimiter, Plan
 from .periods import Periods
 from .plan import Scope, reserve_tokens, settled
@@ -45,18 +47,15 @@ _MAX_PLANS = 10_000  # (key, model) plans kept; past that they are all built aga
 
 class _Cached:
     """The local plan of one (key, model), valid while the same ``key`` and ``team`` record
-    objects are passed (records are frozen, and replaced whenever they change); ``price``:
-    the upstream's price when a budget applies (the reservation's estimate), else None."""
+    objects are passed (records are frozen, and replaced whenever they change). Its gate
+    prices the reservation at the upstream's price when a budget applies (else at 0)."""
 
-    __slots__ = ("key", "plan", "price", "team")
+    __slots__ = ("key", "plan", "team")
 
-    def __init__(
-        self, key: KeyRecord, team: TeamRecord | None, plan: Plan, price: Price | None
-    ) -> None:
+    def __init__(self, key: KeyRecord, team: TeamRecord | None, plan: Plan) -> None:
         self.key = key
         self.team = team
         self.plan = plan
-        self.price = price
 
 
 class Limiter:
@@ -79,14 +78,15 @@ class Limiter:
         cached = self._plans.get((key.id, model))
         if cached is None or cached.key is not key or cached.team is not team:
             cached = self._plan(key, team, model)
-        prompt, allowance = reserve_tokens(request, self.default_completion)
-        estimate = 0.0
-        price = cached.price
-        if price is not None:  # the same sum as PriceTable.cost with no cached tokens
-            estimate = (prompt * price.input + allowance * price.output) * _PER_TOKEN
-        ticket = cached.plan.gate.admit(prompt + allowance, estimate)  # the compiled gate
+        gate = cached.plan.gate  # compiled: the estimate, its price and the admission
+        if type(request) is ChatRequest:  # the common request, in one call
+            ticket = gate.admit_chat(
+                request.messages, request.max_completion_tokens, request.max_tokens, request.n
+            )
+        else:
+            ticket = gate.admit_reserved(*reserve_tokens(request, self.default_completion))
         if ticket is None:
-            return self.local.refused(cached.plan, prompt + allowance, estimate)
+            return self.local.refused(cached.plan, gate.asked_tokens, gate.asked_cost)
         return ticket
 
     async def admit(
@@ -125,7 +125,14 @@ class Limiter:
             price = None if upstream is None else self.prices.price(upstream)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
-        cached = self._plans[key.id, model] = _Cached(key, team, self.local.plan(scopes), price)
+        plan = self.local.plan(scopes)
+        plan.gate.set_reservation(
+            self.default_completion,
+            0.0 if price is None else price.input,
+            0.0 if price is None else price.output,
+            estimate_other,
+        )
+        cached = self._plans[key.id, model] = _Cached(key, team, plan)
         return cached
 
     def settle(self, ticket: Ticket, ex: Exchange) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._core import chat_allowance
 from ..exchange import Exchange
 from ..tokens import estimate_messages, estimate_prompt
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
@@ -29,10 +30,12 @@ def reserve_tokens(
     request: ChatRequest | CompletionRequest | EmbeddingRequest, default_completion: int
 ) -> tuple[int, int]:
     """``(prompt estimate, completion allowance)`` for a request."""
-    if isinstance(request, ChatRequest):
+    if isinstance(request, ChatRequest):  # as Gate.admit_chat reserves it
         prompt = estimate_messages(request.messages)
-        allowance = request.max_completion_tokens or request.max_tokens or default_completion
-        return prompt, allowance * request.n
+        allowance = chat_allowance(
+            request.max_completion_tokens, request.max_tokens, request.n, default_completion
+        )
+        return prompt, allowance
     if isinstance(request, CompletionRequest):
         allowance = request.max_tokens or default_completion
         return estimate_prompt(request.prompt), allowance * request.n
