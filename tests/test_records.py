@@ -254,17 +254,21 @@ def test_usage_rows_keep_their_types_exactly(path: str, loop: asyncio.AbstractEv
         (1e-300, 0.1 + 0.2, 2**63 - 1, -(2**63), True, odd, None),
         (5e-324, 1.7976931348623157e305, 0, None, False, "", 1 / 3),
     ]
+    queued = []
     for cost, elapsed, prompt, completion, stream, text, ttft in cases:
         ex = exchange()
         ex.cost_usd, ex.prompt_tokens, ex.completion_tokens = cost, prompt, completion
         ex.stream, ex.error, ex.cache, ex.ttft = stream, text, text, ttft
         usage.record(ex, elapsed)
-    queued = [tuple(int(v) if isinstance(v, bool) else v for v in row) for row in usage._rows]
+        ms = None if ttft is None else ttft * 1000.0
+        head = (ex.request_id, "k", "t", "gpt", None, None, 200, prompt, completion, cost)
+        queued.append((*head, elapsed * 1000.0, ms, int(stream), text, text))
     loop.run_until_complete(usage.close())
     written = rows(path)
-    assert written == queued
+    assert [row[1:] for row in written] == queued  # ts aside: the wall time of the record
+    assert all(type(row[0]) is float for row in written)
     for got, want in zip(written, queued, strict=True):
-        assert [type(v) for v in got] == [type(v) for v in want]
+        assert [type(v) for v in got[1:]] == [type(v) for v in want]
 
 
 def test_usage_log_flushes_on_its_interval(path: str, loop: asyncio.AbstractEventLoop) -> None:

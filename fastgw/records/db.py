@@ -130,7 +130,15 @@ def insert_batch(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> Non
     caller's transaction. ``ts_min``/``ts_max`` come from the rows themselves, not their order:
     the wall clock may step back, and a retried batch is queued before newer rows."""
     stamps = [row[0] for row in rows]
-    db.execute(INSERT_BATCH, (min(stamps), max(stamps), len(rows), _encode(rows)))
+    insert_encoded(db, min(stamps), max(stamps), len(rows), _encode(rows))
+
+
+def insert_encoded(
+    db: sqlite3.Connection, ts_min: float, ts_max: float, count: int, body: bytes
+) -> None:
+    """``insert_batch`` of rows already encoded: ``body`` is their JSON array (as ``_encode``
+    writes a list of row tuples), ``ts_min``/``ts_max`` their lowest and highest ``ts``."""
+    db.execute(INSERT_BATCH, (ts_min, ts_max, count, body))
 
 
 def select_usage(columns: Iterable[str], batches: str = "") -> str:
