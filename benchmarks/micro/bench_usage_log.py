@@ -3,13 +3,13 @@
 Run: ``.venv/bin/python benchmarks/micro/bench_usage_log.py [--rows N] [--batch B] [--dir D]``
 
 Rules this script keeps:
-- It fills a fresh SQLite file through ``UsageLog._write`` (the writer thread's whole work per
-  flush: encode, BEGIN, insert, COMMIT) with ``--rows`` rows spread over 30 days of November
-  2026, ``--batch`` rows a flush, and prints that work's CPU time (``time.thread_time``) per
-  row. Then it times, best of 3 wall-clock runs, ``summarise`` (``GET /admin/usage``,
-  ``fastgw usage``) over the month and over single days, and the budget seed at two moments.
-- It uses only names that both the batched log and the earlier one-row-per-request table
-  have, so the same script measures either: run it from a checkout of each to compare.
+- It fills a fresh SQLite file with ``--rows`` rows spread over 30 days of November 2026,
+  ``--batch`` rows a flush: each row encoded into the batch's JSON text as ``UsageLog.record``
+  does (on the event loop), each batch written by ``UsageLog._write`` (the writer thread's
+  whole work per flush: BEGIN, insert, COMMIT), and prints both CPU times
+  (``time.thread_time``) per row. Then it times, best of 3 wall-clock runs, ``summarise``
+  (``GET /admin/usage``, ``fastgw usage``) over the month and over single days, and the
+  budget seed at two moments.
 - The machine is described on the first line; keep it with any numbers you copy.
 """
 
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench_core import describe_machine  # this script's folder is on sys.path when run
@@ -35,7 +36,7 @@ from fastgw.limits.periods import period_at
 from fastgw.limits.spend import SpendBook, seed_from_usage_log
 from fastgw.records.db import connect, initialise
 from fastgw.records.report import UsageQuery, summarise
-from fastgw.records.usage import UsageLog
+from fastgw.records.usage import UsageLog, _Batch
 
 UTC = datetime.UTC
 DAY = 86400.0
@@ -72,23 +73,34 @@ def rows_of_batch(first: int, count: int, start: float, rnd: random.Random) -> l
     return rows
 
 
-def fill(path: str, rows: int, batch: int) -> float:
-    """Write ``rows`` rows through the usage writer; its CPU time per row, in µs."""
+def fill(path: str, rows: int, batch: int) -> tuple[float, float]:
+    """Write ``rows`` rows as the usage log does; the CPU time per row, in µs, of encoding
+    them (``record``, on the loop) and of writing them (the writer thread)."""
     loop = asyncio.new_event_loop()
     usage = UsageLog(path, loop, flush_interval_s=1.0, batch_max=batch)
+    encode_into = msgspec.json.Encoder().encode_into
     rnd = random.Random(1)
     batches = rows // batch
-    cpu = 0.0
+    encoding = writing = 0.0
     try:
         for b in range(batches):
             queued = rows_of_batch(b * batch, batch, MONTH_START + 30 * DAY * b / batches, rnd)
             t0 = time.thread_time()
-            usage._write(queued)
-            cpu += time.thread_time() - t0
+            buf = bytearray(b"[")
+            for row in queued:
+                encode_into(row, buf, -1)
+                buf += b","
+            buf[-1] = 0x5D  # "]"
+            stamps = [row[0] for row in queued]
+            done = _Batch(bytes(buf), len(queued), min(stamps), max(stamps))
+            t1 = time.thread_time()
+            usage._write(done)
+            writing += time.thread_time() - t1
+            encoding += t1 - t0
     finally:
         usage._close_db()
         loop.close()
-    return cpu / (batches * batch) * 1e6
+    return encoding / (batches * batch) * 1e6, writing / (batches * batch) * 1e6
 
 
 def best_s(run: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
@@ -103,7 +115,7 @@ def best_s(run: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the month")
-    parser.add_argument("--batch", type=int, default=1000, help="rows a flush (batch_max)")
+    parser.add_argument("--batch", type=int, default=10_000, help="rows a flush (batch_max)")
     parser.add_argument("--dir", help="where the file goes (default: a temporary directory)")
     args = parser.parse_args()
     print(f"{describe_machine()}, SQLite {sqlite3.sqlite_version}")
@@ -112,8 +124,11 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(path + suffix).unlink(missing_ok=True)
         initialise(path)
-        cpu = fill(path, args.rows, args.batch)
-        print(f"write: {cpu:.2f} µs CPU a row ({args.rows:,} rows, {args.batch} a flush)")
+        encoding, writing = fill(path, args.rows, args.batch)
+        print(
+            f"encode (record, on the loop): {encoding:.2f} µs CPU a row; write (writer thread): "
+            f"{writing:.2f} µs CPU a row ({args.rows:,} rows, {args.batch:,} a flush)"
+        )
         db = connect(path)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         print(f"file: {Path(path).stat().st_size / args.rows:.0f} bytes a row")

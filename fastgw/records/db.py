@@ -9,18 +9,19 @@ Rules kept here:
   worker start, both bounded by time), so it is stored for its writer: one ``usage_batches``
   row per flush, holding the batch's rows as one JSON text (``body``) and their lowest and
   highest ``ts``. Its one index, on (``ts_max``, ``ts_min``), lets a reader of a time range skip
-  the batches outside it unread. Writer CPU: 0.56 µs a row, against 3.2 with one table row per
-  request and an index on ``ts`` (13 with indexes on key, team and model too): usage.py.
+  the batches outside it unread. CPU: 0.65 µs a row (0.37 encoding it on the loop, 0.28
+  writing it), against 3.2 with one table row per request and an index on ``ts`` (13 with
+  indexes on key, team and model too): usage.py.
 - ``usage`` is a VIEW of one row per request, for the sqlite3 CLI and ad-hoc SQL: its columns
   (``USAGE_COLUMNS``) and their order are a contract, and the body's rows follow that order.
-- Reading pays for it, parsing the JSON. On 1M rows over 30 days in 1,000-row batches
+- Reading pays for it, parsing the JSON. On 1M rows over 30 days in 10,000-row batches
   (``benchmarks/micro/bench_usage_log.py``, 2-core Xeon, SQLite 3.40), table then batches:
-  a report on the month by model 0.52 s then 2.7, by day 0.81 then 3.1, of one key 0.12 then
-  0.96; of one day 0.008-0.015 then 0.07-0.09 (only that day's batches are read); with no
-  filter at all (every batch ever written) 0.19 then 1.7. Reports stay in SQL, which parses
+  a report on the month by model 0.52 s then 3.1, by day 0.81 then 3.4, of one key 0.12 then
+  1.0; of one day 0.008-0.015 then 0.08-0.09 (only that day's batches are read); with no
+  filter at all (every batch ever written) 0.19 then 1.8. Reports stay in SQL, which parses
   with the GIL released: ``/admin/usage`` runs beside the serving loop. The budget seed reads
   the month's batches and decodes them with msgspec instead, before its worker serves:
-  1.0 s then 0.55 (through SQLite's JSON functions it took 3.2).
+  1.0 s then 0.6 (through SQLite's JSON functions it took 3.2).
 - ``initialise`` moves the rows of an older ``usage`` table into batches of 1,000, in one
   transaction, and drops it: an upgrade loses nothing.
 - Every key/team write bumps ``meta.version`` in the same transaction and stamps the row with
