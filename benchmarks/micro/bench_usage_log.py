@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench_core import describe_machine  # this script's folder is on sys.path when run
