@@ -1,8 +1,9 @@
 """Local token estimates, used before an upstream reports real usage.
 
 An estimate, not a tokenizer: about four characters a token for English text, plus the
-per-message overhead of the chat format. It is used for the mock provider's ``usage`` and,
-later, for reserving tokens against a limit before the upstream answers.
+per-message overhead of the chat format. It is used for the mock provider's ``usage`` and for
+reserving tokens against a limit before the upstream answers (the chat loop lives in
+``fastgw._core``, where the limiter's compiled gate runs it).
 """
 
 from __future__ import annotations
