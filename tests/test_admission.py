@@ -3,7 +3,7 @@ and its compiled twin alike, over buckets and counters of the same twin (fake cl
 
 from __future__ import annotations
 
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -167,3 +167,33 @@ def test_spend_commit_never_leaves_a_negative_reservation(
     assert (spend.spent, spend.reserved) == (0.0, 0.0)
     spend.commit(0.0, 0.5)
     assert spend.spent == 0.5
+
+
+def test_a_chat_request_reserves_its_estimate_and_its_price(
+    core: tuple[ModuleType, ModuleType],
+) -> None:
+    """admit_chat: ~4 characters a token + 4 a message + 3 a reply, the completion allowance
+    (max_completion_tokens, else max_tokens, else the default) per choice, priced per million."""
+    admission, _ = core
+    gate, *_ = _gate(core, tpm=10_000)
+    gate.set_reservation(100, 2.0, 8.0, lambda message: 7)  # 7: any content that is not text
+    messages = [SimpleNamespace(content="x" * 40), SimpleNamespace(content=[{"text": "y"}])]
+    assert admission.estimate_messages(messages, lambda message: 7) == 3 + (4 + 10) + (4 + 7)
+    ticket = gate.admit_chat(messages, None, 50, 2)
+    assert ticket.tokens == 28 + 2 * 50 and gate.asked_tokens == 128  # max_tokens, two choices
+    assert ticket.estimated_cost == pytest.approx((28 * 2.0 + 100 * 8.0) * 1e-6)
+    assert admission.chat_allowance(30, 50, 1, 100) == 30
+    assert admission.chat_allowance(None, None, 3, 100) == 300
+    ticket = gate.admit_reserved(10, 0)
+    assert ticket.tokens == 10 and gate.asked_cost == pytest.approx(20e-6)
+
+
+def test_a_refused_chat_request_says_what_it_asked(core: tuple[ModuleType, ModuleType]) -> None:
+    """After a refusal, asked_tokens and asked_cost hold the request's reservation, for the
+    caller that words the 429 or admits again in a new period."""
+    admission, _ = core
+    gate, *_ = _gate(core, tpm=100)
+    gate.set_reservation(500, 1.0, 1.0, lambda message: 0)
+    assert gate.admit_chat([SimpleNamespace(content="hi")], None, None, 1) is None
+    assert gate.failure == admission.BUCKET
+    assert (gate.asked_tokens, gate.asked_cost) == (3 + 4 + 1 + 500, pytest.approx(508e-6))

@@ -1,8 +1,12 @@
 """Admission under a plan of limits: the per-request work of the local limiter, compiled.
 
 ``fastgw.limits.local`` builds a ``Gate`` per admission plan (a key, its team and a model)
-from the buckets and counters it configured; every request of that plan is then one call,
-``gate.admit(tokens, estimated_cost)``, and one ``settle_ticket(...)`` when it is over.
+from the buckets and counters it configured, and ``fastgw.limits`` tells it how to reserve
+(``set_reservation``: the default completion allowance, the price). Every request of that
+plan is then one call, ``gate.admit_chat(messages, ...)`` for a chat request (the prompt
+estimated here by ``estimate_messages``, the allowance by ``chat_allowance``) or
+``gate.admit_reserved(prompt, allowance)`` for another (both end in ``gate.admit(tokens,
+estimated_cost)``), and one ``settle_ticket(...)`` when it is over.
 
 Rules this module keeps:
 - No I/O and no awaiting, so an admission is atomic on the worker's loop. Order: budgets,
@@ -16,8 +20,9 @@ Rules this module keeps:
   under every budget); an admitted request adds its estimated cost to each ``reserved``.
 - The ``x-ratelimit-*`` headers describe the tightest request and token buckets of the plan
   (remaining floored at 0, resets as OpenAI writes them: ``format_reset``).
-- ``settle_ticket`` runs once per ticket (later calls do nothing): corrects the token buckets to the
-  tokens used, leaves the parallel counters, and moves the reservation to what was spent.
+- ``settle_ticket`` runs once per ticket (later calls do nothing): corrects the token buckets
+  to the tokens used, leaves the parallel counters, and moves the reservation to what was
+  spent.
 - The buckets and counters are those of ``fastgw._core.buckets``, of the same twin (the
   compiled gate takes only compiled tables, typed, so its calls into them are C calls). Besides
   their public methods it uses ``TokenBucketTable._tightest`` (``tightest`` without building a
