@@ -21,7 +21,7 @@ from fastgw.limits.headers import rate_headers, retry_after
 from fastgw.limits.layout import settle_calls
 from fastgw.limits.local import LocalLimiter
 from fastgw.limits.periods import Periods, period_at
-from fastgw.limits.plan import reserve_tokens, settled
+from fastgw.limits.plan import reserve_tokens
 from fastgw.limits.spend import SpendBook, seed_from_usage_log, spend_name
 from fastgw.limits.ticket import Ticket
 from fastgw.metrics import Metrics
@@ -147,11 +147,32 @@ def _ex(**fields: Any) -> Exchange:
 
 def test_what_a_finished_request_settles() -> None:
     """Usage wins; a cache hit and a failure cost nothing; a stream without usage keeps its
-    reservation and its estimated cost."""
-    assert settled(_ex(prompt_tokens=10, completion_tokens=5, cost_usd=0.1), 99, 1.0) == (15, 0.1)
-    assert settled(_ex(cache="hit", prompt_tokens=10, completion_tokens=5), 99, 1.0) == (0, 0.0)
-    assert settled(_ex(stream=True, ttft=0.1), 99, 1.0) == (99, 1.0)
-    assert settled(_ex(status=502), 99, 1.0) == (0, 0.0)
+    reservation and is charged its estimated cost."""
+    config = parse_config(
+        '[providers.m]\ntype = "mock"\n'
+        '[[models]]\nname = "gpt"\ndeployments = [{ provider = "m", model = "gpt-4o-mini" }]\n'
+        f'[[keys]]\nid = "k"\nhash = "{hash_key("sk-k")}"\ntpm = 1000\nbudget_day_usd = 5.0\n'
+    )
+    limiter = build_limiter(config, PriceTable(), Metrics())
+    assert limiter is not None
+    request = ChatRequest(model="gpt", messages=[Message(role="user", content="hi")], max_tokens=92)
+    key = _key(tpm=1000, budget_day_usd=5.0)
+    cases = [  # the finished exchange, then the tokens and USD it settles to
+        (_ex(prompt_tokens=10, completion_tokens=5, cost_usd=0.1), 15, 0.1),
+        (_ex(cache="hit", prompt_tokens=10, completion_tokens=5), 0, 0.0),
+        (_ex(stream=True, ttft=0.1), 100, None),  # its reservation: 8 + 92 tokens
+        (_ex(status=502), 0, 0.0),
+    ]
+    table = limiter.local.buckets
+    for ex, tokens, cost in cases:
+        ticket = limiter.admit_local(key, None, "gpt", request)
+        assert ticket.tokens == 100
+        handle = table.handle("key:k:t")  # the key's token bucket
+        before = table.remaining(handle)
+        limiter.settle(ticket, ex)
+        assert table.remaining(handle) == pytest.approx(before + 100 - tokens, abs=0.1)
+        if cost is None:  # charged the estimate the ticket reserved
+            assert ex.cost_usd == ticket.estimated_cost and ex.cost_usd > 0
 
 
 # --- the local limiter on both twins --------------------------------------------------------

@@ -12,7 +12,7 @@ configured (the proxy then skips admission altogether), else a ``Limiter``:
   parts, budget counters) is kept per (key id, model) and reused while the same key and team
   record objects are passed; an admission is then one call into the gate.
 - ``limiter.settle(ticket, ex)`` once the request is over, whatever happened to it: corrects
-  the token reservation to the usage, frees parallel slots, commits spend (``plan.settled``).
+  the token reservation to the usage, frees parallel slots, commits spend.
 - ``await limiter.close()`` at worker shutdown (flushes settlements queued for Redis).
 
 The backend is chosen once, here: ``local`` (this process) or ``redis`` (shared).
@@ -33,7 +33,7 @@ from ..tokens import estimate_other
 from ..wire import ChatRequest
 from .local import LocalLimiter, Plan
 from .periods import Periods
-from .plan import Scope, reserve_tokens, settled
+from .plan import Scope, reserve_tokens
 from .spend import seed_from_usage_log
 from .ticket import Ticket
 
@@ -136,9 +136,21 @@ class Limiter:
         return cached
 
     def settle(self, ticket: Ticket, ex: Exchange) -> None:
-        tokens, cost = settled(ex, ticket.tokens, ticket.estimated_cost)
-        if ex.cost_usd is None and cost:
-            ex.cost_usd = cost  # a stream relayed without usage: charged its estimate
+        """Settle ``ticket`` with what the finished request ``ex`` used: a cache hit used no
+        upstream tokens and cost nothing (it still counted as a request); an answer with usage
+        settles to that usage and its price; a stream relayed without usage (the client did
+        not ask for ``include_usage``) keeps its reservation and is charged its estimate, an
+        upper bound; anything else (refused, failed before an answer) used nothing."""
+        if ex.cache == "hit":
+            tokens, cost = 0, 0.0
+        elif ex.prompt_tokens is not None:
+            tokens, cost = ex.prompt_tokens + (ex.completion_tokens or 0), ex.cost_usd or 0.0
+        elif ex.stream and ex.ttft is not None:
+            tokens, cost = ticket.tokens, ticket.estimated_cost
+            if ex.cost_usd is None and cost:
+                ex.cost_usd = cost  # charged its estimate
+        else:
+            tokens, cost = 0, 0.0
         if self.remote is None:
             self.local.settle_now(ticket, tokens, cost)
         else:

@@ -1,14 +1,9 @@
-"""What a request reserves and what it settles: the I/O-free arithmetic of admission.
+"""What a request reserves, and the wording of refusals: the I/O-free parts of admission
+(what a finished request settles is ``Limiter.settle``).
 
 - ``reserve_tokens``: prompt tokens counted locally (``fastgw.tokens``) plus the completion
   allowance (``max_completion_tokens``, ``max_tokens`` or ``[limits]
   default_completion_tokens``) for each of the ``n`` choices; embeddings reserve the input only.
-- ``settled``: what a finished request really used, from its ``Exchange``:
-  a cache hit used no upstream tokens and cost nothing (it still counted as a request);
-  an answer with usage settles to that usage and its price;
-  a stream that was relayed without usage (the client did not ask for ``include_usage``)
-  keeps its reservation and is charged its estimate, an upper bound;
-  anything else (refused, failed before an answer) used nothing and costs nothing.
 - Scopes are ``(kind, id, limits)`` where ``limits`` is a ``KeyRecord``, ``TeamRecord`` or
   ``ModelLimits``: all carry ``rpm``, ``tpm``, ``parallel``, ``budget_day_usd`` and
   ``budget_month_usd``.
@@ -19,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from .._core import chat_allowance
-from ..exchange import Exchange
 from ..tokens import estimate_messages, estimate_prompt
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 
@@ -40,17 +34,6 @@ def reserve_tokens(
         allowance = request.max_tokens or default_completion
         return estimate_prompt(request.prompt), allowance * request.n
     return estimate_prompt(request.input), 0
-
-
-def settled(ex: Exchange, reserved: int, estimated_cost: float) -> tuple[int, float]:
-    """``(tokens, cost in USD)`` a finished request used; see the module docstring."""
-    if ex.cache == "hit":
-        return 0, 0.0
-    if ex.prompt_tokens is not None:
-        return ex.prompt_tokens + (ex.completion_tokens or 0), ex.cost_usd or 0.0
-    if ex.stream and ex.ttft is not None:
-        return reserved, estimated_cost
-    return 0, 0.0
 
 
 def scope_label(kind: str, ident: str) -> str:
