@@ -16,7 +16,7 @@ from fastgw.config import ModelLimits, Price, check_workers, limits_wanted, pars
 from fastgw.errors import QuotaExceeded, RateLimited
 from fastgw.exchange import Exchange
 from fastgw.keys import KeyRecord, TeamRecord, hash_key
-from fastgw.limits import build_limiter
+from fastgw.limits import Limiter, build_limiter
 from fastgw.limits.headers import rate_headers, retry_after
 from fastgw.limits.layout import settle_calls
 from fastgw.limits.local import LocalLimiter
@@ -145,16 +145,23 @@ def _ex(**fields: Any) -> Exchange:
     return ex
 
 
-def test_what_a_finished_request_settles() -> None:
-    """Usage wins; a cache hit and a failure cost nothing; a stream without usage keeps its
-    reservation and is charged its estimated cost."""
+def _gpt_limiter(key_limits: str) -> Limiter:
+    """The limiter of a gateway with one model, "gpt", and one key, "k", with ``key_limits``
+    (TOML lines)."""
     config = parse_config(
         '[providers.m]\ntype = "mock"\n'
         '[[models]]\nname = "gpt"\ndeployments = [{ provider = "m", model = "gpt-4o-mini" }]\n'
-        f'[[keys]]\nid = "k"\nhash = "{hash_key("sk-k")}"\ntpm = 1000\nbudget_day_usd = 5.0\n'
+        f'[[keys]]\nid = "k"\nhash = "{hash_key("sk-k")}"\n{key_limits}\n'
     )
     limiter = build_limiter(config, PriceTable(), Metrics())
     assert limiter is not None
+    return limiter
+
+
+def test_what_a_finished_request_settles() -> None:
+    """Usage wins; a cache hit and a failure cost nothing; a stream without usage keeps its
+    reservation and is charged its estimated cost."""
+    limiter = _gpt_limiter("tpm = 1000\nbudget_day_usd = 5.0")
     request = ChatRequest(model="gpt", messages=[Message(role="user", content="hi")], max_tokens=92)
     key = _key(tpm=1000, budget_day_usd=5.0)
     cases = [  # the finished exchange, then the tokens and USD it settles to
@@ -411,13 +418,7 @@ def test_a_kept_plan_follows_the_budget_day(impl: Any) -> None:
 def test_the_limiter_keeps_a_plan_while_the_records_are_the_same() -> None:
     """Limiter.admit_local reuses the (key, model) plan for the same record objects and
     builds a new one when the admin API replaces a record (a new rpm applies at once)."""
-    config = parse_config(
-        '[providers.m]\ntype = "mock"\n'
-        '[[models]]\nname = "gpt"\ndeployments = [{ provider = "m", model = "gpt-4o-mini" }]\n'
-        f'[[keys]]\nid = "k"\nhash = "{hash_key("sk-k")}"\nrpm = 5\n'
-    )
-    limiter = build_limiter(config, PriceTable(), Metrics())
-    assert limiter is not None
+    limiter = _gpt_limiter("rpm = 5")
     request = ChatRequest(model="gpt", messages=[Message(role="user", content="hi")])
     key = _key(rpm=5)
     first = limiter.admit_local(key, None, "gpt", request)
