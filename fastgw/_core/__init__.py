@@ -12,7 +12,25 @@ import os
 
 _no_ext = os.environ.get("FASTGW_NO_EXTENSIONS", "") not in ("", "0")
 
-if _no_ext:
+try:  # all compiled or none: IMPLEMENTATION describes the whole core
+    if _no_ext:
+        raise ImportError("FASTGW_NO_EXTENSIONS is set")
+    from .admission_c import (
+        Gate,
+        Spend,
+        Ticket,
+        chat_allowance,
+        estimate_messages,
+        format_reset,
+        settle_ticket,
+    )
+    from .buckets_c import ParallelCounter, TokenBucketTable
+    from .exact_cache_c import ExactCache
+    from .http1_c import Connection, UpstreamResponse
+    from .sse_c import SSEFramer
+
+    IMPLEMENTATION = "cython"
+except ImportError:  # asked for, or the build is missing (the startup log says which)
     from .admission import (
         Gate,
         Spend,
@@ -25,42 +43,9 @@ if _no_ext:
     from .buckets import ParallelCounter, TokenBucketTable
     from .exact_cache import ExactCache
     from .http1 import Connection, UpstreamResponse
-    from .sse import SSEFramer
+    from .sse import SSEFramer  # type: ignore[assignment]
 
-    IMPLEMENTATION = "python"
-else:
-    try:  # all compiled or none: IMPLEMENTATION describes the whole core
-        from .admission_c import (
-            Gate,
-            Spend,
-            Ticket,
-            chat_allowance,
-            estimate_messages,
-            format_reset,
-            settle_ticket,
-        )
-        from .buckets_c import ParallelCounter, TokenBucketTable
-        from .exact_cache_c import ExactCache
-        from .http1_c import Connection, UpstreamResponse
-        from .sse_c import SSEFramer  # type: ignore[assignment]
-
-        IMPLEMENTATION = "cython"
-    except ImportError:  # build missing: fall back, the startup log says so
-        from .admission import (
-            Gate,
-            Spend,
-            Ticket,
-            chat_allowance,
-            estimate_messages,
-            format_reset,
-            settle_ticket,
-        )
-        from .buckets import ParallelCounter, TokenBucketTable
-        from .exact_cache import ExactCache
-        from .http1 import Connection, UpstreamResponse
-        from .sse import SSEFramer
-
-        IMPLEMENTATION = "python (compiled build missing)"
+    IMPLEMENTATION = "python" if _no_ext else "python (compiled build missing)"
 
 __all__ = [
     "IMPLEMENTATION",

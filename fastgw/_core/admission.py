@@ -159,6 +159,19 @@ class Ticket:
         budgets: Any,
         headers: list[tuple[str, str]],
     ) -> None:
+        self._fill(backend, tokens, estimated_cost, buckets, parallel, budgets, headers)
+
+    def _fill(
+        self,
+        backend: str,
+        tokens: Any,
+        estimated_cost: float,
+        buckets: Any,
+        parallel: Any,
+        budgets: Any,
+        headers: Any,
+    ) -> None:
+        """Every field (compiled: a C call; the .pxd types the arguments)."""
         self.backend = backend
         self.tokens = tokens
         self.estimated_cost = estimated_cost
@@ -180,14 +193,7 @@ def _new_ticket(
     """A local ``Ticket`` (compiled: allocated without a call through the type; the .pxd
     types the arguments)."""
     ticket: Ticket = Ticket.__new__(Ticket)
-    ticket.backend = "local"
-    ticket.tokens = tokens
-    ticket.estimated_cost = estimated_cost
-    ticket.buckets = buckets
-    ticket.parallel = parallel
-    ticket.budgets = budgets
-    ticket.headers = headers
-    ticket.settled = False
+    ticket._fill("local", tokens, estimated_cost, buckets, parallel, budgets, headers)
     return ticket
 
 

@@ -40,6 +40,17 @@ cdef class Ticket:
     cdef public list headers
     cdef public bint settled
 
+    cdef void _fill(
+        self,
+        str backend,
+        object tokens,
+        double estimated_cost,
+        object buckets,
+        object parallel,
+        object budgets,
+        list headers,
+    ) noexcept
+
 
 @cython.final
 cdef class Gate:
