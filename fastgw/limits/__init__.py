@@ -115,17 +115,13 @@ class Limiter:
 
     def _plan(self, key: KeyRecord, team: TeamRecord | None, model: str) -> _Cached:
         """Build and keep the local plan of ``key`` (with ``team``) on ``model``."""
-        scopes = self._scopes(key, team, model)
+        plan = self.local.plan(self._scopes(key, team, model))
         price = None
-        if any(
-            limits.budget_day_usd is not None or limits.budget_month_usd is not None
-            for _k, _i, limits in scopes
-        ):
+        if plan.gate.has_budgets:
             upstream = self.upstream.get(model)
             price = None if upstream is None else self.prices.price(upstream)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
-        plan = self.local.plan(scopes)
         plan.gate.set_reservation(
             self.default_completion,
             0.0 if price is None else price.input,

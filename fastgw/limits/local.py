@@ -204,30 +204,20 @@ class LocalLimiter:
         period = self.periods.current(now)
         self.book.roll(period)
         plan.period = period
-        book = self.book
         spends: list[Spend] = []
-        budgets: list[float] = []
-        for kind, ident, limits in plan.scopes:
-            if limits.budget_day_usd is not None:
-                spends.append(book.counter(spend_name(kind, ident, period.day)))
-                budgets.append(limits.budget_day_usd)
-            if limits.budget_month_usd is not None:
-                spends.append(book.counter(spend_name(kind, ident, period.month)))
-                budgets.append(limits.budget_month_usd)
-        plan.gate.set_period(period.day_start, period.day_end, tuple(spends), tuple(budgets))
+        amounts: list[float] = []
+        for i, span, amount in _budgets(plan.scopes):
+            kind, ident, _limits = plan.scopes[i]
+            period_id = period.day if span == "day" else period.month
+            spends.append(self.book.counter(spend_name(kind, ident, period_id)))
+            amounts.append(amount)
+        plan.gate.set_period(period.day_start, period.day_end, tuple(spends), tuple(amounts))
 
     def _over_budget(self, plan: Plan, j: int) -> NoReturn:
-        """Raise the ``QuotaExceeded`` of the plan's ``j``-th budget (in ``_new_period``'s
-        order: per scope, the day's then the month's)."""
+        """Raise the ``QuotaExceeded`` of the plan's ``j``-th budget (``_budgets`` order)."""
         period = plan.period
         assert period is not None
-        budgets = [
-            (i, span, amount)
-            for i, (_k, _i, limits) in enumerate(plan.scopes)
-            for span, amount in (("day", limits.budget_day_usd), ("month", limits.budget_month_usd))
-            if amount is not None
-        ]
-        i, span, budget = budgets[j]
+        i, span, budget = _budgets(plan.scopes)[j]
         kind, ident, _limits = plan.scopes[i]
         spend = plan.gate.budget_spends[j]
         used = spend.spent + spend.reserved
@@ -241,3 +231,14 @@ class LocalLimiter:
 
     def _reject(self, kind: str, what: str) -> None:
         self.metrics.rejections.inc((kind, what))
+
+
+def _budgets(scopes: list[Scope]) -> list[tuple[int, str, float]]:
+    """``(scope index, "day" | "month", USD)`` of every budget of ``scopes``, in the order the
+    gate holds their counters: per scope, the day's then the month's."""
+    return [
+        (i, span, amount)
+        for i, (_k, _i, limits) in enumerate(scopes)
+        for span, amount in (("day", limits.budget_day_usd), ("month", limits.budget_month_usd))
+        if amount is not None
+    ]
