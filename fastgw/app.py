@@ -13,6 +13,7 @@ answered with a 500, the only ``except Exception`` in fastgw.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -265,19 +266,22 @@ def _route(path: str) -> tuple[str, Handler] | None:
 class Gateway:
     """The RSGI application. ``Gateway(config)`` for tests and embedding;
     ``create_app()`` for ``fastgw serve`` (reads the path the CLI put in the environment).
-    ``handle_signals`` chains the drain in front of the server's SIGTERM/SIGINT handlers:
-    right for a worker process, wrong for an app driven in-process by tests."""
+    ``own_process``: the app is its worker process's only tenant, so it chains the drain in
+    front of the server's SIGTERM/SIGINT handlers and tunes the process's garbage collector
+    (``tune_gc``): right for a worker of ``fastgw serve``, wrong for an app driven in-process
+    by tests."""
 
-    def __init__(self, config: Config, *, handle_signals: bool = False) -> None:
+    def __init__(self, config: Config, *, own_process: bool = False) -> None:
         self.config = config
-        self.handle_signals = handle_signals
+        self.own_process = own_process
         self.state: WorkerState | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         logging.basicConfig(level=self.config.server.log_level.upper(), format="%(message)s")
         self.state = WorkerState(self.config, loop)
-        if self.handle_signals:
+        if self.own_process:
             self.state.drain.install()
+            tune_gc()
         log.info("fastgw worker %d ready (core: %s)", os.getpid(), _core.IMPLEMENTATION)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -342,4 +346,26 @@ def create_app() -> Gateway:
     """Granian factory target: the config path comes from ``fastgw serve``."""
     from .config import config_path_from_env
 
-    return Gateway(load_config(config_path_from_env()), handle_signals=True)
+    return Gateway(load_config(config_path_from_env()), own_process=True)
+
+
+#: Allocations of tracked objects between two young-generation collections (CPython: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Collect less often, and never walk what the worker built at start.
+
+    Under load every in-flight request holds dozens of container objects (its exchange, the
+    decoded request, header lists, the limiter's ticket). With CPython's default threshold
+    a young collection runs every 700 allocations, walks them all and promotes the survivors,
+    which older collections then walk again; measured with wrk c32 on one worker (interleaved
+    rounds, benchmarks A/B): +2-3 % throughput with keys and metrics, +3-5 % with limits and
+    the usage log (whose per-request objects it spares more). Raising the threshold past
+    ~7,000 changed nothing further. ``gc.freeze`` moves everything alive now (modules, config,
+    the worker's state) to the permanent generation, so no collection walks it again; cycles
+    made later are still collected."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)

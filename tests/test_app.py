@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import math
 import re
@@ -16,6 +17,7 @@ import msgspec
 import pytest
 
 from fastgw import Gateway, parse_config
+from fastgw.app import GC_YOUNG_THRESHOLD, tune_gc
 from fastgw.providers.mock import MockResponse
 from fastgw.testing.rsgi import RSGIClient, RSGIResponse
 from tests.conftest import DEV_KEY, LIMITED_KEY, mock_config
@@ -651,6 +653,24 @@ def test_worker_lifecycle_drains_on_exit() -> None:
         assert client.get("/health").status == 200
     assert not app.state.ready
     assert not app.state.drain.in_flight
+
+
+def test_gc_is_tuned_only_by_a_worker_process() -> None:
+    """An app driven in-process leaves the collector alone; ``tune_gc`` (what a worker of
+    ``fastgw serve`` runs after building its state) raises the young threshold and freezes
+    what is alive, so no collection walks the start-up state again."""
+    before = gc.get_threshold()
+    with RSGIClient(gateway()) as client:
+        assert client.get("/health").status == 200
+        assert gc.get_threshold() == before
+    try:
+        gc.unfreeze()
+        tune_gc()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, before[1], before[2])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_requests_run_concurrently() -> None:
