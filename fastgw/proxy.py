@@ -76,24 +76,24 @@ async def proxy(
     if state.cache is not None:
         plan = state.cache.plan(model, key.namespace, request, body, headers.get("cache-control"))
         if plan is not None:
-            cached = state.cache.get(plan)
+            found = state.cache.get(plan)
             events = None
-            if cached is not None and stream and not isinstance(request, EmbeddingRequest):
-                events = _replayed(request, cached)  # before any header goes out
+            if found is not None and stream and not isinstance(request, EmbeddingRequest):
+                events = _replayed(request, found[0])  # before any header goes out
                 if events is None:  # cannot be replayed: drop it and ask the upstream
                     state.cache.discard(plan)
-                    cached = None
+                    found = None
             ex.cache = plan.outcome
             base.append(("x-fastgw-cache", plan.outcome))
-            if cached is not None:
+            if found is not None:
                 ex.ttft = time.perf_counter() - ex.start
                 ex.status, ex.responded = 200, True
-                ex.set_usage(decode_usage(cached))
+                ex.set_usage(found[1])
                 if events is not None:
                     transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
                     await transport.send_bytes(events)
                 else:
-                    proto.response_bytes(200, [_JSON, *base], cached)
+                    proto.response_bytes(200, [_JSON, *base], found[0])
                 return
 
     watcher = state.disconnects.watch(scope.client, proto, ex.task)
@@ -120,17 +120,18 @@ async def proxy(
             ):
                 completion = assemble(payloads)
                 if completion is not None:
-                    state.cache.put(plan, completion)
+                    state.cache.put(plan, completion, decode_usage(completion))
             return
         data = answer.body
         ex.ttft = time.perf_counter() - ex.start
         content_type = (upstream.header(b"content-type") or b"application/json").decode("latin-1")
         status = upstream.status
         if status == 200:
-            ex.set_usage(decode_usage(data))
+            usage = decode_usage(data)
+            ex.set_usage(usage)
             embeddings = isinstance(request, EmbeddingRequest)
             if plan is not None and state.cache is not None and storable(data, embeddings):
-                state.cache.put(plan, data)
+                state.cache.put(plan, data, usage)
         elif status in (401, 403):
             # the upstream refused *our* credentials: the operator's problem, not the client's
             # (and OpenAI's message quotes the end of the upstream key)

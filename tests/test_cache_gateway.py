@@ -682,6 +682,9 @@ def test_access_log_carries_the_outcome(capsys: pytest.CaptureFixture[str]) -> N
         ("gpt-other", None, False),
     ]
     assert lines[1]["status"] == 200 and lines[1]["prompt_tokens"] > 0
+    # the hit reports the usage stored with the answer: the miss's own
+    tokens = [(line["prompt_tokens"], line["completion_tokens"]) for line in lines[:2]]
+    assert tokens[0] == tokens[1]
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,29 @@ def test_put_then_get_returns_the_same_object(impl: ModuleType) -> None:
     assert counters(cache) == (1, 0, 0, 0, 1, len(value))
 
 
+def test_meta_rides_with_its_entry(impl: ModuleType) -> None:
+    """``get_with_meta`` returns the value and the ``meta`` given to ``put`` (None when none
+    was), looks up exactly as ``get`` (hits, misses, expiry, recency) and does not count the
+    meta's size; a replacing ``put`` replaces the meta too."""
+    cache, clock = make(impl, max_entries=2, max_bytes=10)
+    usage = object()
+    assert cache.put(key(1), b"abc", 60, usage)
+    assert cache.put(key(2), b"de", 60)
+    pair = cache.get_with_meta(key(1))
+    assert pair is not None and pair[0] == b"abc" and pair[1] is usage
+    assert cache.get_with_meta(key(2)) == (b"de", None)
+    assert cache.get_with_meta(key(3)) is None
+    assert counters(cache) == (2, 1, 0, 0, 2, 5)
+    cache.get_with_meta(key(1))  # key(1) the most recent: key(2) is evicted next
+    cache.put(key(3), b"f", 60)
+    assert cache.get(key(2)) is None and cache.get(key(1)) == b"abc"
+    cache.put(key(1), b"g", 60, "new")
+    assert cache.get_with_meta(key(1)) == (b"g", "new")
+    clock.now += 60
+    assert cache.get_with_meta(key(1)) is None
+    assert cache.expirations == 1
+
+
 def test_entry_bound_evicts_least_recently_used(impl: ModuleType) -> None:
     """Past ``max_entries`` the least recently used entry goes, and a hit refreshes recency."""
     cache, _ = make(impl, max_entries=3)

@@ -7,7 +7,8 @@ Rules this module keeps:
 - Two bounds hold after every ``put``: at most ``max_entries`` entries and at most
   ``max_bytes`` bytes of values. Least recently used entries are removed until both hold; a
   value longer than ``max_bytes`` is not stored at all. Only value lengths are counted, not
-  the per-entry overhead (key, node, dict slot: about 200 bytes).
+  the per-entry overhead (key, node, dict slot: about 200 bytes) nor the optional ``meta``
+  object an entry carries beside its value.
 - A hit and a ``put`` make an entry the most recent. An entry is expired from the moment the
   clock reaches ``put`` time + ``ttl_s``; an expired entry is a miss and is removed when met
   (``get``, eviction, ``purge_expired``). Nothing is swept in the background.
@@ -23,6 +24,7 @@ Compiled by Cython as ``fastgw._core.exact_cache_c`` with ``exact_cache_c.pxd`` 
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import cython
 
@@ -45,11 +47,12 @@ def _monotonic() -> float:
 class _Entry:
     """One cached value and its place in the recency ring."""
 
-    __slots__ = ("expires", "key", "newer", "older", "value")
+    __slots__ = ("expires", "key", "newer", "older", "pair", "value")
 
     def __init__(self, key: bytes, value: bytes, expires: float) -> None:
         self.key = key
         self.value = value
+        self.pair = (value, None)
         self.expires = expires
         self.newer = self
         self.older = self
@@ -94,6 +97,17 @@ class ExactCache:
 
         A hit makes the entry the most recent; an expired entry is removed.
         """
+        entry: _Entry = self._find(key)
+        return None if entry is None else entry.value
+
+    def get_with_meta(self, key: bytes) -> tuple[bytes, Any] | None:
+        """``(value, meta)`` of the entry under ``key`` (``meta`` as given to ``put``), or
+        ``None``; a lookup exactly as ``get`` (the pair is the entry's own: no allocation)."""
+        entry: _Entry = self._find(key)
+        return None if entry is None else entry.pair
+
+    def _find(self, key: bytes) -> _Entry | None:
+        """The live entry under ``key``, made the most recent, with hits and misses counted."""
         entry: _Entry = self._map.get(key)
         if entry is None:
             self.misses += 1
@@ -109,12 +123,13 @@ class ExactCache:
             entry.older.newer = entry.newer
             self._link_front(entry)
         self.hits += 1
-        return entry.value
+        return entry
 
-    def put(self, key: bytes, value: bytes, ttl_s: float) -> bool:
+    def put(self, key: bytes, value: bytes, ttl_s: float, meta: Any = None) -> bool:
         """Store ``value`` under ``key`` for ``ttl_s`` seconds (``math.inf``: no expiry) as
         the most recent entry, replacing any entry under ``key``; return whether it was
-        stored.
+        stored. ``meta`` rides along, uncounted (``get_with_meta``): what the caller would
+        otherwise derive from the value on every hit.
 
         A value longer than ``max_bytes`` is not stored, and any entry under ``key`` is
         removed all the same (it is no longer the latest answer). Least recent entries are
@@ -135,6 +150,7 @@ class ExactCache:
         entry: _Entry = _Entry.__new__(_Entry)
         entry.key = key
         entry.value = value
+        entry.pair = (value, meta)
         entry.expires = now + ttl_s
         self._link_front(entry)
         self._map[key] = entry

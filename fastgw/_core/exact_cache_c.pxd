@@ -13,6 +13,7 @@ cdef double _monotonic() noexcept nogil
 cdef class _Entry:
     cdef bytes key
     cdef bytes value
+    cdef tuple pair
     cdef double expires
     cdef _Entry newer
     cdef _Entry older
@@ -32,7 +33,9 @@ cdef class ExactCache:
     cdef readonly Py_ssize_t total_bytes
 
     cpdef object get(self, bytes key)
-    cpdef bint put(self, bytes key, bytes value, double ttl_s) except -1
+    cpdef object get_with_meta(self, bytes key)
+    cpdef bint put(self, bytes key, bytes value, double ttl_s, object meta=*) except -1
+    cdef _Entry _find(self, bytes key)
     cpdef bint delete(self, bytes key) except -1
     cpdef void clear(self) except *
     cpdef Py_ssize_t purge_expired(self) except -1

@@ -16,7 +16,8 @@ Rules this module keeps:
   LRU, bounded like the cache, and only ever point at a key; the entry itself is still
   looked up, so an alias never outlives or widens what the cache holds.
 - ``Cache-Control: no-cache`` skips the lookup (outcome ``bypass``); ``no-store`` skips the
-  store. Only complete 200 answers are stored, as the plain completion body.
+  store. Only complete 200 answers are stored, as the plain completion body, with their
+  usage decoded beside them (a hit reports it without parsing the body).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 
 from .._core import ExactCache
 from ..config import CacheConfig, ModelConfig
-from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
+from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
 from .canonical import cache_key, canonical_chat, canonical_completion, canonical_embedding
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
@@ -100,19 +101,22 @@ class ResponseCache:
             self.aliases.put(raw, key, settings.ttl_s)
         return CachePlan(key, not no_cache, not no_store, settings.ttl_s)
 
-    def get(self, plan: CachePlan) -> bytes | None:
+    def get(self, plan: CachePlan) -> tuple[bytes, Usage | None] | None:
+        """The stored answer and its usage (as ``put`` was given it), or None."""
         if not plan.lookup:
             return None
-        value = self.store.get(plan.key)
-        if value is not None:
+        found = self.store.get_with_meta(plan.key)
+        if found is not None:
             plan.outcome = HIT
-        return value
+        return found
 
     def discard(self, plan: CachePlan) -> None:
         """Forget the entry (it could not be used) and count the request as a miss."""
         self.store.delete(plan.key)
         plan.outcome = MISS
 
-    def put(self, plan: CachePlan, value: bytes) -> None:
+    def put(self, plan: CachePlan, value: bytes, usage: Usage | None) -> None:
+        """Store ``value`` with its ``usage`` (the answer's own, decoded once here rather
+        than on every hit)."""
         if plan.store:
-            self.store.put(plan.key, value, plan.ttl_s)
+            self.store.put(plan.key, value, plan.ttl_s, usage)
