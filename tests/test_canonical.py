@@ -20,6 +20,7 @@ from fastgw.cache import (
     canonical_completion,
     canonical_embedding,
 )
+from fastgw.cache.canonical import key_prefix
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 MODEL = "gpt-4o-2024-08-06"
@@ -229,6 +230,9 @@ def test_cache_key_layout_is_pinned() -> None:
     """The hashed input is the UTF-8 namespace length (8 bytes, big-endian), namespace, form."""
     expected = xxhash.xxh3_128_digest(b"\x00\x00\x00\x00\x00\x00\x00\x05t\xc3\xa9am{}")
     assert cache_key("téam", b"{}") == expected
+    # key_prefix is that layout's head, kept per namespace by the gateway's alias keys
+    assert key_prefix("téam") == b"\x00\x00\x00\x00\x00\x00\x00\x05t\xc3\xa9am"
+    assert xxhash.xxh3_128_digest(key_prefix("téam") + b"{}") == expected
 
 
 def test_namespaces_isolate_equal_forms() -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "canonical_chat",
     "canonical_completion",
     "canonical_embedding",
+    "key_prefix",
 ]
 
 #: Chat-completion fields that do not change the response content: the transport
@@ -91,8 +92,14 @@ def cache_key(namespace: str, canonical: bytes) -> bytes:
     namespaces get unrelated keys. The hashed input is the UTF-8 namespace's length (8 bytes,
     big-endian), the namespace, then the canonical form.
     """
+    return xxhash.xxh3_128_digest(key_prefix(namespace) + canonical)
+
+
+def key_prefix(namespace: str) -> bytes:
+    """What ``cache_key`` hashes before the canonical form: ``cache_key(ns, c)`` is
+    ``xxh3_128_digest(key_prefix(ns) + c)``, so a caller may keep the prefix per namespace."""
     scope = namespace.encode()
-    return xxhash.xxh3_128_digest(len(scope).to_bytes(8, "big") + scope + canonical)
+    return len(scope).to_bytes(8, "big") + scope
 
 
 def _canonical(tag: bytes, body: bytes, resolved_model: str, ignored: frozenset[str]) -> bytes:

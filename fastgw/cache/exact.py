@@ -24,10 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import xxhash
+
 from .._core import ExactCache
 from ..config import CacheConfig, ModelConfig
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
-from .canonical import cache_key, canonical_chat, canonical_completion, canonical_embedding
+from .canonical import (
+    cache_key,
+    canonical_chat,
+    canonical_completion,
+    canonical_embedding,
+    key_prefix,
+)
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
 
@@ -37,6 +45,7 @@ _RAW_TAG: dict[type, bytes] = {
     EmbeddingRequest: b"raw:embeddings\n",
 }
 _KEY_BYTES = 16
+_MAX_RAW_HEADS = 10_000  # namespaces seen; past that the prefixes are all built again
 
 _CANONICAL: dict[type, Callable[[bytes, str], bytes]] = {
     ChatRequest: canonical_chat,
@@ -73,6 +82,14 @@ class ResponseCache:
     def __init__(self, config: CacheConfig) -> None:
         self.store = ExactCache(config.max_entries, config.max_bytes)
         self.aliases = ExactCache(config.max_entries, config.max_entries * _KEY_BYTES)
+        # per (namespace, request type): what the alias key hashes before the body
+        self._raw_heads: dict[tuple[str, type], bytes] = {}
+
+    def _raw_head(self, namespace: str, kind: type) -> bytes:
+        if len(self._raw_heads) >= _MAX_RAW_HEADS:
+            self._raw_heads.clear()
+        head = self._raw_heads[namespace, kind] = key_prefix(namespace) + _RAW_TAG[kind]
+        return head
 
     def plan(
         self,
@@ -92,9 +109,12 @@ class ResponseCache:
             or request.seed is not None
         ):
             return CachePlan(b"", False, False, 0.0)
-        no_cache, no_store = _directives(cache_control)
+        no_cache, no_store = _directives(cache_control) if cache_control else (False, False)
         kind = type(request)
-        raw = cache_key(namespace, _RAW_TAG[kind] + body)
+        head = self._raw_heads.get((namespace, kind))
+        if head is None:
+            head = self._raw_head(namespace, kind)
+        raw = xxhash.xxh3_128_digest(head + body)  # = cache_key(namespace, tag + body)
         key = self.aliases.get(raw)
         if key is None:
             key = cache_key(namespace, _CANONICAL[kind](body, model.name))
