@@ -68,10 +68,9 @@ class CachePlan:
         self.outcome = MISS if lookup else BYPASS
 
 
-def _directives(cache_control: str | None) -> tuple[bool, bool]:
-    """(no_cache, no_store) from a Cache-Control request header."""
-    if not cache_control:
-        return False, False
+def _directives(cache_control: str) -> tuple[bool, bool]:
+    """(no_cache, no_store) from a Cache-Control request header (the caller skips an absent
+    or empty one: no call on the common path)."""
     tokens = {t.strip().lower() for t in cache_control.split(",")}
     return "no-cache" in tokens, "no-store" in tokens
 

@@ -33,7 +33,7 @@ from ..tokens import estimate_other
 from ..wire import ChatRequest
 from .local import LocalLimiter, Plan
 from .periods import Periods
-from .plan import Scope, reserve_tokens
+from .plan import Scope, has_budget, reserve_tokens
 from .spend import seed_from_usage_log
 from .ticket import Ticket
 
@@ -97,10 +97,8 @@ class Limiter:
         scopes = self._scopes(key, team, model)
         prompt, allowance = reserve_tokens(request, self.default_completion)
         estimate = 0.0
-        for _kind, _ident, limits in scopes:
-            if limits.budget_day_usd is not None or limits.budget_month_usd is not None:
-                estimate = self.prices.cost(self.upstream.get(model), prompt, allowance)
-                break
+        if has_budget(scopes):
+            estimate = self.prices.cost(self.upstream.get(model), prompt, allowance)
         ticket: Ticket = await self.remote.admit(scopes, prompt + allowance, estimate)
         return ticket
 

@@ -33,7 +33,7 @@ from ..errors import QuotaExceeded, RateLimited
 from ..metrics import Metrics
 from .headers import rate_headers, retry_after
 from .periods import Period, Periods, reset_text
-from .plan import Scope, budget_message, parallel_message, rate_message
+from .plan import Scope, budget_message, budgets, has_budget, parallel_message, rate_message
 from .spend import SpendBook, spend_name
 
 
@@ -139,10 +139,7 @@ class LocalLimiter:
             tuple(("x-ratelimit-limit-requests", str(e.rpm)) for e in entries),
             tuple(("x-ratelimit-limit-tokens", str(e.tpm)) for e in entries),
             tuple((handle, limit) for _i, handle, limit in parallel),
-            any(
-                limits.budget_day_usd is not None or limits.budget_month_usd is not None
-                for _k, _i, limits in scopes
-            ),
+            has_budget(scopes),
             self._wall,
         )
         return Plan(scopes, entries, gate, tuple(i for i, _h, _l in parallel))
@@ -206,7 +203,7 @@ class LocalLimiter:
         plan.period = period
         spends: list[Spend] = []
         amounts: list[float] = []
-        for i, span, amount in _budgets(plan.scopes):
+        for i, span, amount in budgets(plan.scopes):
             kind, ident, _limits = plan.scopes[i]
             period_id = period.day if span == "day" else period.month
             spends.append(self.book.counter(spend_name(kind, ident, period_id)))
@@ -214,10 +211,10 @@ class LocalLimiter:
         plan.gate.set_period(period.day_start, period.day_end, tuple(spends), tuple(amounts))
 
     def _over_budget(self, plan: Plan, j: int) -> NoReturn:
-        """Raise the ``QuotaExceeded`` of the plan's ``j``-th budget (``_budgets`` order)."""
+        """Raise the ``QuotaExceeded`` of the plan's ``j``-th budget (``budgets`` order)."""
         period = plan.period
         assert period is not None
-        i, span, budget = _budgets(plan.scopes)[j]
+        i, span, budget = budgets(plan.scopes)[j]
         kind, ident, _limits = plan.scopes[i]
         spend = plan.gate.budget_spends[j]
         used = spend.spent + spend.reserved
@@ -231,14 +228,3 @@ class LocalLimiter:
 
     def _reject(self, kind: str, what: str) -> None:
         self.metrics.rejections.inc((kind, what))
-
-
-def _budgets(scopes: list[Scope]) -> list[tuple[int, str, float]]:
-    """``(scope index, "day" | "month", USD)`` of every budget of ``scopes``, in the order the
-    gate holds their counters: per scope, the day's then the month's."""
-    return [
-        (i, span, amount)
-        for i, (_k, _i, limits) in enumerate(scopes)
-        for span, amount in (("day", limits.budget_day_usd), ("month", limits.budget_month_usd))
-        if amount is not None
-    ]

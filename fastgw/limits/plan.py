@@ -36,6 +36,25 @@ def reserve_tokens(
     return estimate_prompt(request.input), 0
 
 
+def budgets(scopes: list[Scope]) -> list[tuple[int, str, float]]:
+    """``(scope index, "day" | "month", USD)`` of every budget of ``scopes``, in the order the
+    local gate holds their counters: per scope, the day's then the month's."""
+    return [
+        (i, span, amount)
+        for i, (_k, _i, limits) in enumerate(scopes)
+        for span, amount in (("day", limits.budget_day_usd), ("month", limits.budget_month_usd))
+        if amount is not None
+    ]
+
+
+def has_budget(scopes: list[Scope]) -> bool:
+    """Whether any of ``scopes`` has a day or month budget (the reservation is then priced)."""
+    return any(
+        limits.budget_day_usd is not None or limits.budget_month_usd is not None
+        for _k, _i, limits in scopes
+    )
+
+
 def scope_label(kind: str, ident: str) -> str:
     return f"{kind} '{ident}'"
 

@@ -32,7 +32,7 @@ from . import scripts
 from .layout import admit_call, decide, rejected_scope, settle_calls
 from .local import LocalLimiter
 from .periods import Periods
-from .plan import Scope
+from .plan import Scope, has_budget
 from .resp import ReplyError, RespClient
 from .ticket import Ticket
 
@@ -83,10 +83,7 @@ class RedisLimiter:
     async def admit(self, scopes: list[Scope], tokens: int, estimate: float) -> Ticket:
         if not self.up:
             return self._without_redis(scopes, tokens, estimate)
-        budgets = any(
-            lim.budget_day_usd is not None or lim.budget_month_usd is not None
-            for _k, _i, lim in scopes
-        )
+        budgets = has_budget(scopes)
         now = time.time()
         call = admit_call(
             self.prefix, scopes, tokens, estimate, self.periods.current(now) if budgets else None
