@@ -4,9 +4,10 @@
     make soak SOAK_ARGS="--drops 20000 --upstream proxied"     # proxied from a real upstream
     .venv/bin/python benchmarks/soak_drops.py --help
 
-Starts a real gateway (``GatewayProcess``, one worker). Its model streams 200 chunks 2 ms
-apart after a 30 ms first token: from the embedded mock provider, or with ``--upstream
-proxied`` from a ``FakeUpstream`` (real HTTP on loopback) behind an ``openai`` provider.
+Starts a real gateway (``GatewayProcess``, one worker). Its model streams ``--chunks``
+(200) chunks 2 ms apart after a 30 ms first token: from the embedded mock provider, or with
+``--upstream proxied`` from a ``FakeUpstream`` (real HTTP on loopback) behind an ``openai``
+provider.
 A warm-up of ``--warmup`` drops comes first; then ``--drops`` streams are dropped in rounds
 of ``--round`` (every kind of ``fastgw.testing.drops``: right after the request, before the
 head, after a few chunks; FIN and RST; fresh and keep-alive connections), and the worker's
@@ -37,17 +38,16 @@ from fastgw.testing.drops import drop_streams, stream_request
 KEY = "sk-soak-drops-0123456789"
 ADMIN_KEY = "admin-soak-drops-0123456789"
 FIRST_TOKEN_S = 0.03
-CHUNKS = 200
 CHUNK_DELAY_S = 0.002
 _IN_FLIGHT = re.compile(rb"^fastgw_in_flight_requests (\d+)", re.MULTILINE)
 
 
-def config(upstream: FakeUpstream | None) -> str:
+def config(upstream: FakeUpstream | None, chunks: int) -> str:
     if upstream is None:
         provider = f"""
 [providers.p]
 type = "mock"
-tokens = {CHUNKS}
+tokens = {chunks}
 chunk_delay_ms = {CHUNK_DELAY_S * 1000}
 first_token_delay_ms = {FIRST_TOKEN_S * 1000}
 """
@@ -99,7 +99,7 @@ async def soak(args: argparse.Namespace, gateway: GatewayProcess, up: FakeUpstre
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
     source = "a FakeUpstream over HTTP" if up is not None else "the mock provider"
     print(
-        f"fastgw soak: {args.drops} dropped streams of {source} ({CHUNKS} chunks "
+        f"fastgw soak: {args.drops} dropped streams of {source} ({args.chunks} chunks "
         f"{CHUNK_DELAY_S * 1000:g} ms apart), worker pid {worker}",
         flush=True,
     )
@@ -156,20 +156,23 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=1_000, help="drops before the first RSS")
     p.add_argument("--round", type=int, default=2_000, help="drops between RSS readings")
     p.add_argument("--upstream", choices=("mock", "proxied"), default="mock")
+    p.add_argument("--chunks", type=int, default=200, help="content chunks per stream")
     p.add_argument("--max-growth-mb", type=float, default=None, help="fail past this growth")
     p.add_argument("--timeout", type=float, default=600.0, help="bound on the whole soak (s)")
     args = p.parse_args()
     if not (1 <= args.drops <= 1_000_000 and 0 <= args.warmup <= 100_000 and args.round >= 1):
         p.error("--drops 1..1,000,000, --warmup 0..100,000, --round at least 1")
+    if not 32 <= args.chunks <= 10_000:  # a keep-alive prelude asks for 30 tokens
+        p.error("--chunks 32..10,000")
     with contextlib.ExitStack() as stack:
         up = None
         if args.upstream == "proxied":
             up = stack.enter_context(
-                FakeUpstream.in_thread(chunks=CHUNKS, chunk_delay=CHUNK_DELAY_S)
+                FakeUpstream.in_thread(chunks=args.chunks, chunk_delay=CHUNK_DELAY_S)
             )
             up.fail_always(Fault(first_event_delay=FIRST_TOKEN_S))
         gateway = stack.enter_context(
-            GatewayProcess(config(up), env={"FASTGW_ADMIN_KEY": ADMIN_KEY})
+            GatewayProcess(config(up, args.chunks), env={"FASTGW_ADMIN_KEY": ADMIN_KEY})
         )
 
         async def bounded() -> int:
