@@ -14,7 +14,7 @@ APT_UPDATED  := $(VENV)/.apt-updated
 BENCH_DEPS   := $(VENV)/.bench-deps
 REDIS_SERVER := $(VENV)/.redis-server
 
-.PHONY: run test test-pure unit lint typecheck build bench install-semantic clean
+.PHONY: run test test-pure unit lint typecheck build bench soak install-semantic clean
 
 run: $(CORE_BUILT)
 	$(BIN)/fastgw serve --config config/fastgw.toml
@@ -73,6 +73,11 @@ install-semantic: $(DEPS)
 bench: $(CORE_BUILT) $(BENCH_DEPS) $(REDIS_SERVER)
 	{ command -v wrk && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null || { $(MAKE) --no-print-directory $(APT_UPDATED) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk; }
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# A soak of dropped streams (benchmarks/soak_drops.py): 10,000 streams left at every point, the
+# worker's RSS before and after, and its live per-request objects. SOAK_ARGS="--upstream proxied"
+soak: $(CORE_BUILT)
+	$(PY) benchmarks/soak_drops.py $(SOAK_ARGS)
 
 $(BENCH_DEPS): $(DEPS)
 	$(PY) -m pip install -q matplotlib locust

@@ -1,4 +1,4 @@
-"""The admin API: ``/admin/keys``, ``/admin/teams`` and ``/admin/usage``.
+"""The admin API: ``/admin/keys``, ``/admin/teams``, ``/admin/usage`` and ``/admin/live``.
 
 Every request is checked by ``require_admin`` first, then dispatched on its path and method
 (405 with ``Allow`` for a wrong method, 404 for an unknown path). Keys and teams from the TOML
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MethodNotAllowed, NotFound
 from ..exchange import Exchange
 from .auth import admin_digest, require_admin
+from .live import live
 from .records import key_item, keys_collection, team_item, teams_collection
 from .usage import usage
 
@@ -24,7 +25,12 @@ __all__ = ["admin_digest", "handle", "require_admin"]
 
 _COLLECTIONS = {"keys": keys_collection, "teams": teams_collection}
 _ITEMS = {"keys": key_item, "teams": team_item}
-_ALLOWED = {"collection": "GET, POST", "item": "GET, PATCH, DELETE", "usage": "GET"}
+_ALLOWED = {
+    "collection": "GET, POST",
+    "item": "GET, PATCH, DELETE",
+    "usage": "GET",
+    "live": "GET",
+}
 
 
 async def handle(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
@@ -35,6 +41,9 @@ async def handle(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> No
     if parts == ["usage"]:
         _allow(method, "usage", scope.path)
         await usage(state, scope, proto, ex)
+    elif parts == ["live"]:
+        _allow(method, "live", scope.path)
+        await live(state, scope, proto, ex)
     elif len(parts) == 1 and parts[0] in _COLLECTIONS:
         _allow(method, "collection", scope.path)
         await _COLLECTIONS[parts[0]](state, scope, proto, ex)
