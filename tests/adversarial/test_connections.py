@@ -161,16 +161,26 @@ def _error(response: bytes) -> tuple[int, dict[str, object]]:
 def test_idle_and_partial_connections_neither_block_others_nor_stay_open(
     gateway_factory: Callable[..., GatewayProcess],
 ) -> None:
-    """2,500 silent connections and 300 partial request heads are held while /health and a
-    keyed chat completion are served; the server closes each within header_timeout_s."""
+    """2,500 silent connections, 300 partial request heads and 100 heads trickled a byte at a
+    time are held while /health and a keyed chat completion are served; the server closes
+    each (and an idle keep-alive connection) within header_timeout_s, without an answer."""
     gw = gateway_factory(_config(HEADER_TIMEOUT_S, 30.0))
     keepalive = _open(gw.port, 1, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     held = _open(gw.port, IDLE)
     held += _open(gw.port, PARTIAL // 2, b"GET /hea")
     held += _open(gw.port, PARTIAL // 2, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    trickled = _open(gw.port, 100, b"GET /health HTTP/1.1\r\nX-Slow: ")
     assert _health_latency(gw) < SERVED_WITHIN_S
     assert _chat(gw) < SERVED_WITHIN_S
-    lived, received = _wait_closed(keepalive + held, HEADER_TIMEOUT_S + CLOSE_MARGIN_S + 2.0)
+
+    def trickle() -> None:  # one more byte of a header that never ends (slowloris)
+        for sock, _opened in trickled:
+            with contextlib.suppress(OSError):  # closed already
+                sock.send(b"x")
+
+    lived, received = _wait_closed(
+        keepalive + held + trickled, HEADER_TIMEOUT_S + CLOSE_MARGIN_S + 2.0, trickle
+    )
     assert received[0].startswith(b"HTTP/1.1 200")  # the keep-alive one, then idle
     assert all(not data for data in received[1:])  # closed without an answer
     assert max(lived) <= HEADER_TIMEOUT_S + CLOSE_MARGIN_S, max(lived)
