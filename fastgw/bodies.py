@@ -2,13 +2,13 @@
 
 Granian (hyper) bounds the time to receive a request head and idle keep-alive time, but not
 the body: a client that sends its head and then stalls or trickles its body would hold its
-connection and its handler for ever. So the proxy registers each request while it awaits its
-body (``BodyDeadlines.reading``: one dict store and one delete per request, 60-120 ns with
-the pending-key test beside it, measured with timeit; a timer per request, uvloop's
-call_later and cancel, costs ~1 µs), and one periodic sweep per worker cancels the requests whose head
-arrived more than ``timeout_s`` ago, marked ``BODY_TIMEOUT``; the proxy turns that
-cancellation into a 408 in OpenAI's error shape (``request_timeout``), after which Granian
-closes the connection (its body was not read to the end).
+connection and its handler for ever. So the proxy registers each request while it awaits
+its body (``BodyDeadlines.reading``: one dict store and one delete per request, 60-120 ns
+with the pending-key test beside it, measured with timeit, where a timer per request, uvloop's
+``call_later`` and ``cancel``, costs ~1 µs), and one periodic sweep per worker cancels the
+requests whose head arrived more than ``timeout_s`` ago, marked ``BODY_TIMEOUT``; the proxy
+turns that cancellation into a 408 in OpenAI's error shape (``request_timeout``), after
+which Granian closes the connection (its body was not read to the end).
 
 A stalled body is answered within ``timeout_s`` plus one sweep interval
 (``min(1 s, timeout_s / 10)``). The deadline counts from the request's start
