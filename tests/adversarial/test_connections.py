@@ -39,8 +39,8 @@ PARALLEL = 2
 CHAT = [{"role": "user", "content": "Are you still there?"}]
 
 
-def _config(header_timeout_s: float, body_timeout_s: float, extra: str = "") -> str:
-    text = mock_config(extra=extra)
+def _config(header_timeout_s: float, body_timeout_s: float, extra: str = "", **mock: float) -> str:
+    text = mock_config(extra=extra, **mock)  # type: ignore[arg-type]
     marker = "drain_timeout_s = 10\n"
     assert marker in text
     return text.replace(
@@ -277,3 +277,19 @@ def test_parallel_limited_key_is_refused_before_its_body(
         assert time.monotonic() < deadline, "the abandoned request was never finished"
         time.sleep(0.05)  # polling the server's access log
     refused_past_limit()
+
+
+def test_short_client_timeouts_never_cut_a_slow_answer_or_stream(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """The head and body deadlines bound only what the client sends: with both at 0.5 s, an
+    answer whose first token takes 1 s and a stream lasting ~2 s arrive whole, and the
+    keep-alive connection that carried them serves the next request."""
+    gw = gateway_factory(
+        _config(0.5, 0.5, tokens=10, chunk_delay_ms=100, first_token_delay_ms=1000)
+    )
+    with OpenAI(base_url=gw.base_url + "/v1", api_key=DEV_KEY, max_retries=0) as client:
+        stream = client.chat.completions.create(model="gpt-test", messages=CHAT, stream=True)  # type: ignore[arg-type]
+        assert len([c for c in stream if c.choices and c.choices[0].delta.content]) == 10
+        answer = client.chat.completions.create(model="gpt-test", messages=CHAT)  # type: ignore[arg-type]
+        assert answer.usage is not None and answer.usage.completion_tokens == 10
