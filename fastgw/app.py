@@ -25,6 +25,7 @@ from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
 from . import _core, admin
 from .accesslog import AccessLine, AccessLog
+from .bodies import BodyDeadlines
 from .cache.exact import ResponseCache
 from .config import Config, ModelConfig, load_config
 from .disconnect import Disconnects
@@ -84,6 +85,7 @@ class WorkerState:
         self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
         self.drain = Drain(loop, config.server.drain_timeout_s)
+        self.bodies = BodyDeadlines(loop, config.server.body_timeout_s)
         self.disconnects = Disconnects(loop)
         self.created = int(time.time())
         self._request_ids = _request_ids()
@@ -92,6 +94,8 @@ class WorkerState:
         return next(self._request_ids)
 
     def finish(self, ex: Exchange) -> None:
+        if ex.pending_key is not None and self.limiter is not None:  # first: nothing skips it
+            self.limiter.pending.leave(ex.pending_key)
         elapsed = time.perf_counter() - ex.start
         # only configured names become metric labels: a client cannot mint new series
         model = ex.model if ex.model in self.models else ""
@@ -150,6 +154,7 @@ class WorkerState:
 
     async def close(self) -> None:
         self.drain.draining = True
+        self.bodies.close()
         for task in self.health_checks:
             task.cancel()
         for provider in self.providers.values():

@@ -39,6 +39,14 @@ DEFAULT_PORT = 8080
 DEFAULT_WORKERS = 1
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
+# Inbound connections (comparable defaults: Envoy's edge guide 10 s for request headers;
+# nginx 60 s per body read and 75 s keep-alive; Granian 30 s head, 2048 connections)
+DEFAULT_HEADER_TIMEOUT_S = 10.0  # connect (or end of the last answer) to a whole request head
+DEFAULT_BODY_TIMEOUT_S = 30.0  # end of the head to the whole body
+DEFAULT_MAX_CONNECTIONS = 10_000  # open client connections per worker
+MIN_CLIENT_TIMEOUT_S = 0.1
+MAX_CLIENT_TIMEOUT_S = 3600.0
+MAX_CONNECTIONS_LIMIT = 1_000_000
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_FIRST_BYTE_TIMEOUT_S = 120.0
 DEFAULT_IDLE_TIMEOUT_S = 60.0
@@ -97,6 +105,9 @@ class ServerConfig(msgspec.Struct, **_STRUCT):
     workers: int = DEFAULT_WORKERS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -532,6 +543,18 @@ def _check_meaning(config: Config, env: Mapping[str, str]) -> list[str]:
         errors.append("server.max_body_bytes: must be at least 1024")
     if server.drain_timeout_s <= 0:
         errors.append("server.drain_timeout_s: must be above 0")
+    for field in ("header_timeout_s", "body_timeout_s"):
+        value = getattr(server, field)
+        if not MIN_CLIENT_TIMEOUT_S <= value <= MAX_CLIENT_TIMEOUT_S:
+            errors.append(
+                f"server.{field}: {value} is out of range; use "
+                f"{MIN_CLIENT_TIMEOUT_S}-{MAX_CLIENT_TIMEOUT_S} seconds"
+            )
+    if not 1 <= server.max_connections <= MAX_CONNECTIONS_LIMIT:
+        errors.append(
+            f"server.max_connections: {server.max_connections} is out of range; "
+            f"use 1-{MAX_CONNECTIONS_LIMIT} (open client connections per worker)"
+        )
     for name, provider in config.providers.items():
         errors.extend(_check_provider(_join("providers", name), provider, env))
     errors.extend(_check_models(config))

@@ -8,6 +8,7 @@
     ├── NotFound                      404     invalid_request_error  not_found
     │   └── ModelNotFound             404     invalid_request_error  model_not_found
     ├── MethodNotAllowed              405     invalid_request_error  method_not_allowed
+    ├── RequestTimeout                408     invalid_request_error  request_timeout
     ├── Conflict                      409     invalid_request_error  conflict
     ├── PayloadTooLarge               413     invalid_request_error  payload_too_large
     ├── RateLimited                   429     requests | tokens      rate_limit_exceeded
@@ -109,6 +110,14 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+
+class RequestTimeout(GatewayError):
+    """The client did not send its request in time (its body: ``server.body_timeout_s``)."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
 
 
 class Conflict(GatewayError):

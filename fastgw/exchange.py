@@ -22,6 +22,7 @@ class Exchange:
         "method",
         "model",
         "path",
+        "pending_key",
         "prompt_tokens",
         "provider",
         "request_id",
@@ -63,6 +64,7 @@ class Exchange:
         self.served_model: str | None = None  # the fallback model that answered, if any
         self.cached_tokens = 0  # prompt tokens the upstream served from its prompt cache
         self.ticket: Any = None  # the limiter's admission, settled when the request finishes
+        self.pending_key: str | None = None  # counted in the limiter's PendingKeys till finish
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

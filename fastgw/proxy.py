@@ -10,6 +10,7 @@ connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -44,12 +45,25 @@ async def proxy(
     headers = scope.headers
     key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
     ex.key_id, ex.team_id = key.id, key.team
+    limiter = state.limiter
+    if limiter is not None and key.parallel is not None:  # before the body (limits.pending)
+        limiter.pending.enter(key, key.parallel, ex)
     limit = state.config.server.max_body_bytes
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) <= limit:
-        body: bytes = await proto()  # the common case, inline: the server reads just that much
-    else:
-        body = await read_body(proto, declared, limit)
+    task, reading = ex.task, state.bodies.reading  # cut at server.body_timeout_s (bodies.py)
+    reading[task] = ex
+    try:
+        if declared is not None and declared.isdigit() and int(declared) <= limit:
+            body: bytes = await proto()  # the common case, inline: the server reads that much
+        else:
+            body = await read_body(proto, declared, limit)
+    except asyncio.CancelledError:
+        timeout = state.bodies.timed_out(ex)
+        if timeout is None:
+            raise
+        raise timeout from None
+    finally:
+        del reading[task]
     request = decode_request(cls, body)
     ex.model = request.model
     model = state.models.get(request.model)
@@ -60,7 +74,6 @@ async def proxy(
         )
     team = state.keys.teams.get(key.team) if key.team is not None else None
     KeyRing.check_model(key, request.model, team)
-    limiter = state.limiter
     if limiter is not None:  # before the cache: a hit counts as a request (its tokens are free)
         if limiter.remote is None:
             ex.ticket = limiter.admit_local(key, team, request.model, request)

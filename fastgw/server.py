@@ -5,25 +5,45 @@ its path is handed to the workers through ``FASTGW_CONFIG``; each worker builds 
 in ``__rsgi_init__``. On SIGTERM or SIGINT Granian stops accepting connections and each
 worker drains its in-flight requests and streams for up to ``server.drain_timeout_s``
 before it is killed.
+
+Inbound connections are bounded here, in Granian (Rust), at no cost to a request:
+- ``server.max_connections`` open connections per worker (Granian's ``backpressure``: past
+  it a worker stops accepting, and new connections wait in the listen backlog);
+- ``server.header_timeout_s`` to receive a whole request head, counted from the connection's
+  start or from the end of the previous answer on a keep-alive connection: so it is also
+  the idle keep-alive bound (hyper's ``header_read_timeout``; Granian has no separate
+  keep-alive timer). HTTP/1.1 only: in Granian's "auto" mode the connection's first bytes
+  are read to tell HTTP/1 from HTTP/2 with no timer at all, so a client that connects and
+  sends nothing would hold its connection for ever (measured);
+- the body's own deadline (``server.body_timeout_s``) is kept in Python (``fastgw.proxy``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import resource
 from typing import Any
 
 from .config import CONFIG_ENV, Config
 
+log = logging.getLogger("fastgw")
+
+#: File descriptors a worker needs beside its client connections (upstream pools, SQLite, logs).
+FD_HEADROOM = 1024
+
 
 def serve(config: Config, config_path: str, host: str, port: int, workers: int) -> None:
     from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
 
     from .records.db import initialise
 
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     initialise(config.storage.sqlite_path)  # once, before the workers open it
+    raise_fd_limit(config.server.max_connections * workers + FD_HEADROOM)
     server = Granian(
         "fastgw.app:create_app",
         factory=True,
@@ -37,9 +57,33 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
         # a backstop: each worker cuts its own requests at the drain timeout (fastgw.drain)
         workers_kill_timeout=math.ceil(config.server.drain_timeout_s) + 5,
         backlog=2048,
+        backpressure=config.server.max_connections,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(config.server.header_timeout_s * 1000))
+        ),
         websockets=False,
     )
     server.serve()
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's open-file limit (which the workers inherit) towards ``wanted``,
+    up to the hard limit; warn when that is too low for ``max_connections``. Returns the
+    soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files are limited to %d (ulimit -n), fewer than server.max_connections "
+            "needs (%d): raise the limit or lower max_connections",
+            soft,
+            wanted,
+        )
+    return soft
 
 
 def _granian_level(level: str) -> Any:

@@ -13,6 +13,8 @@ configured (the proxy then skips admission altogether), else a ``Limiter``:
   record objects are passed; an admission is then one call into the gate.
 - ``limiter.settle(ticket, ex)`` once the request is over, whatever happened to it: corrects
   the token reservation to the usage, frees parallel slots, commits spend.
+- ``limiter.pending``: a key's ``parallel`` limit checked on the request head, before the
+  body is read (``fastgw.limits.pending``).
 - ``await limiter.close()`` at worker shutdown (flushes settlements queued for Redis).
 
 The backend is chosen once, here: ``local`` (this process) or ``redis`` (shared).
@@ -32,6 +34,7 @@ from ..pricing import PriceTable
 from ..tokens import estimate_other
 from ..wire import ChatRequest
 from .local import LocalLimiter, Plan
+from .pending import PendingKeys
 from .periods import Periods
 from .plan import Scope, has_budget, reserve_tokens
 from .spend import seed_from_usage_log
@@ -64,6 +67,7 @@ class Limiter:
     ) -> None:
         self.local = local
         self.remote = remote  # a RedisLimiter, or None
+        self.pending = PendingKeys(local.metrics)
         self.prices = prices
         self.model_limits = dict(config.limits.models)
         self.default_completion = config.limits.default_completion_tokens
