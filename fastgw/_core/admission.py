@@ -99,8 +99,10 @@ def token_count(value: Any) -> int:
     OverflowError) and no later C arithmetic on it can wrap."""
     if value > _CEILING:
         return TOKEN_CEILING
+    if value < 0:
+        return 0
     count: cython.Py_ssize_t = value
-    return count if count > 0 else 0
+    return count
 
 
 def chat_allowance(
