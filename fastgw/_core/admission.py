@@ -111,7 +111,10 @@ def chat_allowance(
     """The completion tokens a chat request may use: ``max_completion_tokens``, else
     ``max_tokens``, else ``default``, for each of its ``n`` choices; at most
     ``TOKEN_CEILING`` (the product saturates, it never wraps)."""
-    per_choice: cython.Py_ssize_t = token_count(max_completion_tokens or max_tokens or default)
+    chosen = max_completion_tokens or max_tokens or default
+    if n == 1 and 0 < chosen <= _CEILING:  # the usual request: nothing to clamp
+        return chosen  # type: ignore[no-any-return]
+    per_choice: cython.Py_ssize_t = token_count(chosen)
     choices: cython.Py_ssize_t = token_count(n)
     if choices > 0 and per_choice > TOKEN_CEILING // choices:
         return TOKEN_CEILING
