@@ -80,7 +80,9 @@ COMPLETION_FIELDS = [
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[GatewayProcess]:
-    config = mock_config(max_body_bytes=BODY_LIMIT, extra=SMALL_KEY_TOML)
+    cached = '\n[[models]]\nname = "gpt-cached"\n'
+    cached += 'deployments = [{ provider = "mock", model = "mock-cached" }]\n[models.cache]\n'
+    config = mock_config(max_body_bytes=BODY_LIMIT, extra=SMALL_KEY_TOML + cached)
     with GatewayProcess(config, env={"FASTGW_ADMIN_KEY": ADMIN_KEY}) as process:
         yield process
 
@@ -126,6 +128,25 @@ def test_every_numeric_field_out_of_range_is_400_never_500(sdk: OpenAI) -> None:
             extra_body={"dimensions": value},
         )
         _bad_request(embeddings.create, "input[0][1]", model="embed-test", input=[[1, value]])
+
+
+@pytest.mark.parametrize("model", ["gpt-test", "gpt-cached"])
+def test_a_number_past_a_double_in_a_field_fastgw_does_not_read_is_not_a_500(
+    gateway: GatewayProcess, model: str
+) -> None:
+    """1e999 in a field fastgw forwards without reading: with the exact cache on, its
+    canonical form cannot be made, so the request bypasses the cache (it raised: a 500);
+    the mock upstream then answers it."""
+    body = (
+        b'{"model":"' + model.encode() + b'","temperature":0,"x_custom":1e999,'
+        b'"messages":[{"role":"user","content":"Hi"}]}'
+    )
+    headers = {"authorization": f"Bearer {DEV_KEY}", "content-type": "application/json"}
+    response = httpx.post(
+        gateway.base_url + "/v1/chat/completions", content=body, headers=headers, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers.get("x-fastgw-cache") in (None, "bypass")
 
 
 def test_number_literals_no_double_holds_are_400(gateway: GatewayProcess) -> None:
