@@ -113,7 +113,7 @@ def chat_allowance(
     ``TOKEN_CEILING`` (the product saturates, it never wraps)."""
     chosen = max_completion_tokens or max_tokens or default
     if n == 1 and 0 < chosen <= _CEILING:  # the usual request: nothing to clamp
-        return chosen  # type: ignore[no-any-return]
+        return chosen
     per_choice: cython.Py_ssize_t = token_count(chosen)
     choices: cython.Py_ssize_t = token_count(n)
     if choices > 0 and per_choice > TOKEN_CEILING // choices:
