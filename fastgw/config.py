@@ -801,10 +801,10 @@ def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
             f"limits.timezone: unknown time zone {limits.timezone!r}; use an IANA name "
             "such as 'UTC' or 'Europe/Paris'"
         )
-    if limits.default_completion_tokens < 1:
-        errors.append("limits.default_completion_tokens: must be at least 1")
     if limits.default_completion_tokens > MAX_COMPLETION_TOKENS:
         errors.append(f"limits.default_completion_tokens: must be at most {MAX_COMPLETION_TOKENS}")
+    if limits.default_completion_tokens < 1:
+        errors.append("limits.default_completion_tokens: must be at least 1")
     for name, model_limits in limits.models.items():
         path = _join(_join("limits", "models"), name)
         if name not in models:

@@ -3,10 +3,6 @@
 Rules this module keeps:
 - Request Structs hold only what fastgw routes, limits, caches or mocks on; every other field
   stays in the client's original bytes and is forwarded untouched.
-- Decoders and encoders are built once, here. Validation errors become ``InvalidRequest``
-  naming the OpenAI ``param`` (``messages[0].role``), malformed JSON becomes ``MalformedJSON``.
-- ``with_model`` rewrites only the top-level ``model`` of a body; the other values are spliced
-  back as the original raw bytes, in their original order.
 - Every number a client sends that fastgw decodes is range-checked here, at decode (msgspec
   ``Meta`` bounds: C comparisons, no Python per field), to what OpenAI's API reference accepts
   (openapi.yaml: ``n`` 1..128, ``top_logprobs`` 0..20, ``temperature`` 0..2, ``top_p`` 0..1,
@@ -15,6 +11,10 @@ Rules this module keeps:
   ``MAX_TOKENS``. So nothing downstream (admission arithmetic, Redis scripts, the mock) ever
   sees a number it could overflow on, and a value out of range is a 400 ``invalid_value``
   naming the param, never a 500. Fields decoded only for this check are marked so.
+- Decoders and encoders are built once, here. Validation errors become ``InvalidRequest``
+  naming the OpenAI ``param`` (``messages[0].role``), malformed JSON becomes ``MalformedJSON``.
+- ``with_model`` rewrites only the top-level ``model`` of a body; the other values are spliced
+  back as the original raw bytes, in their original order.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from .errors import InvalidRequest, MalformedJSON
+
+# Counts OpenAI rejects below 1 (max_tokens, n, dimensions): refused here with a 400 naming
+# the param, before any upstream is asked.
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class Message(msgspec.Struct):
+    role: str
+    content: str | list[Any] | None = None
+
 
 # OpenAI's documented bounds (openapi.yaml, CreateChatCompletionRequest, CreateCompletionRequest,
 # CreateEmbeddingRequest); refused here with a 400 naming the param, before any upstream is asked.
@@ -56,16 +70,6 @@ TokenList = Annotated[list[Token], msgspec.Meta(min_length=1)]
 EmbeddingInputs = Annotated[
     list[str | Token | TokenList], msgspec.Meta(min_length=1, max_length=MAX_EMBEDDING_INPUTS)
 ]
-Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]  # usage an upstream reports
-
-
-class StreamOptions(msgspec.Struct):
-    include_usage: bool = False
-
-
-class Message(msgspec.Struct):
-    role: str
-    content: str | list[Any] | None = None
 
 
 class ChatRequest(msgspec.Struct):
@@ -114,16 +118,13 @@ class EmbeddingRequest(msgspec.Struct):
 
 
 class PromptTokensDetails(msgspec.Struct):
-    cached_tokens: Count = 0
+    cached_tokens: int = 0
 
 
 class Usage(msgspec.Struct, omit_defaults=True):
-    """Usage as an upstream reports it; counts past 2^53 (or negative) make the whole usage
-    unreadable (``decode_usage``: None) rather than reach the limiter's arithmetic."""
-
-    prompt_tokens: Count = 0
-    completion_tokens: Count = 0
-    total_tokens: Count = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
     prompt_tokens_details: PromptTokensDetails | None = None
 
 
