@@ -19,9 +19,9 @@ file keeps the schema, its defaults and its error messages side by side. Split i
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import importlib.util
+import math
 import os
 import re
 import tomllib
@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import msgspec
+
+from .wire import MAX_TOKENS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -82,6 +84,14 @@ DEFAULT_USAGE_FLUSH_S = 1.0
 DEFAULT_USAGE_BATCH = 10_000
 DEFAULT_ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 CONFIG_ENV = "FASTGW_CONFIG"
+# Upper bounds of the numbers a key, team or model limit may hold (TOML and admin API alike):
+# far above any real limit, exact as doubles (token buckets, Redis), never near an overflow.
+MAX_LIMIT = 10**12  # rpm, tpm, parallel
+MAX_BUDGET_USD = 1e12  # budget_day_usd, budget_month_usd
+MAX_COMPLETION_TOKENS = MAX_TOKENS  # [limits] default_completion_tokens: what a request may ask
+MAX_MOCK_TOKENS = 65_536  # the mock's answer length, in tokens (words)
+MAX_MOCK_EMBEDDING_DIMS = 4096  # the mock's embedding size (OpenAI's largest: 3072)
+_INT64 = 2**63
 DEFAULT_CONFIG_PATH = "config/fastgw.toml"
 
 _STRUCT = {"frozen": True, "forbid_unknown_fields": True, "kw_only": True}
@@ -497,6 +507,17 @@ def _check_shape(value: Any, tp: Any, path: str) -> list[str]:
         msgspec.convert(value, tp)
     except msgspec.ValidationError:
         return [f"{here}: expected {_type_name(tp)}, got {_toml_kind(value)} {value!r}"]
+    return _check_number(value, here)
+
+
+def _check_number(value: Any, here: str) -> list[str]:
+    """Every number of the TOML is finite (TOML allows nan and inf) and fits in 64 bits (TOML's
+    integer range, which Python's reader does not enforce): fastgw hands them to C code, to
+    timers and to Redis."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{here}: {value!r} is not a finite number; write a number"]
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        return [f"{here}: {value} does not fit in a 64-bit integer; write a smaller number"]
     return []
 
 
@@ -570,8 +591,12 @@ def _check_provider(path: str, provider: ProviderConfig, env: Mapping[str, str])
     if isinstance(provider, MockProvider):
         if provider.tokens < 1:
             errors.append(f"{path}.tokens: must be at least 1")
+        if provider.tokens > MAX_MOCK_TOKENS:
+            errors.append(f"{path}.tokens: must be at most {MAX_MOCK_TOKENS}")
         if provider.embedding_dims < 1:
             errors.append(f"{path}.embedding_dims: must be at least 1")
+        if provider.embedding_dims > MAX_MOCK_EMBEDDING_DIMS:
+            errors.append(f"{path}.embedding_dims: must be at most {MAX_MOCK_EMBEDDING_DIMS}")
         if provider.chunk_delay_ms < 0 or provider.first_token_delay_ms < 0:
             errors.append(f"{path}: delays cannot be negative")
         return errors
@@ -724,8 +749,10 @@ def _check_keys(config: Config) -> list[str]:
                 f"{path}.team: unknown team {key.team!r}; add a [[teams]] entry with that id"
             )
         if key.expires_at is not None:
+            from .keys import parse_expiry  # here: fastgw.keys imports this module
+
             try:
-                datetime.datetime.fromisoformat(key.expires_at)
+                parse_expiry(key.expires_at)  # a date-time, and one a UTC calendar can show
             except ValueError:
                 errors.append(
                     f"{path}.expires_at: {key.expires_at!r} is not an ISO 8601 date or "
@@ -751,17 +778,29 @@ def _check_keys(config: Config) -> list[str]:
 
 
 def _check_limit_fields(path: str, item: LimitFields) -> list[str]:
-    errors = [
-        f"{path}.{name}: must be at least 1 (leave it out for no limit)"
-        for name in ("rpm", "tpm", "parallel")
-        if (value := getattr(item, name)) is not None and value < 1
-    ]
-    errors.extend(
-        f"{path}.{name}: must be above 0 (leave it out for no budget)"
-        for name in ("budget_day_usd", "budget_month_usd")
-        if (value := getattr(item, name)) is not None and value <= 0
-    )
-    return errors
+    return [f"{path}.{problem}" for problem in limit_problems(item)]
+
+
+def limit_problems(item: Any) -> list[str]:
+    """What is wrong with the limits and budgets of ``item`` (a key, team or model: TOML or
+    admin API), each as ``"field: why"``: limits are whole numbers from 1 to ``MAX_LIMIT``,
+    budgets finite amounts above 0 and at most ``MAX_BUDGET_USD``."""
+    problems: list[str] = []
+    for name in ("rpm", "tpm", "parallel"):
+        value = getattr(item, name)
+        if value is not None and value < 1:
+            problems.append(f"{name}: must be at least 1 (leave it out for no limit)")
+        elif value is not None and value > MAX_LIMIT:
+            problems.append(f"{name}: must be at most {MAX_LIMIT} (leave it out for no limit)")
+    for name in ("budget_day_usd", "budget_month_usd"):
+        value = getattr(item, name)
+        if value is not None and not value > 0:  # NaN too
+            problems.append(f"{name}: must be above 0 (leave it out for no budget)")
+        elif value is not None and not value <= MAX_BUDGET_USD:  # inf too
+            problems.append(
+                f"{name}: must be at most {MAX_BUDGET_USD:.0f} (leave it out for no budget)"
+            )
+    return problems
 
 
 def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
@@ -785,6 +824,8 @@ def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
             f"limits.timezone: unknown time zone {limits.timezone!r}; use an IANA name "
             "such as 'UTC' or 'Europe/Paris'"
         )
+    if limits.default_completion_tokens > MAX_COMPLETION_TOKENS:
+        errors.append(f"limits.default_completion_tokens: must be at most {MAX_COMPLETION_TOKENS}")
     if limits.default_completion_tokens < 1:
         errors.append("limits.default_completion_tokens: must be at least 1")
     for name, model_limits in limits.models.items():

@@ -68,7 +68,19 @@ def parse_expiry(text: str | None) -> float | None:
     moment = datetime.datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
+    stamp = moment.timestamp()
+    # refused unless it can be written back in UTC as the admin API shows it: an offset can
+    # push a year-1 or year-9999 date out of the calendar ("9999-12-31T23:00-05:00")
+    expiry_text(stamp)
+    return stamp
+
+
+def expiry_text(stamp: float) -> str:
+    """``expires_at`` (Unix time) in ISO 8601, UTC; ``ValueError`` if no date has it."""
+    try:
+        return datetime.datetime.fromtimestamp(stamp, datetime.UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{stamp} is not a time between the years 1 and 9999") from None
 
 
 def key_record(key: KeyConfig) -> KeyRecord:

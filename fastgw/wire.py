@@ -3,6 +3,14 @@
 Rules this module keeps:
 - Request Structs hold only what fastgw routes, limits, caches or mocks on; every other field
   stays in the client's original bytes and is forwarded untouched.
+- Every number a client sends that fastgw decodes is range-checked here, at decode (msgspec
+  ``Meta`` bounds: C comparisons, no Python per field), to what OpenAI's API reference accepts
+  (openapi.yaml: ``n`` 1..128, ``top_logprobs`` 0..20, ``temperature`` 0..2, ``top_p`` 0..1,
+  penalties -2..2, ``logit_bias`` -100..100, ``best_of`` 0..20, ``logprobs`` 0..5, ``seed`` an
+  int64, embeddings ``input`` 1..2048 items), whatever the provider; token counts are bounded by
+  ``MAX_TOKENS``. So nothing downstream (admission arithmetic, Redis scripts, the mock) ever
+  sees a number it could overflow on, and a value out of range is a 400 ``invalid_value``
+  naming the param, never a 500. Fields decoded only for this check are marked so.
 - Decoders and encoders are built once, here. Validation errors become ``InvalidRequest``
   naming the OpenAI ``param`` (``messages[0].role``), malformed JSON becomes ``MalformedJSON``.
 - ``with_model`` rewrites only the top-level ``model`` of a body; the other values are spliced
@@ -32,36 +40,81 @@ class Message(msgspec.Struct):
     content: str | list[Any] | None = None
 
 
+# OpenAI's documented bounds (openapi.yaml, CreateChatCompletionRequest, CreateCompletionRequest,
+# CreateEmbeddingRequest); refused here with a 400 naming the param, before any upstream is asked.
+MAX_CHOICES = 128  # n
+MAX_EMBEDDING_INPUTS = 2048  # items of an embeddings input array
+MAX_TOP_LOGPROBS = 20
+MAX_BEST_OF = 20
+MAX_LOGPROBS = 5  # legacy completions
+# max_tokens, max_completion_tokens: OpenAI documents no maximum (each model refuses past its
+# own); 2^24 is above every model's context window (the largest, 10M tokens) and keeps
+# n x max_tokens (at most 2^31) exact in a C integer, a double and a Redis (Lua) number.
+MAX_TOKENS = 2**24
+# embeddings dimensions: OpenAI documents no maximum (its largest model has 3072)
+MAX_DIMENSIONS = 65_536
+MAX_TOKEN_ID = 2**32 - 1  # a token of a prompt or an embeddings input given as integers
+_INT64 = 2**63
+
+Tokens = Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS)]
+Choices = Annotated[int, msgspec.Meta(ge=1, le=MAX_CHOICES)]
+Dimensions = Annotated[int, msgspec.Meta(ge=1, le=MAX_DIMENSIONS)]
+Seed = Annotated[int, msgspec.Meta(ge=-_INT64, le=_INT64 - 1)]
+Temperature = Annotated[float, msgspec.Meta(ge=0, le=2)]
+TopP = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
+LogitBias = dict[str, Annotated[float, msgspec.Meta(ge=-100, le=100)]]
+TopLogprobs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOP_LOGPROBS)]
+Token = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_ID)]
+TokenList = Annotated[list[Token], msgspec.Meta(min_length=1)]
+EmbeddingInputs = Annotated[
+    list[str | Token | TokenList], msgspec.Meta(min_length=1, max_length=MAX_EMBEDDING_INPUTS)
+]
+
+
 class ChatRequest(msgspec.Struct):
     model: str
     messages: list[Message]
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: Positive | None = None
-    max_completion_tokens: Positive | None = None
-    n: Positive = 1
-    temperature: float | None = None
-    seed: int | None = None
+    max_tokens: Tokens | None = None
+    max_completion_tokens: Tokens | None = None
+    n: Choices = 1
+    temperature: Temperature | None = None
+    seed: Seed | None = None
     metadata: dict[str, Any] | None = None  # routing reads metadata.tags
+    # decoded only to be range-checked (the upstream gets the original bytes)
+    top_p: TopP | None = None
+    frequency_penalty: Penalty | None = None
+    presence_penalty: Penalty | None = None
+    logit_bias: LogitBias | None = None
+    top_logprobs: TopLogprobs | None = None
 
 
 class CompletionRequest(msgspec.Struct):
     model: str
-    prompt: str | list[str | int | list[int]]
+    prompt: str | list[str | Token | TokenList]
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: Positive | None = None
-    n: Positive = 1
-    temperature: float | None = None
-    seed: int | None = None
+    max_tokens: Tokens | None = None
+    n: Choices = 1
+    temperature: Temperature | None = None
+    seed: Seed | None = None
     metadata: dict[str, Any] | None = None
+    # decoded only to be range-checked (the upstream gets the original bytes)
+    top_p: TopP | None = None
+    frequency_penalty: Penalty | None = None
+    presence_penalty: Penalty | None = None
+    logit_bias: LogitBias | None = None
+    best_of: Annotated[int, msgspec.Meta(ge=0, le=MAX_BEST_OF)] | None = None
+    logprobs: Annotated[int, msgspec.Meta(ge=0, le=MAX_LOGPROBS)] | None = None
 
 
 class EmbeddingRequest(msgspec.Struct):
     model: str
-    input: str | list[str | int | list[int]]
+    input: str | EmbeddingInputs
     encoding_format: str = "float"
-    dimensions: Positive | None = None
+    dimensions: Dimensions | None = None
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -102,6 +155,10 @@ encode = msgspec.json.Encoder().encode
 
 _PATH_RE = re.compile(r" - at `\$\.?(.*)`$")
 _MISSING_RE = re.compile(r"Object missing required field `([^`]+)`")
+# msgspec's words for a value of the right type out of its bounds: "Expected `int` <= 128",
+# "Expected `array` of length <= 2048", "Number out of range" (past a double, or an int64
+# for an int field)
+_OUT_OF_RANGE_RE = re.compile(r"[`h] [<>]= |out of range")
 
 
 def decode_request(cls: type[R], body: bytes) -> R:
@@ -132,9 +189,10 @@ def _invalid(text: str) -> InvalidRequest:
         )
     if where.startswith("."):
         where = where[1:]
+    where = where.replace("[...]", "")  # a value of a map (logit_bias): the map is the param
     if not where:
         return InvalidRequest(f"Invalid request body: {message}.", code="invalid_type")
-    if "` >= " in message or "` <= " in message:  # the right type, out of range
+    if _OUT_OF_RANGE_RE.search(message):  # the right type, out of range
         return InvalidRequest(
             f"Invalid value for '{where}': {message[0].lower()}{message[1:]}.",
             param=where,

@@ -23,6 +23,10 @@ Rules this module keeps:
 - ``settle_ticket`` runs once per ticket (later calls do nothing): corrects the token buckets
   to the tokens used, leaves the parallel counters, and moves the reservation to what was
   spent.
+- Token counts cannot wrap: every count a caller passes (``n``, ``max_tokens``, a prompt
+  estimate) is clamped into ``[0, TOKEN_CEILING]`` as a Python int before C arithmetic, and
+  products and sums saturate at ``TOKEN_CEILING`` (2^53: far above any token limit, exact as a
+  double and as a Redis number, far below ``Py_ssize_t``), in both twins alike.
 - The buckets and counters are those of ``fastgw._core.buckets``, of the same twin (the
   compiled gate takes only compiled tables, typed, so its calls into them are C calls). Besides
   their public methods it uses ``TokenBucketTable._tightest`` (``tightest`` without building a
@@ -47,6 +51,8 @@ PARALLEL = 4  # failed: index into the parallel counters
 PER_MESSAGE = cython.declare(cython.Py_ssize_t, 4)
 PER_REPLY = cython.declare(cython.Py_ssize_t, 3)
 _PER_TOKEN = cython.declare(cython.double, 1e-6)  # prices are USD per million tokens
+TOKEN_CEILING = cython.declare(cython.Py_ssize_t, 2**53)  # the most tokens any request reserves
+_CEILING = cython.declare(object, 2**53)  # the same as a Python int, to compare any int with
 
 _MS_TEXT = cython.declare(tuple, tuple(f"{ms}ms" for ms in range(1000)))
 _NO_SPENDS = cython.declare(tuple, ())
@@ -87,13 +93,32 @@ def estimate_messages(messages: list[Any], other: Callable[[Any], int]) -> int:
     return total
 
 
+def token_count(value: Any) -> int:
+    """``value`` (an int of any size) clamped into ``[0, TOKEN_CEILING]``: compared as a
+    Python int first, so that one past ``Py_ssize_t`` saturates (compiled: instead of raising
+    OverflowError) and no later C arithmetic on it can wrap."""
+    if value > _CEILING:
+        return TOKEN_CEILING
+    if value < 0:
+        return 0
+    count: cython.Py_ssize_t = value
+    return count
+
+
 def chat_allowance(
-    max_completion_tokens: Any, max_tokens: Any, n: cython.Py_ssize_t, default: cython.Py_ssize_t
+    max_completion_tokens: Any, max_tokens: Any, n: Any, default: cython.Py_ssize_t
 ) -> int:
     """The completion tokens a chat request may use: ``max_completion_tokens``, else
-    ``max_tokens``, else ``default``, for each of its ``n`` choices."""
-    per_choice: cython.Py_ssize_t = max_completion_tokens or max_tokens or default
-    return per_choice * n
+    ``max_tokens``, else ``default``, for each of its ``n`` choices; at most
+    ``TOKEN_CEILING`` (the product saturates, it never wraps)."""
+    chosen = max_completion_tokens or max_tokens or default
+    if n == 1 and 0 < chosen <= _CEILING:  # the usual request: nothing to clamp
+        return chosen
+    per_choice: cython.Py_ssize_t = token_count(chosen)
+    choices: cython.Py_ssize_t = token_count(n)
+    if choices > 0 and per_choice > TOKEN_CEILING // choices:
+        return TOKEN_CEILING
+    return per_choice * choices
 
 
 def _no_other(message: Any) -> int:
@@ -266,7 +291,7 @@ class Gate:
         messages: list[Any],
         max_completion_tokens: Any,
         max_tokens: Any,
-        n: cython.Py_ssize_t,
+        n: Any,
     ) -> Ticket | None:
         """``admit_reserved`` for a chat request: its prompt estimated from ``messages``
         (``estimate_messages``) and its ``chat_allowance``."""
@@ -276,18 +301,19 @@ class Gate:
         )
         return self.admit_reserved(prompt, allowance)
 
-    def admit_reserved(
-        self, prompt: cython.Py_ssize_t, allowance: cython.Py_ssize_t
-    ) -> Ticket | None:
-        """``admit`` reserving ``prompt + allowance`` tokens and their price (as
-        ``PriceTable.cost`` sums it, with no cached tokens); both are kept in ``asked_tokens``
-        and ``asked_cost`` for the caller of a refusal."""
+    def admit_reserved(self, prompt: Any, allowance: Any) -> Ticket | None:
+        """``admit`` reserving ``prompt + allowance`` tokens (each clamped by ``token_count``)
+        and their price (as ``PriceTable.cost`` sums it, with no cached tokens); both are kept
+        in ``asked_tokens`` and ``asked_cost`` for the caller of a refusal."""
+        asked: cython.Py_ssize_t = token_count(prompt)
+        completion: cython.Py_ssize_t = token_count(allowance)
         cost: cython.double = (
-            prompt * self.price_input + allowance * self.price_output
+            asked * self.price_input + completion * self.price_output
         ) * _PER_TOKEN
-        self.asked_tokens = prompt + allowance
+        asked += completion  # at most 2 * TOKEN_CEILING: no wrap
+        self.asked_tokens = asked
         self.asked_cost = cost
-        return self.admit(prompt + allowance, cost)
+        return self.admit(asked, cost)
 
     def set_period(
         self, day_start: float, day_end: float, spends: tuple[Any, ...], limits: tuple[Any, ...]

@@ -10,12 +10,15 @@ from fastgw._core.buckets_c cimport ParallelCounter, TokenBucketTable
 cdef Py_ssize_t PER_MESSAGE
 cdef Py_ssize_t PER_REPLY
 cdef double _PER_TOKEN
+cdef Py_ssize_t TOKEN_CEILING
+cdef object _CEILING
 cdef tuple _MS_TEXT
 cdef tuple _NO_SPENDS
 
 cpdef Py_ssize_t estimate_messages(list messages, object other) except -1
+cpdef Py_ssize_t token_count(object value) except -1
 cpdef Py_ssize_t chat_allowance(
-    object max_completion_tokens, object max_tokens, Py_ssize_t n, Py_ssize_t default
+    object max_completion_tokens, object max_tokens, object n, Py_ssize_t default
 ) except -1
 cpdef str format_reset(double seconds)
 cdef str _remaining(double left)
@@ -84,8 +87,8 @@ cdef class Gate:
     cpdef void set_reservation(
         self, Py_ssize_t default_completion, double price_input, double price_output, object other
     ) except *
-    cpdef object admit_chat(self, list messages, object max_completion_tokens, object max_tokens, Py_ssize_t n)
-    cpdef object admit_reserved(self, Py_ssize_t prompt, Py_ssize_t allowance)
+    cpdef object admit_chat(self, list messages, object max_completion_tokens, object max_tokens, object n)
+    cpdef object admit_reserved(self, object prompt, object allowance)
     cpdef void set_period(self, double day_start, double day_end, tuple spends, tuple limits) except *
     cpdef object admit(self, Py_ssize_t tokens, double estimated_cost)
     cdef void _fail(self, int why, Py_ssize_t which, double now, list headers) noexcept

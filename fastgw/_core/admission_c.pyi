@@ -10,3 +10,4 @@ from .admission import chat_allowance as chat_allowance
 from .admission import estimate_messages as estimate_messages
 from .admission import format_reset as format_reset
 from .admission import settle_ticket as settle_ticket
+from .admission import token_count as token_count

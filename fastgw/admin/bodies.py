@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from ..config import limit_problems
 from ..errors import InvalidRequest, MalformedJSON
-from ..keys import KeyRecord, TeamRecord, parse_expiry
+from ..keys import KeyRecord, TeamRecord, expiry_text, parse_expiry
 
 T = TypeVar("T")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
@@ -152,15 +153,13 @@ def check_id(value: str) -> str:
 
 
 def check_record(record: KeyRecord | TeamRecord, models: Collection[str]) -> None:
-    """Limits at least 1, budgets above 0, models known (or every model)."""
-    for name in ("rpm", "tpm", "parallel"):
-        value = getattr(record, name)
-        if value is not None and value < 1:
-            raise InvalidRequest(f"'{name}' must be at least 1 (or null for no limit).", param=name)
-    for name in ("budget_day_usd", "budget_month_usd"):
-        value = getattr(record, name)
-        if value is not None and value <= 0:
-            raise InvalidRequest(f"'{name}' must be above 0 (or null for no budget).", param=name)
+    """Limits whole numbers from 1 to ``MAX_LIMIT``, budgets finite, above 0 and at most
+    ``MAX_BUDGET_USD`` (``fastgw.config.limit_problems``, as in the TOML), models known (or
+    every model). Checked before anything is stored."""
+    for problem in limit_problems(record):
+        name, _, why = problem.partition(": ")
+        why = why.replace("(leave it out for", "(or null for")
+        raise InvalidRequest(f"'{name}' {why}.", param=name, code="invalid_value")
     for model in record.models or ():
         if model not in models:
             raise InvalidRequest(
@@ -225,15 +224,23 @@ def key_view(
         parallel=record.parallel,
         budget_day_usd=record.budget_day_usd,
         budget_month_usd=record.budget_month_usd,
-        expires_at=None
-        if expires is None
-        else datetime.datetime.fromtimestamp(expires, datetime.UTC).isoformat(),
+        expires_at=None if expires is None else _expiry_view(expires),
         enabled=record.enabled,
         metadata=record.metadata,
         digest_prefix="sha256:" + record.digest.hex()[:8],
         created_at=created,
         updated_at=updated,
     )
+
+
+def _expiry_view(stamp: float) -> str:
+    """``expires_at`` as shown. One out of the calendar (stored before such dates were
+    refused) is shown as its first or last moment rather than failing the whole answer."""
+    try:
+        return expiry_text(stamp)
+    except ValueError:
+        edge = datetime.datetime.max if stamp > 0 else datetime.datetime.min
+        return edge.replace(tzinfo=datetime.UTC).isoformat()
 
 
 def team_view(

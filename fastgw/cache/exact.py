@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 import xxhash
 
 from .._core import ExactCache
@@ -116,7 +117,11 @@ class ResponseCache:
         raw = xxhash.xxh3_128_digest(head + body)  # = cache_key(namespace, tag + body)
         key = self.aliases.get(raw)
         if key is None:
-            key = cache_key(namespace, _CANONICAL[kind](body, model.name))
+            try:
+                canonical = _CANONICAL[kind](body, model.name)
+            except msgspec.DecodeError:  # a number no double holds (1e999) in a field fastgw
+                return CachePlan(b"", False, False, 0.0)  # does not read: the upstream judges
+            key = cache_key(namespace, canonical)
             self.aliases.put(raw, key, settings.ttl_s)
         return CachePlan(key, not no_cache, not no_store, settings.ttl_s)
 

@@ -16,6 +16,19 @@ from .plan import Scope, budget_message, parallel_message, rate_message
 from .ticket import Ticket
 
 _KEEP_S = 86400  # spend counters outlive their period by a day (for late settlements)
+_MOST_TOKENS = 2**54  # a token correction past this is clamped (admission reserves <= 2^54)
+_MOST_USD = 1e15  # a cost past this (or not finite) is clamped
+
+
+def _tokens(value: int) -> float:
+    """A token correction as SETTLE takes it: within +-``_MOST_TOKENS`` (clamped as an int,
+    so even one past a double converts)."""
+    return float(max(-_MOST_TOKENS, min(_MOST_TOKENS, value)))
+
+
+def _usd(value: float) -> float:
+    """An amount of USD as SETTLE takes it: finite, 0 to ``_MOST_USD``."""
+    return min(value, _MOST_USD) if value > 0 else 0.0
 
 
 class AdmitCall:
@@ -150,12 +163,14 @@ def settle_calls(
     in ``settlements``: what they do to one counter is summed (the reservations given back,
     the spend, the token corrections, the parallel slots left), so requests that share a key,
     team or model cost Redis one script call, not one each. Summing equals applying them one
-    by one, except that a bucket is clamped to its capacity once rather than after each."""
+    by one, except that a bucket is clamped to its capacity once rather than after each.
+    Each settlement's numbers are clamped to what the script takes (finite, in range) before
+    they are summed, so a settlement with absurd numbers cannot make the call fail."""
     budgets: dict[tuple[str, str], list[Any]] = {}  # (spent, reserved) -> [estimate, cost, expire]
     buckets: dict[str, list[float]] = {}  # key -> [rate, capacity, delta]
     parallel: dict[str, int] = {}  # key -> slots left
-    for ticket, tokens, cost in settlements:
-        estimate = ticket.estimated_cost
+    for ticket, tokens, used in settlements:
+        estimate, cost = _usd(ticket.estimated_cost), _usd(used)
         for spent, reserved, expire_at in ticket.budgets:
             entry = budgets.get((spent, reserved))
             if entry is None:
@@ -164,7 +179,7 @@ def settle_calls(
                 entry[0] += estimate
                 entry[1] += cost
                 entry[2] = max(entry[2], expire_at)
-        delta = float(tokens - ticket.tokens)
+        delta = _tokens(tokens - ticket.tokens)
         for key, rate, capacity in ticket.buckets:
             bucket = buckets.get(key)
             if bucket is None:

@@ -30,9 +30,9 @@ def reserve_tokens(
             request.max_completion_tokens, request.max_tokens, request.n, default_completion
         )
         return prompt, allowance
-    if isinstance(request, CompletionRequest):
-        allowance = request.max_tokens or default_completion
-        return estimate_prompt(request.prompt), allowance * request.n
+    if isinstance(request, CompletionRequest):  # the same saturating product as chat
+        allowance = chat_allowance(None, request.max_tokens, request.n, default_completion)
+        return estimate_prompt(request.prompt), allowance
     return estimate_prompt(request.input), 0
 
 

@@ -8,6 +8,10 @@ Rules this module keeps:
   ``EVALSHA scripts.SETTLE`` (``layout.settle_calls``): a script call costs Redis about 30 µs
   whatever it does, so one per request would be most of its work. A batch that fails stays
   queued and is sent when Redis is back; ``close`` (worker shutdown) flushes the queue.
+- One settlement never drops the others: a counter Redis refuses costs only its own update
+  (SETTLE writes with ``pcall``; the failures are logged), and a batch the script refuses
+  whole (it then wrote nothing) is sent again one settlement at a time, so only a settlement
+  that fails alone is dropped (logged), and every other one frees its parallel slots.
 - When Redis cannot be reached (connection refused or reset, timeout): the state is marked
   down (log warning once per outage, ``fastgw_state_backend_up 0``), and a background task
   pings it with backoff until it answers. Meanwhile ``fail_open`` admits under this process's
@@ -158,19 +162,48 @@ class RedisLimiter:
         try:
             while pending and self.up:
                 batch = [pending.popleft() for _ in range(min(len(pending), _SETTLE_BATCH))]
-                try:
-                    await self._send(batch)
-                except _DOWN as exc:
-                    pending.extendleft(reversed(batch))  # kept, in order, for when it is back
-                    self._went_down(exc)
+                left = await self._deliver(batch)
+                pending.extendleft(reversed(left))  # kept, in order, for when it is back
         finally:
             self._flusher = None
 
+    async def _deliver(self, batch: list[tuple[Ticket, int, float]]) -> list[Any]:
+        """Send ``batch``; what is left of it (to queue again) if Redis went down. A batch the
+        script refuses (it wrote nothing) is delivered again one settlement at a time; of one
+        refused alone only the parallel slots are left (logged)."""
+        try:
+            await self._send(batch)
+        except _DOWN as exc:
+            self._went_down(exc)
+            return batch
+        except ReplyError as exc:
+            if len(batch) > 1:
+                log.warning("redis refused %d settlements (%s): each sent alone", len(batch), exc)
+                for i, one in enumerate(batch):
+                    if await self._deliver([one]):
+                        return batch[i:]
+                return []
+            ticket = batch[0][0]
+            log.error("redis refused a settlement (%s): only its parallel slots are freed", exc)
+            if ticket.buckets or ticket.budgets:  # its slots at least: nothing else to refuse
+                bare = Ticket("redis", 0, 0.0, [], ticket.parallel, [], [])
+                return await self._deliver([(bare, 0, 0.0)])
+        return []
+
     async def _send(self, batch: list[tuple[Ticket, int, float]]) -> None:
         """One ``SETTLE`` call for every settlement in ``batch``; sent again once the scripts
-        are loaded if Redis answers NOSCRIPT."""
+        are loaded if Redis answers NOSCRIPT. Counters Redis refused are logged (the others
+        were written)."""
         keys, args = settle_calls(batch)
-        await self._eval(False, keys, args)
+        answer = await self._eval(False, keys, args)
+        if isinstance(answer, list) and answer and int(answer[0]) > 0:
+            first = answer[1].decode(errors="replace") if len(answer) > 1 else ""
+            log.warning(
+                "redis refused %d counter updates of %d settlements (%s); the rest were applied",
+                int(answer[0]),
+                len(batch),
+                first,
+            )
 
     # -- outage and recovery ----------------------------------------------------------------
 
@@ -218,10 +251,9 @@ class RedisLimiter:
         pending = self._pending
         while pending:  # one last try even if it was down: it may be back
             batch = [pending.popleft() for _ in range(min(len(pending), _SETTLE_BATCH))]
-            try:
-                await self._send(batch)
-            except _DOWN:
-                pending.extendleft(reversed(batch))
+            left = await self._deliver(batch)
+            if left:
+                pending.extendleft(reversed(left))
                 break
         if pending:
             log.warning(

@@ -19,7 +19,13 @@ Rules these scripts keep:
   instance that crashed are freed then. Spend counters (``s``) and reservations (``v``)
   expire at their period's end plus a day.
 - Numbers come back as integers (Lua numbers are truncated by Redis): levels floored, times
-  in milliseconds rounded up; spend as a string.
+  in milliseconds rounded up; spend as a string. A bucket's expiry is at most
+  ``MAX_BUCKET_TTL_MS`` whatever its level, so that ``PX`` always gets an integer Redis accepts.
+- A settlement never drops another: SETTLE checks every number it is given before it writes
+  anything (an error then means nothing was written, so each settlement of the batch can be
+  sent again alone), and writes with ``redis.pcall``, so a counter Redis refuses (a key of
+  the wrong type) costs only that counter's update; it returns ``{failed writes, first
+  error}``.
 
 Layout. ADMIT: ``KEYS`` = per budget (spent, reserved), per bucket (hash), per parallel
 (counter); ``ARGV`` = nbudgets, nbuckets, nparallel, then per budget (budget, estimate,
@@ -35,8 +41,13 @@ bucket (rate, capacity, delta), per parallel (slots to leave).
 from __future__ import annotations
 
 PARALLEL_TTL_S = 600
+MAX_BUCKET_TTL_MS = 10**12  # about 31 years: written in full by Lua's number format
 
-_PRELUDE = """
+_PRELUDE = (
+    """
+local max_ttl_ms = """
+    + str(MAX_BUCKET_TTL_MS)
+    + """
 local function level_of(value, rate, cap, now)
   if not value then return cap end
   local l, s = string.match(value, '^(%S+) (%S+)$')
@@ -46,22 +57,24 @@ local function level_of(value, rate, cap, now)
   if level > cap then level = cap end
   return level
 end
-local function store(key, level, rate, cap, now)
+local function store(call, key, level, rate, cap, now)
   local full_ms = 0
   if rate > 0 and level < cap then full_ms = math.ceil((cap - level) / rate * 1000) end
-  redis.call('SET', key, tostring(level) .. ' ' .. tostring(now), 'PX', full_ms + 60000)
+  if full_ms > max_ttl_ms then full_ms = max_ttl_ms end
+  call('SET', key, tostring(level) .. ' ' .. tostring(now), 'PX', full_ms + 60000)
   return full_ms
 end
 -- adds amount to a spend counter, giving it its expiry when this call created it
-local function add(key, amount, expire_at)
-  local total = tonumber(redis.call('INCRBYFLOAT', key, amount))
-  if total <= tonumber(amount) * (1 + 1e-9) then redis.call('EXPIREAT', key, expire_at) end
+local function add(call, key, amount, expire_at)
+  local total = tonumber(call('INCRBYFLOAT', key, amount))
+  if total and total <= tonumber(amount) * (1 + 1e-9) then call('EXPIREAT', key, expire_at) end
   return total
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nq, nb, np = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 """
+)
 
 ADMIT = (
     _PRELUDE
@@ -98,7 +111,8 @@ end
 local out = {0}
 k, a = bk, ba
 for i = 1, nb do
-  local full_ms = store(KEYS[k], levels[i], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), now)
+  local rate, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local full_ms = store(redis.call, KEYS[k], levels[i], rate, cap, now)
   out[#out + 1] = math.floor(levels[i])
   out[#out + 1] = full_ms
   k = k + 1
@@ -113,7 +127,7 @@ for i = 1, np do
 end
 k, a = 1, 4
 for i = 1, nq do
-  if tonumber(ARGV[a + 1]) > 0 then add(KEYS[k + 1], ARGV[a + 1], ARGV[a + 2]) end
+  if tonumber(ARGV[a + 1]) > 0 then add(redis.call, KEYS[k + 1], ARGV[a + 1], ARGV[a + 2]) end
   k = k + 2
   a = a + 3
 end
@@ -124,17 +138,33 @@ return out
 SETTLE = (
     _PRELUDE
     + """
+for i = 1, #ARGV do  -- every number is checked before anything is written
+  local x = tonumber(ARGV[i])
+  if x == nil or x ~= x or x == math.huge or x == -math.huge then
+    return redis.error_reply('SETTLE: argument ' .. i .. ' is not a finite number')
+  end
+end
+local failed, first = 0, ''
+local function try(...)  -- one write; a refused one is counted, never fatal
+  local reply = redis.pcall(...)
+  if type(reply) == 'table' and reply.err then
+    failed = failed + 1
+    if first == '' then first = reply.err end
+    return nil
+  end
+  return reply
+end
 local k, a = 1, 4
 for i = 1, nq do
   local estimate, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   if estimate > 0 then
-    local left = tonumber(redis.call('INCRBYFLOAT', KEYS[k + 1], -estimate))
-    if left < 1e-12 then
-      redis.call('SET', KEYS[k + 1], '0')
-      redis.call('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
+    local left = tonumber(try('INCRBYFLOAT', KEYS[k + 1], -estimate))
+    if left and left < 1e-12 then
+      try('SET', KEYS[k + 1], '0')
+      try('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
     end
   end
-  if cost > 0 then add(KEYS[k], ARGV[a + 1], ARGV[a + 2]) end
+  if cost > 0 then add(try, KEYS[k], ARGV[a + 1], ARGV[a + 2]) end
   k = k + 2
   a = a + 3
 end
@@ -143,21 +173,22 @@ for i = 1, nb do
   if tonumber(ARGV[a + 2 + 3 * (i - 1)]) ~= 0 then changed[#changed + 1] = i end
 end
 if #changed > 0 then
-  local v = redis.call('MGET', unpack(KEYS, k, k + nb - 1))
+  local v = redis.call('MGET', unpack(KEYS, k, k + nb - 1))  -- MGET refuses no key type
   for _, i in ipairs(changed) do
     local b = a + 3 * (i - 1)
     local rate, cap, delta = tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
     local level = level_of(v[i], rate, cap, now) - delta
     if level > cap then level = cap end
-    store(KEYS[k + i - 1], level, rate, cap, now)
+    store(try, KEYS[k + i - 1], level, rate, cap, now)
   end
 end
 k, a = k + nb, a + 3 * nb
 for i = 1, np do
-  if redis.call('DECRBY', KEYS[k], ARGV[a]) < 0 then redis.call('SET', KEYS[k], '0') end
+  local left = try('DECRBY', KEYS[k], ARGV[a])
+  if left and left < 0 then try('SET', KEYS[k], '0') end
   k = k + 1
   a = a + 1
 end
-return 0
+return {failed, first}
 """
 )

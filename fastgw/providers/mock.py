@@ -5,22 +5,32 @@ prompt. Usage is realistic (prompt tokens estimated from the messages, completio
 counted from the answer); ``max_tokens`` truncates with ``finish_reason: "length"``; streams
 honour ``stream_options.include_usage`` and pace their chunks with the configured delays;
 embeddings are unit vectors, as floats or base64 (the Python SDK asks for base64).
+
+Rules this module keeps (the mock is the default provider, so its work is a client's to ask):
+- The work of one request is bounded: the wire already bounds ``n`` (128) and the embedding
+  inputs (2048), the config bounds ``tokens`` and ``embedding_dims``, and ``dimensions`` above
+  the configured ``embedding_dims`` is refused with a 400 as OpenAI refuses it past a model's
+  size.
+- It never holds the event loop for long: answers, embeddings and stream events are built in
+  slices of about ``_SLICE_WORK`` words or floats (a few ms), with a yield to the loop between
+  two slices; stream events are built as they are sent, not all up front.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import math
-import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 import xxhash
 
 from ..config import MockProvider as MockConfig
+from ..errors import error_body
 from ..tokens import estimate_messages, estimate_prompt, estimate_text, message_text
 from ..wire import ChatRequest, EmbeddingRequest, Usage, encode
 from .base import Call
@@ -122,28 +132,50 @@ class _EmbeddingList(msgspec.Struct):
     object: str = "list"
 
 
-class MockResponse:
-    """A canned response, read whole or chunk by chunk with the configured pacing."""
+# Words or floats built between two yields to the event loop: about 10 ms of work (a float
+# of an embedding costs about 0.3 us to draw and encode, a word of an answer less).
+_SLICE_WORK = 32_768
 
-    def __init__(self, chunks: list[bytes], first_delay: float, gap: float, sse: bool) -> None:
-        self.status = 200
-        self._chunks = chunks
-        self._index = 0
+
+class MockResponse:
+    """A canned response, read whole or chunk by chunk with the configured pacing. ``chunks``
+    may be built lazily (a generator): each is built when it is asked for. Without pacing,
+    the loop is yielded to every ``_SLICE_WORK`` bytes sent, so a long stream does not hold
+    it."""
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        first_delay: float,
+        gap: float,
+        sse: bool,
+        status: int = 200,
+    ) -> None:
+        self.status = status
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._started = False
         self._first_delay = first_delay
         self._gap = gap
         self._type = b"text/event-stream" if sse else b"application/json"
+        self._unyielded = 0  # bytes handed out since the loop was last yielded to
 
     def header(self, name: bytes) -> bytes | None:
         return self._type if name == b"content-type" else None
 
     async def next_chunk(self) -> bytes | None:
-        if self._index >= len(self._chunks):
+        chunk = next(self._chunks, None)
+        if chunk is None:
             return None
-        delay = self._first_delay if self._index == 0 else self._gap
+        delay = self._gap if self._started else self._first_delay
+        self._started = True
         if delay > 0:
             await asyncio.sleep(delay)
-        chunk = self._chunks[self._index]
-        self._index += 1
+            self._unyielded = 0
+        else:
+            self._unyielded += len(chunk)
+            if self._unyielded >= 8 * _SLICE_WORK:
+                self._unyielded = 0
+                await asyncio.sleep(0)  # a yield to the loop between slices of a long stream
         return chunk
 
     async def pump(self, sink: Callable[[bytes], bool]) -> bool:
@@ -155,11 +187,18 @@ class MockResponse:
     async def read(self) -> bytes:
         if self._first_delay > 0:
             await asyncio.sleep(self._first_delay)
-        self._index = len(self._chunks)
-        return b"".join(self._chunks)
+        parts = []
+        size = 0
+        for chunk in self._chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= 8 * _SLICE_WORK:
+                size = 0
+                await asyncio.sleep(0)  # a yield to the loop between slices of a long body
+        return b"".join(parts)
 
     def close(self) -> None:
-        self._index = len(self._chunks)
+        self._chunks = iter(())
 
 
 class MockProvider:
@@ -172,9 +211,7 @@ class MockProvider:
     async def send(self, call: Call) -> MockResponse:
         request = call.request
         if isinstance(request, EmbeddingRequest):
-            return MockResponse(
-                [self._embeddings(request, call.upstream_model)], self._first, 0, False
-            )
+            return await self._embeddings(request, call.upstream_model)
         if isinstance(request, ChatRequest):
             text = " ".join(message_text(m) for m in request.messages)
             prompt_tokens = estimate_messages(request.messages)
@@ -188,7 +225,14 @@ class MockProvider:
         count = min(self.config.tokens, limit) if limit else self.config.tokens
         finish = "length" if count < self.config.tokens else "stop"
         seed = xxhash.xxh64_intdigest(text.encode())
-        answers = [_answer(seed + i, count) for i in range(max(request.n, 1))]
+        answers: list[list[str]] = []
+        work = 0
+        for i in range(max(request.n, 1)):
+            answers.append(_answer(seed + i, count))
+            work += count
+            if work >= _SLICE_WORK:
+                work = 0
+                await asyncio.sleep(0)  # a yield to the loop between slices of the work
         usage = Usage(prompt_tokens, count * len(answers), prompt_tokens + count * len(answers))
         ident = f"{'chatcmpl' if kind == 'chat.completion' else 'cmpl'}-mock{seed & 0xFFFFFFFF:08x}"
         created = int(time.time())
@@ -208,10 +252,23 @@ class MockProvider:
         body = encode(_Body(ident, kind, created, call.upstream_model, choices, usage=usage))
         return MockResponse([body], self._first, 0, False)
 
-    def _embeddings(self, request: EmbeddingRequest, model: str) -> bytes:
+    async def _embeddings(self, request: EmbeddingRequest, model: str) -> MockResponse:
+        """The embeddings of every input, built and encoded a slice of inputs at a time (the
+        vectors of a slice are dropped once encoded), with a yield to the loop between
+        slices; ``dimensions`` past the configured size is a 400, as OpenAI answers it."""
         inputs = [request.input] if isinstance(request.input, str) else request.input
-        dims = request.dimensions or self.config.embedding_dims
-        data = []
+        native = self.config.embedding_dims
+        dims = request.dimensions or native
+        if dims > native:
+            message = (
+                f"This model's embeddings have {native} dimensions; 'dimensions' must be "
+                f"at most {native}, got {dims}."
+            )
+            body = error_body(message, "invalid_request_error", "dimensions", "invalid_value")
+            return MockResponse([body], self._first, 0, False, status=400)
+        base64_format = request.encoding_format == "base64"
+        per_slice = max(1, _SLICE_WORK // dims)
+        parts: list[bytes] = [b'{"data":[']  # joined once, by read (up to ~65 MB)
         tokens = 0
         for i, item in enumerate(inputs):
             text = item if isinstance(item, str) else str(item)
@@ -222,10 +279,16 @@ class MockProvider:
             )
             vector = _unit_vector(xxhash.xxh64_intdigest(text.encode()), dims)
             value: list[float] | str = vector
-            if request.encoding_format == "base64":
+            if base64_format:
                 value = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
-            data.append(_Embedding(i, value))
-        return encode(_EmbeddingList(data, model, Usage(tokens, 0, tokens)))
+            if i:
+                parts.append(b",")
+            parts.append(encode(_Embedding(i, value)))
+            if (i + 1) % per_slice == 0:
+                await asyncio.sleep(0)  # a yield to the loop between slices of the work
+        parts += (b'],"model":', encode(model), b',"usage":', encode(Usage(tokens, 0, tokens)))
+        parts.append(b',"object":"list"}')
+        return MockResponse(parts, self._first, 0, False)
 
     async def close(self) -> None:
         return None
@@ -241,10 +304,12 @@ def _answer(seed: int, count: int) -> list[str]:
 
 
 def _unit_vector(seed: int, dims: int) -> list[float]:
-    rng = random.Random(seed)
-    vector = [rng.gauss(0.0, 1.0) for _ in range(dims)]
-    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-    return [v / norm for v in vector]
+    """A unit vector of ``dims`` floats drawn from ``seed`` (SHAKE-128 output read as 16-bit
+    integers: a few times faster than ``random.gauss`` per float, and just as deterministic)."""
+    raw = hashlib.shake_128(seed.to_bytes(8, "little")).digest(2 * dims)
+    values = struct.unpack(f"<{dims}h", raw)
+    norm = math.hypot(*values) or 1.0
+    return [v / norm for v in values]
 
 
 def _stream(
@@ -256,35 +321,32 @@ def _stream(
     finish: str,
     usage: Usage,
     include_usage: bool,
-) -> list[bytes]:
+) -> Iterator[bytes]:
+    """The SSE events of a streamed answer, each built when it is asked for."""
     chat = kind == "chat.completion"
     obj = "chat.completion.chunk" if chat else "text_completion"
     unset_usage: msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
-    events: list[bytes] = []
 
     def event(choices: list[_ChunkChoice] | list[_TextChoice]) -> bytes:
         body = _Body(ident, obj, created, model, choices, usage=unset_usage)
         return b"data: " + encode(body) + b"\n\n"
 
     if chat:
-        events.append(
-            event(
-                [_ChunkChoice(i, _Delta(role="assistant", content="")) for i in range(len(answers))]
-            )
+        yield event(
+            [_ChunkChoice(i, _Delta(role="assistant", content="")) for i in range(len(answers))]
         )
     for position in range(len(answers[0])):
         if chat:
-            events.append(
-                event([_ChunkChoice(i, _Delta(content=a[position])) for i, a in enumerate(answers)])
+            yield event(
+                [_ChunkChoice(i, _Delta(content=a[position])) for i, a in enumerate(answers)]
             )
         else:
-            events.append(event([_TextChoice(i, a[position]) for i, a in enumerate(answers)]))
+            yield event([_TextChoice(i, a[position]) for i, a in enumerate(answers)])
     if chat:
-        events.append(event([_ChunkChoice(i, _Delta(), finish) for i in range(len(answers))]))
+        yield event([_ChunkChoice(i, _Delta(), finish) for i in range(len(answers))])
     else:
-        events.append(event([_TextChoice(i, "", finish) for i in range(len(answers))]))
+        yield event([_TextChoice(i, "", finish) for i in range(len(answers))])
     if include_usage:
         final = _Body(ident, obj, created, model, [], usage=usage)
-        events.append(b"data: " + encode(final) + b"\n\n")
-    events.append(b"data: [DONE]\n\n")
-    return events
+        yield b"data: " + encode(final) + b"\n\n"
+    yield b"data: [DONE]\n\n"
