@@ -164,6 +164,27 @@ class WorkerState:
             self.access.flush()
 
 
+#: The longest ``x-request-id`` a client may choose; a longer one (or one with a byte outside
+#: visible ASCII) is replaced by the gateway's own id. It is echoed, logged, stored in the
+#: usage table and forwarded upstream, so it is bounded like any other client string.
+MAX_REQUEST_ID_CHARS = 128
+
+
+def client_request_id(value: str | None) -> str | None:
+    """The client's ``x-request-id`` if it is 1 to ``MAX_REQUEST_ID_CHARS`` visible ASCII
+    characters (``!`` to ``~``), else None. Runs on every request that sends one: C string
+    methods only (~0.2 µs), no regex."""
+    if (
+        value
+        and len(value) <= MAX_REQUEST_ID_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    ):
+        return value
+    return None
+
+
 def _request_ids() -> Iterator[str]:
     prefix = os.urandom(6).hex()
     counter = 0
@@ -291,7 +312,9 @@ class Gateway:
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         state = self.state
         assert state is not None, "__rsgi_init__ was not called"
-        request_id = scope.headers.get("x-request-id") or state.next_request_id()
+        request_id = client_request_id(scope.headers.get("x-request-id"))
+        if request_id is None:
+            request_id = state.next_request_id()
         task = asyncio.current_task(state.loop)  # with the loop: no getpid() on 3.11
         assert task is not None
         ex = Exchange(request_id, scope.method, scope.path, task)

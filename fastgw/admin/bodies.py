@@ -139,6 +139,8 @@ def decode(body: bytes, cls: type[T]) -> T:
         ) from None
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:  # nested past the decoder's recursion: a 400, never a 500
+        raise MalformedJSON("The body nests arrays and objects too deeply.") from None
 
 
 def check_id(value: str) -> str:
