@@ -37,6 +37,7 @@ from .metrics import Metrics
 from .pricing import PriceTable
 from .providers import Provider, build_provider
 from .proxy import proxy
+from .redact import build_redactor
 from .records.db import initialise
 from .records.keystore import KeyStore
 from .records.refresh import KeyRefresher
@@ -86,6 +87,7 @@ class WorkerState:
         self.drain = Drain(loop, config.server.drain_timeout_s)
         self.disconnects = Disconnects(loop)
         self.created = int(time.time())
+        self.redactor = build_redactor(config)  # None: no secret configured, nothing scanned
         self._request_ids = _request_ids()
 
     def next_request_id(self) -> str:

@@ -16,7 +16,8 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..errors import InvalidRequest, MalformedJSON
-from ..keys import KeyRecord, TeamRecord, parse_expiry
+from ..config import namespace_problem
+from ..keys import KeyRecord, TeamRecord, default_namespace, parse_expiry
 
 T = TypeVar("T")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
@@ -171,6 +172,14 @@ def check_record(record: KeyRecord | TeamRecord, models: Collection[str]) -> Non
             )
 
 
+def check_namespace(namespace: str | None) -> str | None:
+    """A ``cache_namespace`` from a body (None: the key's own); 400 for an empty or long one,
+    or one with the prefix of the keys' default namespaces (another key's cache)."""
+    if namespace is not None and (problem := namespace_problem(namespace)):
+        raise InvalidRequest(f"'cache_namespace' {problem}.", param="cache_namespace")
+    return namespace
+
+
 def model_set(models: list[str]) -> frozenset[str] | None:
     return None if "*" in models else frozenset(models)
 
@@ -195,7 +204,9 @@ def patched_key(record: KeyRecord, patch: KeyPatch) -> KeyRecord:
     if "expires_at" in changes:
         changes["expires_at"] = expiry(changes["expires_at"])
     if "cache_namespace" in changes:
-        changes["namespace"] = changes.pop("cache_namespace") or f"key:{record.id}"
+        changes["namespace"] = check_namespace(changes.pop("cache_namespace")) or (
+            default_namespace(record.id, record.digest)
+        )
     return msgspec.structs.replace(record, **changes)
 
 
