@@ -6,9 +6,10 @@ Rules this module keeps:
   JSON string escapes it and as a URL percent-encodes it; every occurrence becomes ``***``.
 - Only what can echo a request is scanned: an upstream answer that is not a 200 (its body and
   the headers relayed with it) and every chunk of a relayed stream (an upstream's error event
-  may quote the request's headers). A chunk that ends with the start of a secret (its first
-  ``HOLD_PREFIX`` bytes or more) keeps that tail back until the next chunk shows whether the
-  secret follows, so no secret goes out split across two chunks.
+  may quote the request's headers). A chunk that ends with the start of a secret (even one
+  byte of it) keeps that tail back until the next chunk shows whether the secret follows, so
+  no byte of a secret goes out split across two chunks. An SSE chunk ends with a newline,
+  which opens no secret: the check is then one byte lookup.
 - A secret shorter than ``MIN_SECRET_BYTES`` is not looked for: masking every occurrence of a
   short string would garble answers, and such a key is refused by any real upstream.
 - With no secret configured there is no ``Redactor`` (``build_redactor`` returns None) and no
@@ -27,7 +28,6 @@ from .config import Config, OpenAIProvider, admin_key, provider_api_key, redis_u
 
 MASK = b"***"
 MIN_SECRET_BYTES = 8
-HOLD_PREFIX = 4  # a chunk's tail this long that opens a secret is held back
 
 _encode = msgspec.json.Encoder().encode
 
@@ -35,7 +35,7 @@ _encode = msgspec.json.Encoder().encode
 class Redactor:
     """Masks a fixed set of secrets in bytes; built once per worker."""
 
-    __slots__ = ("forms",)
+    __slots__ = ("_alphabet", "forms")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[bytes] = set()
@@ -47,6 +47,7 @@ class Redactor:
             forms.add(quote(secret, safe="").encode())  # as a URL or a form spells it
         # longest first: a secret that contains another is masked whole
         self.forms: tuple[bytes, ...] = tuple(sorted(forms, key=len, reverse=True))
+        self._alphabet = frozenset(b for form in self.forms for b in form)
 
     def scrub(self, data: bytes) -> bytes:
         """``data`` with every secret masked."""
@@ -62,13 +63,15 @@ class Redactor:
 
     def held_tail(self, data: bytes) -> int:
         """Where the tail of ``data`` that may open a secret starts (``len(data)`` if none):
-        the earliest position from which the rest of ``data`` is a proper prefix of a secret
-        at least ``HOLD_PREFIX`` bytes long."""
+        the earliest position from which the rest of ``data`` is a proper prefix of a
+        secret."""
         size = len(data)
+        if not size or data[-1] not in self._alphabet:  # a tail that opens no secret
+            return size
         cut = size
         for form in self.forms:
             start = max(0, size - len(form) + 1)
-            head = form[:HOLD_PREFIX]
+            head = form[:1]
             at = data.find(head, start)
             while 0 <= at < cut:
                 if form.startswith(data[at:]):
