@@ -16,7 +16,7 @@ import sys
 from setuptools import Extension, setup
 
 CORE_MODULES = ["sse", "buckets", "exact_cache", "http1", "admission"]
-PYX_MODULES = ["jsonshape"]
+PYX_MODULES = ["jsonshape", "needles"]
 
 
 def _extensions() -> list[Extension]:

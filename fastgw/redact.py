@@ -13,8 +13,9 @@ Rules this module keeps:
 - A secret shorter than ``MIN_SECRET_BYTES`` is not looked for: masking every occurrence of a
   short string would garble answers, and such a key is refused by any real upstream.
 - With no secret configured there is no ``Redactor`` (``build_redactor`` returns None) and no
-  scanning at all. Cost with one upstream key: ~0.1 µs per stream chunk (two substring
-  searches), and one pass over each non-200 body.
+  scanning at all. Cost with one upstream key: ~0.1 µs per stream chunk (one compiled
+  ``memmem`` pass, ``fastgw._core.contains_any``, and a one-byte lookup), and one pass over
+  each non-200 body.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 
+from ._core import contains_any
 from .config import Config, OpenAIProvider, admin_key, provider_api_key, redis_url
 
 MASK = b"***"
@@ -35,7 +37,7 @@ _encode = msgspec.json.Encoder().encode
 class Redactor:
     """Masks a fixed set of secrets in bytes; built once per worker."""
 
-    __slots__ = ("_alphabet", "forms")
+    __slots__ = ("alphabet", "forms")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[bytes] = set()
@@ -47,10 +49,12 @@ class Redactor:
             forms.add(quote(secret, safe="").encode())  # as a URL or a form spells it
         # longest first: a secret that contains another is masked whole
         self.forms: tuple[bytes, ...] = tuple(sorted(forms, key=len, reverse=True))
-        self._alphabet = frozenset(b for form in self.forms for b in form)
+        self.alphabet = frozenset(b for form in self.forms for b in form)
 
     def scrub(self, data: bytes) -> bytes:
-        """``data`` with every secret masked."""
+        """``data`` with every secret masked (``data`` itself when it holds none)."""
+        if not contains_any(data, self.forms):  # the common case: one compiled pass
+            return data
         for form in self.forms:
             if form in data:
                 data = data.replace(form, MASK)
@@ -66,7 +70,7 @@ class Redactor:
         the earliest position from which the rest of ``data`` is a proper prefix of a
         secret."""
         size = len(data)
-        if not size or data[-1] not in self._alphabet:  # a tail that opens no secret
+        if not size or data[-1] not in self.alphabet:  # a tail that opens no secret
             return size
         cut = size
         for form in self.forms:
@@ -86,21 +90,27 @@ class StreamScrubber:
     what may go out now; ``end`` what is left when the stream ends (a held tail that never
     became a whole secret is still the start of one: it is masked)."""
 
-    __slots__ = ("_held", "_redactor")
+    __slots__ = ("_alphabet", "_forms", "_held", "_redactor")
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
+        self._forms = redactor.forms
+        self._alphabet = redactor.alphabet
         self._held = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        redactor = self._redactor
-        data = redactor.scrub(self._held + chunk if self._held else chunk)
-        cut = redactor.held_tail(data)
-        if cut == len(data):
+        # inline and flat: this runs on every chunk of every relayed stream
+        if self._held:
+            chunk = self._held + chunk
             self._held = b""
-            return data
-        self._held = data[cut:]
-        return data[:cut]
+        if contains_any(chunk, self._forms):
+            chunk = self._redactor.scrub(chunk)
+        if chunk and chunk[-1] in self._alphabet:  # the tail may open a secret
+            cut = self._redactor.held_tail(chunk)
+            if cut < len(chunk):
+                self._held = chunk[cut:]
+                return chunk[:cut]
+        return chunk
 
     def end(self) -> bytes:
         held, self._held = self._held, b""

@@ -28,6 +28,7 @@ try:  # all compiled or none: IMPLEMENTATION describes the whole core
     from .exact_cache_c import ExactCache
     from .http1_c import Connection, UpstreamResponse
     from .jsonshape_c import check_shape
+    from .needles_c import contains_any
     from .sse_c import SSEFramer
 
     IMPLEMENTATION = "cython"
@@ -45,6 +46,7 @@ except ImportError:  # asked for, or the build is missing (the startup log says 
     from .exact_cache import ExactCache
     from .http1 import Connection, UpstreamResponse
     from .jsonshape import check_shape
+    from .needles import contains_any
     from .sse import SSEFramer  # type: ignore[assignment]
 
     IMPLEMENTATION = "python" if _no_ext else "python (compiled build missing)"
@@ -62,6 +64,7 @@ __all__ = [
     "UpstreamResponse",
     "chat_allowance",
     "check_shape",
+    "contains_any",
     "estimate_messages",
     "format_reset",
     "settle_ticket",
