@@ -37,11 +37,11 @@ from .metrics import Metrics
 from .pricing import PriceTable
 from .providers import Provider, build_provider
 from .proxy import proxy
-from .redact import build_redactor
 from .records.db import initialise
 from .records.keystore import KeyStore
 from .records.refresh import KeyRefresher
 from .records.usage import UsageLog
+from .redact import build_redactor
 from .routing import Router
 from .routing import admin as routing_admin
 from .routing import health as routing_health

@@ -726,9 +726,7 @@ def _check_keys(config: Config) -> list[str]:
                     f"{path}.expires_at: {key.expires_at!r} is not an ISO 8601 date or "
                     "date-time; write it like '2027-01-31' or '2027-01-31T18:00:00+01:00'"
                 )
-        if key.cache_namespace is not None and (
-            problem := namespace_problem(key.cache_namespace)
-        ):
+        if key.cache_namespace is not None and (problem := namespace_problem(key.cache_namespace)):
             errors.append(f"{path}.cache_namespace: {problem}")
         if key.id in ids:
             errors.append(f"{path}.id: {key.id!r} is used twice; key ids are unique")

@@ -153,7 +153,7 @@ def check_shape_code(shape: int, body: bytes) -> None:
             f"The request body has more than {MAX_TOP_LEVEL_KEYS} top-level parameters.",
             code="too_many_parameters",
         )
-    if shape == DUPLICATE_KEY or shape == ESCAPED_KEY:
+    if shape in (DUPLICATE_KEY, ESCAPED_KEY):
         seen: set[str] = set()
         for raw in top_level_keys(body):
             try:

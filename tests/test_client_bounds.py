@@ -14,8 +14,8 @@ from fastgw.cache.canonical import canonical_chat
 from fastgw.config import ConfigError, namespace_problem, parse_config
 from fastgw.errors import InvalidRequest, MalformedJSON
 from fastgw.keys import KeyRecord, default_namespace
-from fastgw.records.keystore import KeyStore
 from fastgw.records.db import initialise
+from fastgw.records.keystore import KeyStore
 from fastgw.records.report import parse_filters
 from fastgw.wire import MAX_JSON_DEPTH, ChatRequest, EmbeddingRequest, decode_request, with_model
 
@@ -32,7 +32,7 @@ HI = b'"messages":[{"role":"user","content":"hi"}]'
         (b'{"model":"a",' + HI + b',"mod\\u0065l":"b"}', "model"),
         (b'{"m\\u006fdel":"a",' + HI + b',"model":"b"}', "model"),
         (b'{"model":"a",' + HI + b',"n":1,"\\u006e":2}', "n"),
-        (b'{"model":"a",' + HI + b',' + HI + b"}", "messages"),
+        (b'{"model":"a",' + HI + b"," + HI + b"}", "messages"),
         (b'{"model":"a",' + HI + b',"tools":[],"tools":[1]}', "tools"),
     ],
 )

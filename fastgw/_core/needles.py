@@ -11,7 +11,4 @@ Rules this module keeps:
 
 def contains_any(data: bytes, needles: tuple[bytes, ...]) -> bool:
     """True when one of ``needles`` (the non-empty ones) occurs in ``data``."""
-    for needle in needles:
-        if needle and needle in data:
-            return True
-    return False
+    return any(needle and needle in data for needle in needles)

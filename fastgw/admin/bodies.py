@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..errors import InvalidRequest, MalformedJSON
 from ..config import namespace_problem
+from ..errors import InvalidRequest, MalformedJSON
 from ..keys import KeyRecord, TeamRecord, default_namespace, parse_expiry
 
 T = TypeVar("T")

@@ -475,6 +475,8 @@ SPLIT_PAUSE_S = 0.05
 
 def _quoted_headers(rec: RecordedRequest) -> str:
     return "; ".join(f"{name}: {value}" for name, value in rec.headers.items())
+
+
 _KINDS = {"/chat/completions": "chat", "/completions": "text", "/embeddings": "embedding"}
 
 

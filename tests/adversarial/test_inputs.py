@@ -76,12 +76,13 @@ def test_a_huge_request_id_is_replaced_and_never_logged(
 
 
 @pytest.mark.parametrize(
-    "value", ["has space", "caf\u00e9", "tab\there", "x" * 129, "quote\"and\\ back"]
+    "value", ["has space", "caf\u00e9", "tab\there", "x" * 129, 'quote"and\\ back']
 )
 def test_a_request_id_outside_visible_ascii_is_replaced(http: httpx.Client, value: str) -> None:
     """Only 1-128 visible ASCII characters are kept as the client's id."""
     response = http.get(
-        "/health", headers=[("x-request-id", value.encode("utf-8"))]  # type: ignore[list-item]
+        "/health",
+        headers=[("x-request-id", value.encode("utf-8"))],  # type: ignore[list-item]
     )
     assert response.headers["x-request-id"].startswith("req_")
 
@@ -103,14 +104,19 @@ def _deep(depth: int) -> bytes:
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/v1/chat/completions", b'{"model":"gpt-test","messages":[{"role":"user","content":'
-         + _deep(20000) + b"}]}"),
-        ("/v1/chat/completions", b'{"model":"gpt-test","messages":' + HI_JSON + b',"tools":'
-         + _deep(5000) + b"}"),
-        ("/v1/chat/completions", b'{"model":"gpt-test","metadata":' + b'{"a":' * 3000 + b"1"
-         + b"}" * 3000 + b"}"),
-        ("/v1/completions", b'{"model":"gpt-test","prompt":"x","logit_bias":'
-         + _deep(3000) + b"}"),
+        (
+            "/v1/chat/completions",
+            b'{"model":"gpt-test","messages":[{"role":"user","content":' + _deep(20000) + b"}]}",
+        ),
+        (
+            "/v1/chat/completions",
+            b'{"model":"gpt-test","messages":' + HI_JSON + b',"tools":' + _deep(5000) + b"}",
+        ),
+        (
+            "/v1/chat/completions",
+            b'{"model":"gpt-test","metadata":' + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b"}",
+        ),
+        ("/v1/completions", b'{"model":"gpt-test","prompt":"x","logit_bias":' + _deep(3000) + b"}"),
         ("/v1/embeddings", b'{"model":"embed-test","input":"x","user":' + _deep(3000) + b"}"),
         ("/v1/chat/completions", _deep(100000)),
     ],
