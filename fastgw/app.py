@@ -30,7 +30,7 @@ from .config import Config, ModelConfig, load_config
 from .disconnect import Disconnects
 from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
-from .exchange import Exchange
+from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
 from .keys import KeyRing
 from .limits import build_limiter
 from .metrics import Metrics
@@ -212,7 +212,7 @@ async def _models(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> N
 
 async def _model(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
     name = scope.path.split("/models/", 1)[1]
-    ex.model = name
+    ex.model = loggable(name)
     if name not in _visible_models(state, scope, ex):
         raise NotFound(
             f"The model '{name}' does not exist or you do not have access to it.",
@@ -319,7 +319,10 @@ class Gateway:
             request_id = state.next_request_id()
         task = asyncio.current_task(state.loop)  # with the loop: no getpid() on 3.11
         assert task is not None
-        ex = Exchange(request_id, scope.method, scope.path, task)
+        path, method = scope.path, scope.method  # bounded for the log: no key needed to send
+        if len(path) > MAX_LOGGED_CHARS or len(method) > MAX_LOGGED_CHARS:
+            path, method = loggable(path), loggable(method)
+        ex = Exchange(request_id, method, path, task)
         in_flight = state.drain.in_flight
         in_flight[task] = ex
         try:

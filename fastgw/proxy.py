@@ -18,7 +18,7 @@ import msgspec
 
 from .cache.replay import assemble, replay, storable
 from .errors import ModelNotFound, PayloadTooLarge, error_body
-from .exchange import Exchange
+from .exchange import Exchange, loggable
 from .keys import KeyRing
 from .providers import Call
 from .relay import relay_stream
@@ -54,6 +54,7 @@ async def proxy(
     ex.model = request.model
     model = state.models.get(request.model)
     if model is None:
+        ex.model = loggable(request.model)  # any string the client sent: bounded for the log
         raise ModelNotFound(
             f"The model '{request.model}' does not exist or you do not have access to it.",
             param="model",

@@ -3,6 +3,8 @@ keys, admin query parameters, and cache namespaces. One real server for the modu
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,6 +63,20 @@ def assert_serving(http: httpx.Client) -> None:
 # -- x-request-id -------------------------------------------------------------------------------
 
 
+def flushed_log(gw: GatewayProcess, http: httpx.Client) -> str:
+    """The server log once every earlier access line is in it: a marker request is sent and
+    the log polled (bounded) until its line appears (the access log flushes every 200 ms)."""
+    marker = f"flush-marker-{time.monotonic_ns()}"
+    http.get("/health", headers={"x-request-id": marker})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        log = gw.log()
+        if marker in log:
+            return log
+        time.sleep(0.05)  # poll interval of the log file, not a wait for the server
+    raise AssertionError("the access line of the marker request never reached the log")
+
+
 def test_a_huge_request_id_is_replaced_and_never_logged(
     gw: GatewayProcess, http: httpx.Client
 ) -> None:
@@ -72,7 +88,38 @@ def test_a_huge_request_id_is_replaced_and_never_logged(
         own = response.headers["x-request-id"]
         assert own != huge and own.startswith("req_") and len(own) <= 128
     assert_serving(http)
-    assert "r" * 200 not in gw.log()
+    assert "r" * 200 not in flushed_log(gw, http)
+
+
+def _raw(gw: GatewayProcess, head: bytes, body: bytes = b"") -> bytes:
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        parts = []
+        for _ in range(10_000):  # bounded: the gateway closes after the response
+            data = sock.recv(65536)
+            if not data:
+                break
+            parts.append(data)
+    return b"".join(parts)
+
+
+def test_huge_paths_methods_and_model_names_are_not_logged_whole(
+    gw: GatewayProcess, http: httpx.Client
+) -> None:
+    """A 60 KB path or a 10 KB method (no key needed) and a 200 KB model name (with a key)
+    are answered with a 4xx and logged cut to 256 characters, not whole."""
+    path = "/" + "p" * 60_000
+    answer = _raw(gw, f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 404 ")
+    method = "M" * 10_000
+    answer = _raw(gw, f"{method} /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 405 ")
+    body = msgspec.json.encode({"model": "q" * 200_000, "messages": HI})
+    response = http.post("/v1/chat/completions", headers=AUTH, content=body)
+    assert_openai_error(response, 404, "model_not_found")
+    log = flushed_log(gw, http)
+    for letter in "pMq":
+        assert letter * 300 not in log, f"a {letter!r} string was logged whole"
 
 
 @pytest.mark.parametrize(
