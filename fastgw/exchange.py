@@ -8,7 +8,6 @@ from typing import Any
 
 from .wire import Usage
 
-
 #: The longest client text (a path, a model name) kept for the access log and the usage
 #: table; longer text is cut there with "..." (the client's request is not changed).
 MAX_LOGGED_CHARS = 256
