@@ -16,6 +16,7 @@ import sys
 from setuptools import Extension, setup
 
 CORE_MODULES = ["sse", "buckets", "exact_cache", "http1", "admission"]
+PYX_MODULES = ["jsonshape", "needles"]
 
 
 def _extensions() -> list[Extension]:
@@ -39,6 +40,16 @@ def _extensions() -> list[Extension]:
             extra_compile_args=["-O2"] if not debug else ["-O0", "-g"],
         )
         for name in CORE_MODULES
+    ]
+    # written as .pyx (C pointers, memchr); the pure twin is the .py of the same name
+    exts += [
+        Extension(
+            f"fastgw._core.{name}_c",
+            [f"fastgw/_core/{name}_c.pyx"],
+            define_macros=macros,
+            extra_compile_args=["-O2"] if not debug else ["-O0", "-g"],
+        )
+        for name in PYX_MODULES
     ]
     directives = {
         "language_level": 3,

@@ -31,7 +31,7 @@ from .config import Config, ModelConfig, load_config
 from .disconnect import Disconnects
 from .drain import SHUTTING_DOWN, Drain
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
-from .exchange import Exchange
+from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
 from .keys import KeyRing
 from .limits import build_limiter
 from .metrics import Metrics
@@ -42,6 +42,7 @@ from .records.db import initialise
 from .records.keystore import KeyStore
 from .records.refresh import KeyRefresher
 from .records.usage import UsageLog
+from .redact import build_redactor
 from .routing import Router
 from .routing import admin as routing_admin
 from .routing import health as routing_health
@@ -88,6 +89,7 @@ class WorkerState:
         self.bodies = BodyDeadlines(loop, config.server.body_timeout_s)
         self.disconnects = Disconnects(loop)
         self.created = int(time.time())
+        self.redactor = build_redactor(config)  # None: no secret configured, nothing scanned
         self._request_ids = _request_ids()
 
     def next_request_id(self) -> str:
@@ -169,6 +171,27 @@ class WorkerState:
             self.access.flush()
 
 
+#: The longest ``x-request-id`` a client may choose; a longer one (or one with a byte outside
+#: visible ASCII) is replaced by the gateway's own id. It is echoed, logged, stored in the
+#: usage table and forwarded upstream, so it is bounded like any other client string.
+MAX_REQUEST_ID_CHARS = 128
+
+
+def client_request_id(value: str | None) -> str | None:
+    """The client's ``x-request-id`` if it is 1 to ``MAX_REQUEST_ID_CHARS`` visible ASCII
+    characters (``!`` to ``~``), else None. Runs on every request that sends one: C string
+    methods only (~0.2 µs), no regex."""
+    if (
+        value
+        and len(value) <= MAX_REQUEST_ID_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    ):
+        return value
+    return None
+
+
 def _request_ids() -> Iterator[str]:
     prefix = os.urandom(6).hex()
     counter = 0
@@ -194,7 +217,7 @@ async def _models(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> N
 
 async def _model(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
     name = scope.path.split("/models/", 1)[1]
-    ex.model = name
+    ex.model = loggable(name)
     if name not in _visible_models(state, scope, ex):
         raise NotFound(
             f"The model '{name}' does not exist or you do not have access to it.",
@@ -296,10 +319,15 @@ class Gateway:
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         state = self.state
         assert state is not None, "__rsgi_init__ was not called"
-        request_id = scope.headers.get("x-request-id") or state.next_request_id()
+        request_id = client_request_id(scope.headers.get("x-request-id"))
+        if request_id is None:
+            request_id = state.next_request_id()
         task = asyncio.current_task(state.loop)  # with the loop: no getpid() on 3.11
         assert task is not None
-        ex = Exchange(request_id, scope.method, scope.path, task)
+        path, method = scope.path, scope.method  # bounded for the log: no key needed to send
+        if len(path) > MAX_LOGGED_CHARS or len(method) > MAX_LOGGED_CHARS:
+            path, method = loggable(path), loggable(method)
+        ex = Exchange(request_id, method, path, task)
         in_flight = state.drain.in_flight
         in_flight[task] = ex
         try:

@@ -735,6 +735,24 @@ def _check_overrides(path: str, overrides: TimeoutOverrides | None) -> list[str]
     ]
 
 
+#: Default cache namespaces (``key:<id>:<digest>``, fastgw.keys) begin with this; a configured
+#: ``cache_namespace`` may not, so no key can be given another key's default namespace.
+RESERVED_NAMESPACE_PREFIX = "key:"
+MAX_NAMESPACE_CHARS = 128
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why ``namespace`` cannot be a configured ``cache_namespace``, or None."""
+    if not namespace or len(namespace) > MAX_NAMESPACE_CHARS:
+        return f"must be 1 to {MAX_NAMESPACE_CHARS} characters"
+    if namespace.startswith(RESERVED_NAMESPACE_PREFIX):
+        return (
+            f"may not begin with {RESERVED_NAMESPACE_PREFIX!r}, which is reserved for the "
+            "keys' own default namespaces; name a shared namespace like 'team-a'"
+        )
+    return None
+
+
 def _check_keys(config: Config) -> list[str]:
     errors: list[str] = []
     ids: set[str] = set()
@@ -758,6 +776,8 @@ def _check_keys(config: Config) -> list[str]:
                     f"{path}.expires_at: {key.expires_at!r} is not an ISO 8601 date or "
                     "date-time; write it like '2027-01-31' or '2027-01-31T18:00:00+01:00'"
                 )
+        if key.cache_namespace is not None and (problem := namespace_problem(key.cache_namespace)):
+            errors.append(f"{path}.cache_namespace: {problem}")
         if key.id in ids:
             errors.append(f"{path}.id: {key.id!r} is used twice; key ids are unique")
         ids.add(key.id)

@@ -8,6 +8,15 @@ from typing import Any
 
 from .wire import Usage
 
+#: The longest client text (a path, a model name) kept for the access log and the usage
+#: table; longer text is cut there with "..." (the client's request is not changed).
+MAX_LOGGED_CHARS = 256
+
+
+def loggable(text: str) -> str:
+    """``text`` as logged and stored: at most ``MAX_LOGGED_CHARS`` characters and "..."."""
+    return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "..."
+
 
 class Exchange:
     __slots__ = (

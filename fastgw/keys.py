@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from .config import KeyConfig, TeamConfig
+from .config import RESERVED_NAMESPACE_PREFIX, KeyConfig, TeamConfig
 from .errors import AuthenticationFailed, PermissionDenied
 
 KEY_PREFIX = "sk-fgw-"
@@ -83,12 +83,20 @@ def expiry_text(stamp: float) -> str:
         raise ValueError(f"{stamp} is not a time between the years 1 and 9999") from None
 
 
+def default_namespace(key_id: str, digest: bytes) -> str:
+    """A key's own cache namespace: its id and the start of its digest, so a key deleted and
+    created again with the same id (a new secret, a new digest) starts with an empty cache
+    instead of the old key's answers. Configured namespaces cannot begin with its prefix."""
+    return f"{RESERVED_NAMESPACE_PREFIX}{key_id}:{digest.hex()[:16]}"
+
+
 def key_record(key: KeyConfig) -> KeyRecord:
+    digest = bytes.fromhex(key.hash.removeprefix("sha256:"))
     return KeyRecord(
         id=key.id,
-        digest=bytes.fromhex(key.hash.removeprefix("sha256:")),
+        digest=digest,
         models=None if "*" in key.models else frozenset(key.models),
-        namespace=key.cache_namespace or f"key:{key.id}",
+        namespace=key.cache_namespace or default_namespace(key.id, digest),
         team=key.team,
         rpm=key.rpm,
         tpm=key.tpm,

@@ -19,7 +19,7 @@ import msgspec
 
 from .cache.replay import assemble, replay, storable
 from .errors import ModelNotFound, PayloadTooLarge, error_body
-from .exchange import Exchange
+from .exchange import Exchange, loggable
 from .keys import KeyRing
 from .providers import Call
 from .relay import relay_stream
@@ -68,6 +68,7 @@ async def proxy(
     ex.model = request.model
     model = state.models.get(request.model)
     if model is None:
+        ex.model = loggable(request.model)  # any string the client sent: bounded for the log
         raise ModelNotFound(
             f"The model '{request.model}' does not exist or you do not have access to it.",
             param="model",
@@ -122,7 +123,9 @@ async def proxy(
             ex.status, ex.responded = 200, True
             collect = plan is not None and plan.store
             n = 1 if isinstance(request, EmbeddingRequest) else request.n
-            payloads = await relay_stream(transport, upstream, ex, collect, n, answer.head)
+            payloads = await relay_stream(
+                transport, upstream, ex, collect, n, answer.head, state.redactor
+            )
             # stored only with its usage: a later plain hit must report it as OpenAI does,
             # so a stream is cached when the client asked for include_usage
             if (
@@ -156,17 +159,24 @@ async def proxy(
             )
             status = 502
             content_type = "application/json"
-        elif not _is_openai_error(data):
-            data = error_body(
-                f"The upstream answered {upstream.status}: {data[:300].decode('utf-8', 'replace')}",
-                "upstream_error" if upstream.status >= 500 else "invalid_request_error",
-            )
-            content_type = "application/json"
+        else:
+            if state.redactor is not None:  # an upstream may quote the request's headers
+                data = state.redactor.scrub(data)
+                content_type = state.redactor.scrub_text(content_type)
+            if not _is_openai_error(data):
+                data = error_body(
+                    f"The upstream answered {upstream.status}: "
+                    f"{data[:300].decode('utf-8', 'replace')}",
+                    "upstream_error" if upstream.status >= 500 else "invalid_request_error",
+                )
+                content_type = "application/json"
         ex.status, ex.responded = status, True
         if upstream.status != 200:
             ex.error = f"upstream_{upstream.status}"
             retry_after = upstream.header(b"retry-after")
             if retry_after is not None:
+                if state.redactor is not None:
+                    retry_after = state.redactor.scrub(retry_after)
                 base.append(("retry-after", retry_after.decode("latin-1")))
         proto.response_bytes(status, [("content-type", content_type), *base], data)
     finally:

@@ -33,6 +33,7 @@ from .drain import SHUTTING_DOWN
 from .errors import GatewayError, ServiceUnavailable, UpstreamProtocolError, sse_error_event
 from .exchange import Exchange
 from .providers import Response
+from .redact import Redactor, StreamScrubber
 from .wire import decode_usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -64,17 +65,25 @@ async def relay_stream(
     collect: bool = False,
     choices: int = 1,
     head: bytes = b"",
+    redactor: Redactor | None = None,
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
     (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
     of several choices that ends without ``[DONE]`` is not finalised (the framer cannot tell
     that every choice finished), it ends with an error event. ``head`` is what routing
-    already read of the stream (up to its first event); it goes out first."""
+    already read of the stream (up to its first event); it goes out first. With a
+    ``redactor`` every chunk is scanned for the configured secrets (``fastgw.redact``: an
+    upstream error event may quote the request's headers)."""
     framer = SSEFramer(collect)
     failure: GatewayError | None = None
     start = ex.start
+    scrubber = StreamScrubber(redactor) if redactor is not None else None
 
     def forward(chunk: bytes) -> bool:
+        if scrubber is not None:
+            chunk = scrubber.feed(chunk)
+            if not chunk:  # all of it held back: it may open a secret
+                return True
         if ex.ttft is None:
             ex.ttft = time.perf_counter() - start
         framer.feed(chunk)
@@ -99,6 +108,9 @@ async def relay_stream(
             with contextlib.suppress(RSGIProtocolClosed):
                 await transport.send_bytes(prefix + sse_error_event(cut))
         raise
+    if scrubber is not None and (rest := scrubber.end()):
+        framer.feed(rest)
+        await transport.send_bytes(rest)
     clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
     if failure is None and not framer.done and framer.error_payload is None:
         if choices == 1 and framer.finish_reason is not None and not framer.pending:

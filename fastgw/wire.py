@@ -13,6 +13,11 @@ Rules this module keeps:
   naming the param, never a 500. Fields decoded only for this check are marked so.
 - Decoders and encoders are built once, here. Validation errors become ``InvalidRequest``
   naming the OpenAI ``param`` (``messages[0].role``), malformed JSON becomes ``MalformedJSON``.
+- A body's shape is bounded before it is decoded (``fastgw._core.check_shape``): nesting at
+  most ``MAX_JSON_DEPTH`` deep, at most ``MAX_TOP_LEVEL_KEYS`` top-level keys, and no
+  top-level key twice (also when spelled with escapes: ``"mod\\u0065l"``). The decoder keeps
+  the last of two equal keys while the original bytes go upstream, where the first may win:
+  the gateway would check one model and the upstream serve another. Each is a 400.
 - ``with_model`` rewrites only the top-level ``model`` of a body; the other values are spliced
   back as the original raw bytes, in their original order.
 """
@@ -24,11 +29,20 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from ._core import check_shape
+from ._core.jsonshape import (
+    DUPLICATE_KEY,
+    ESCAPED_KEY,
+    MAX_TOP_LEVEL_KEYS,
+    TOO_DEEP,
+    TOO_MANY_KEYS,
+    top_level_keys,
+)
 from .errors import InvalidRequest, MalformedJSON
 
-# Counts OpenAI rejects below 1 (max_tokens, n, dimensions): refused here with a 400 naming
-# the param, before any upstream is asked.
-Positive = Annotated[int, msgspec.Meta(ge=1)]
+#: How deep arrays and objects may nest in a request body. OpenAI's deepest structures (JSON
+#: schemas of tools and response formats) stay far below; the decoders' recursion does not.
+MAX_JSON_DEPTH = 128
 
 
 class StreamOptions(msgspec.Struct):
@@ -151,6 +165,7 @@ DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
 }
 _usage_decoder = msgspec.json.Decoder(_UsageCarrier)
 _raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_decode_str = msgspec.json.Decoder(str).decode
 encode = msgspec.json.Encoder().encode
 
 _PATH_RE = re.compile(r" - at `\$\.?(.*)`$")
@@ -162,17 +177,59 @@ _OUT_OF_RANGE_RE = re.compile(r"[`h] [<>]= |out of range")
 
 
 def decode_request(cls: type[R], body: bytes) -> R:
-    """Decode a request body into ``cls``; raises ``MalformedJSON`` or ``InvalidRequest``."""
+    """Decode a request body into ``cls``; raises ``MalformedJSON`` or ``InvalidRequest``
+    (also for a body too deep, with too many top-level keys, or one of them twice)."""
+    shape = check_shape(body, MAX_JSON_DEPTH)
+    if shape:
+        check_shape_code(shape, body)
     try:
         decoded: R = DECODERS[cls].decode(body)
     except msgspec.ValidationError as exc:
         raise _invalid(str(exc)) from None
+    except RecursionError:  # not past check_shape; kept so that no decoder can give a 500
+        raise _too_deep() from None
     except msgspec.DecodeError as exc:
         raise MalformedJSON(
             f"We could not parse the JSON body of your request ({exc}). "
             "The body must be a JSON object."
         ) from None
     return decoded
+
+
+def check_shape_code(shape: int, body: bytes) -> None:
+    """Raise the 400 for a ``check_shape`` answer; return if the body is fine after all (an
+    ``ESCAPED_KEY`` whose decoded keys are all distinct)."""
+    if shape == TOO_DEEP:
+        raise _too_deep()
+    if shape == TOO_MANY_KEYS:
+        raise InvalidRequest(
+            f"The request body has more than {MAX_TOP_LEVEL_KEYS} top-level parameters.",
+            code="too_many_parameters",
+        )
+    if shape in (DUPLICATE_KEY, ESCAPED_KEY):
+        seen: set[str] = set()
+        for raw in top_level_keys(body):
+            try:
+                name = _decode_str(b'"' + raw + b'"')
+            except msgspec.DecodeError:
+                return  # a broken escape: the decoder reports it
+            if name in seen:
+                shown = name if len(name) <= 64 else name[:64] + "..."
+                raise InvalidRequest(
+                    f"The parameter '{shown}' appears more than once in the request body; "
+                    "send each parameter once.",
+                    param=shown,
+                    code="duplicate_parameter",
+                )
+            seen.add(name)
+        if shape == DUPLICATE_KEY:  # equal bytes are equal names: not reached
+            raise InvalidRequest("A parameter appears more than once in the request body.")
+
+
+def _too_deep() -> MalformedJSON:
+    return MalformedJSON(
+        f"The JSON body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep."
+    )
 
 
 def _invalid(text: str) -> InvalidRequest:
@@ -206,8 +263,13 @@ def _invalid(text: str) -> InvalidRequest:
 
 
 def with_model(body: bytes, model: str) -> bytes:
-    """``body`` with its top-level ``model`` replaced; other values keep their raw bytes."""
-    fields = _raw_object.decode(body)
+    """``body`` with its top-level ``model`` replaced; other values keep their raw bytes.
+    ``body`` has passed ``decode_request`` (so its shape is bounded and no key is doubled:
+    a doubled key would be kept once here)."""
+    try:
+        fields = _raw_object.decode(body)
+    except RecursionError:
+        raise _too_deep() from None
     fields["model"] = msgspec.Raw(encode(model))
     return encode(fields)
 

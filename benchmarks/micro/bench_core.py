@@ -29,7 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from fastgw.app import client_request_id
 from fastgw.cache import cache_key, canonical_chat
+from fastgw.redact import Redactor, StreamScrubber
 
 Loop = Callable[[int], int]  # runs n calls, returns elapsed ns
 
@@ -185,6 +187,47 @@ def key_only(_: ModuleType) -> Loop:
     return loop
 
 
+def shape_check(jsonshape: ModuleType) -> Loop:
+    def loop(n: int) -> int:
+        check, body = jsonshape.check_shape, CHAT_BODY
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            check(body, 128)
+        return time.perf_counter_ns() - t0
+
+    return loop
+
+
+SSE_CHUNK = (
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o",'
+    b'"choices":[{"index":0,"delta":{"content":" Paris"},"finish_reason":null}]}\n\n'
+)
+
+
+def scrub_chunk(_: ModuleType) -> Loop:
+    redactor = Redactor(["sk-proj-Abc123Def456Ghi789Jkl012Mno345"])
+
+    def loop(n: int) -> int:
+        feed = StreamScrubber(redactor).feed
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            feed(SSE_CHUNK)
+        return time.perf_counter_ns() - t0
+
+    return loop
+
+
+def request_id(_: ModuleType) -> Loop:
+    def loop(n: int) -> int:
+        check, value = client_request_id, "3f2b8c1e-9a4d-4e5f-8b7a-1c2d3e4f5a6b"
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            check(value)
+        return time.perf_counter_ns() - t0
+
+    return loop
+
+
 def _twin(name: str) -> tuple[ModuleType, ModuleType | None]:
     pure = importlib.import_module(f"fastgw._core.{name}")
     try:
@@ -230,6 +273,7 @@ def main() -> None:
         ("ExactCache.get, hit (4096 entries)", cache_get_hit, caches),
         ("ExactCache.get, miss", cache_get_miss, caches),
         ("ExactCache.put, evicting one", cache_put_evict, caches),
+        (f"check_shape ({len(CHAT_BODY)} B body)", shape_check, _twin("jsonshape")),
     ]
 
     print(describe_machine())
@@ -248,6 +292,8 @@ def main() -> None:
     pure_only = [
         (f"canonical_chat + cache_key ({len(CHAT_BODY)} B body)", canonical_and_key),
         ("  of which cache_key", key_only),
+        ("StreamScrubber.feed, one key, SSE chunk", scrub_chunk),
+        ("client_request_id (a UUID)", request_id),
     ]
     for label, case in pure_only:
         ns = best_ns_per_call(case(buckets[0]), args.calls // 10, args.repeat)

@@ -27,6 +27,8 @@ try:  # all compiled or none: IMPLEMENTATION describes the whole core
     from .buckets_c import ParallelCounter, TokenBucketTable
     from .exact_cache_c import ExactCache
     from .http1_c import Connection, UpstreamResponse
+    from .jsonshape_c import check_shape
+    from .needles_c import contains_any
     from .sse_c import SSEFramer
 
     IMPLEMENTATION = "cython"
@@ -43,6 +45,8 @@ except ImportError:  # asked for, or the build is missing (the startup log says 
     from .buckets import ParallelCounter, TokenBucketTable
     from .exact_cache import ExactCache
     from .http1 import Connection, UpstreamResponse
+    from .jsonshape import check_shape
+    from .needles import contains_any
     from .sse import SSEFramer  # type: ignore[assignment]
 
     IMPLEMENTATION = "python" if _no_ext else "python (compiled build missing)"
@@ -59,6 +63,8 @@ __all__ = [
     "TokenBucketTable",
     "UpstreamResponse",
     "chat_allowance",
+    "check_shape",
+    "contains_any",
     "estimate_messages",
     "format_reset",
     "settle_ticket",

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..config import limit_problems
+from ..config import limit_problems, namespace_problem
 from ..errors import InvalidRequest, MalformedJSON
-from ..keys import KeyRecord, TeamRecord, expiry_text, parse_expiry
+from ..keys import KeyRecord, TeamRecord, default_namespace, expiry_text, parse_expiry
 
 T = TypeVar("T")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
@@ -140,6 +140,8 @@ def decode(body: bytes, cls: type[T]) -> T:
         ) from None
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:  # nested past the decoder's recursion: a 400, never a 500
+        raise MalformedJSON("The body nests arrays and objects too deeply.") from None
 
 
 def check_id(value: str) -> str:
@@ -168,6 +170,14 @@ def check_record(record: KeyRecord | TeamRecord, models: Collection[str]) -> Non
             )
 
 
+def check_namespace(namespace: str | None) -> str | None:
+    """A ``cache_namespace`` from a body (None: the key's own); 400 for an empty or long one,
+    or one with the prefix of the keys' default namespaces (another key's cache)."""
+    if namespace is not None and (problem := namespace_problem(namespace)):
+        raise InvalidRequest(f"'cache_namespace' {problem}.", param="cache_namespace")
+    return namespace
+
+
 def model_set(models: list[str]) -> frozenset[str] | None:
     return None if "*" in models else frozenset(models)
 
@@ -192,7 +202,9 @@ def patched_key(record: KeyRecord, patch: KeyPatch) -> KeyRecord:
     if "expires_at" in changes:
         changes["expires_at"] = expiry(changes["expires_at"])
     if "cache_namespace" in changes:
-        changes["namespace"] = changes.pop("cache_namespace") or f"key:{record.id}"
+        changes["namespace"] = check_namespace(changes.pop("cache_namespace")) or (
+            default_namespace(record.id, record.digest)
+        )
     return msgspec.structs.replace(record, **changes)
 
 

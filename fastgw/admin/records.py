@@ -15,7 +15,7 @@ import msgspec
 
 from ..errors import Conflict, InvalidRequest
 from ..exchange import Exchange
-from ..keys import KeyRecord, TeamRecord, key_record, new_key, team_record
+from ..keys import KeyRecord, TeamRecord, default_namespace, key_record, new_key, team_record
 from . import bodies
 from .respond import body, send
 
@@ -67,11 +67,13 @@ async def keys_collection(state: WorkerState, scope: Any, proto: Any, ex: Exchan
             f"A key with id '{key_id}' is defined in the config file.", param="id", code="conflict"
         )
     secret = new_key()
+    digest = hashlib.sha256(secret.encode()).digest()
     record = KeyRecord(
         id=key_id,
-        digest=hashlib.sha256(secret.encode()).digest(),
+        digest=digest,
         models=bodies.model_set(create.models),
-        namespace=create.cache_namespace or f"key:{key_id}",
+        namespace=bodies.check_namespace(create.cache_namespace)
+        or default_namespace(key_id, digest),
         team=create.team,
         rpm=create.rpm,
         tpm=create.tpm,

@@ -8,7 +8,9 @@ Rules this module keeps:
   ``seed`` (``when = "always"`` caches every request); embeddings are always cacheable.
 - The key is xxh3-128 of the request's canonical form (the public model name in place of the
   client's ``model``) within the caller's namespace: the key's ``cache_namespace``, else its
-  id. One tenant's answer never reaches another unless the config gives them one namespace.
+  own (``fastgw.keys.default_namespace``: its id and digest, so an id deleted and created
+  again starts empty). One tenant's answer never reaches another unless the config gives
+  them one namespace; no key can name another's own namespace (its prefix is reserved).
 - Building the canonical form is the costly step (~2 µs: a full decode and a sorted
   encode), and a client that repeats a request usually repeats its bytes. So the xxh3-128 of
   the raw body (with the endpoint, in the same namespace) is remembered as an alias of the

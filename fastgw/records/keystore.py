@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from ..errors import Conflict, NotFound
-from ..keys import KeyRecord, TeamRecord
+from ..keys import KeyRecord, TeamRecord, default_namespace
 from .db import connect
 
 _KEY_COLUMNS = (
@@ -224,7 +224,7 @@ def _models(text: str | None) -> frozenset[str] | None:
 
 
 def _key_values(r: KeyRecord) -> tuple[Any, ...]:
-    namespace = None if r.namespace == f"key:{r.id}" else r.namespace
+    namespace = None if r.namespace == default_namespace(r.id, r.digest) else r.namespace
     return (
         r.id,
         r.digest,
@@ -261,7 +261,7 @@ def _key(row: tuple[Any, ...]) -> StoredKey:
         digest=bytes(row[1]),
         team=row[2],
         models=_models(row[3]),
-        namespace=row[4] or f"key:{row[0]}",
+        namespace=row[4] or default_namespace(row[0], bytes(row[1])),
         rpm=row[5],
         tpm=row[6],
         parallel=row[7],

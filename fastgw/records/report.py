@@ -59,17 +59,34 @@ class UsageSummary(msgspec.Struct, kw_only=True):
     data: list[UsageGroup]
 
 
+#: The longest key, team or model a query may filter on (ids are at most 64 characters).
+MAX_FILTER_CHARS = 256
+#: The latest time a query may name: the end of year 9999, the last that dates can show.
+MAX_TIME = 253402300799.0
+
+
 def parse_time(text: str, tz: datetime.tzinfo) -> float:
     """Unix time from a number or an ISO 8601 date or date-time (a date is midnight and a
-    date-time without an offset is local, both in ``tz``)."""
+    date-time without an offset is local, both in ``tz``). ``ValueError`` for anything else,
+    and for a time that is not finite or outside year 1970 to 9999 (``nan``, ``1e400``)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        pass
-    moment = datetime.datetime.fromisoformat(text)  # ValueError if not ISO 8601
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.timestamp()
+        try:
+            moment = datetime.datetime.fromisoformat(text)  # ValueError if not ISO 8601
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=tz)
+            value = moment.timestamp()
+        except OverflowError:  # year 1 with an offset east of UTC, and the like
+            raise ValueError(text) from None
+    if not 0.0 <= value <= MAX_TIME:  # also false for nan
+        raise ValueError(text)
+    return value
+
+
+def _shown(text: str) -> str:
+    """A client's text as an error message quotes it: at most 64 characters."""
+    return text if len(text) <= 64 else text[:64] + "..."
 
 
 def parse_filters(params: Mapping[str, str], tz: datetime.tzinfo) -> UsageQuery:
@@ -77,7 +94,8 @@ def parse_filters(params: Mapping[str, str], tz: datetime.tzinfo) -> UsageQuery:
     for name in params:
         if name not in FILTERS:
             raise InvalidRequest(
-                f"Unknown parameter '{name}'; use {', '.join(FILTERS)}.", param=name
+                f"Unknown parameter '{_shown(name)}'; use {', '.join(FILTERS)}.",
+                param=_shown(name),
             )
     times: dict[str, float | None] = {}
     for name in ("start", "end"):
@@ -86,14 +104,20 @@ def parse_filters(params: Mapping[str, str], tz: datetime.tzinfo) -> UsageQuery:
             times[name] = None if not text else parse_time(text, tz)
         except ValueError:
             raise InvalidRequest(
-                f"'{name}' must be Unix time or an ISO 8601 date or date-time, like "
-                f"'2027-01-31' or '2027-01-31T18:00:00Z'; got '{text}'.",
+                f"'{name}' must be Unix time or an ISO 8601 date or date-time between 1970 "
+                f"and 9999, like '2027-01-31' or '2027-01-31T18:00:00Z'; got "
+                f"'{_shown(text or '')}'.",
                 param=name,
             ) from None
+    for name in ("key", "team", "model"):
+        if len(params.get(name) or "") > MAX_FILTER_CHARS:
+            raise InvalidRequest(
+                f"'{name}' is longer than {MAX_FILTER_CHARS} characters.", param=name
+            )
     group_by = params.get("group_by") or None
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise InvalidRequest(
-            f"'group_by' must be one of {', '.join(GROUP_COLUMNS)}; got '{group_by}'.",
+            f"'group_by' must be one of {', '.join(GROUP_COLUMNS)}; got '{_shown(group_by)}'.",
             param="group_by",
         )
     return UsageQuery(

@@ -71,6 +71,13 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
       ``finish_reason`` are sent; without them the chunked body still ends cleanly.
     - ``first_event_delay``: stream: seconds between the response head and the first event
       (a slow first token).
+    - ``echo_headers``: the error answer quotes the request's headers (as some upstreams and
+      proxies in front of them do), the gateway's upstream key included: an OpenAI error
+      whose message lists them, or ``body`` followed by them when ``body`` is given.
+    - ``error_event_after``: stream: after this many events send an ``event: error`` event
+      (quoting the request's headers with ``echo_headers``) and end the stream.
+    - ``split_after``: stream: the error event goes out as two HTTP chunks, split just after
+      the first occurrence of these bytes, the second ``SPLIT_PAUSE_S`` after the first.
     """
 
     status: int = 200
@@ -86,6 +93,9 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     done: bool = True
     finish_reason: bool = True
     first_event_delay: float = 0.0
+    echo_headers: bool = False
+    error_event_after: int | None = None
+    split_after: bytes | None = None
 
     @classmethod
     def error(
@@ -366,6 +376,13 @@ class FakeUpstream:
             return
         if fault.status != 200 or fault.body is not None:
             body = fault.body if fault.body is not None else openai_error(fault.status)
+            if fault.echo_headers:
+                echo = _quoted_headers(rec)
+                body = (
+                    fault.body + echo.encode()
+                    if fault.body is not None
+                    else openai_error(fault.status, f"Invalid request; headers were {echo}")
+                )
             self._send(conn, rec, fault.status, body, fault.headers)
             return
         endpoint = rec.path.removeprefix("/v1")
@@ -386,6 +403,12 @@ class FakeUpstream:
             self._send(conn, rec, 200, body, fault.headers)
         else:
             events = _events(kind, request, self.chunks, len(self.requests), fault)
+            if fault.error_event_after is not None:
+                text = "The upstream failed mid-stream"
+                if fault.echo_headers:
+                    text += f"; headers were {_quoted_headers(rec)}"
+                error = b"event: error\ndata: " + openai_error(500, text) + b"\n\n"
+                events = [*events[: fault.error_event_after], error]
             await self._stream(conn, rec, events, fault)
 
     def _send(
@@ -431,6 +454,15 @@ class FakeUpstream:
                 if i == fault.stall_after:
                     await asyncio.get_running_loop().create_future()
                 await asyncio.sleep(self.chunk_delay)
+            marker = fault.split_after
+            if marker is not None and event.startswith(b"event: error") and marker in event:
+                cut = event.index(marker) + len(marker)
+                first, event = event[:cut], event[cut:]
+                out.append(b"%x\r\n%s\r\n" % (len(first), first))
+                rec.response.append(first)
+                conn.write(b"".join(out))
+                out.clear()
+                await asyncio.sleep(SPLIT_PAUSE_S)  # the gateway reads the halves apart
             out.append(b"%x\r\n%s\r\n" % (len(event), event))
             rec.response.append(event)
         out.append(b"0\r\n\r\n")
@@ -438,6 +470,13 @@ class FakeUpstream:
 
 
 _NORMAL = Fault()
+SPLIT_PAUSE_S = 0.05
+
+
+def _quoted_headers(rec: RecordedRequest) -> str:
+    return "; ".join(f"{name}: {value}" for name, value in rec.headers.items())
+
+
 _KINDS = {"/chat/completions": "chat", "/completions": "text", "/embeddings": "embedding"}
 
 
