@@ -14,6 +14,12 @@ Rules this module keeps:
   per chunk. ``send_now`` settles that awaitable on the spot.
 - A client that goes away makes ``send_now`` say so; the relay raises ``RSGIProtocolClosed``
   and the caller aborts the upstream.
+- The usage is known however the stream ends: the upstream's usage event if it sent one,
+  else the prompt estimate and the completion counted from the text relayed
+  (``fastgw.tokens.estimate_streamed``), set even when the client went away mid-answer.
+- With ``strip_usage`` (the gateway asked the upstream for usage the client did not ask
+  for) chunks go through ``SSEFramer.relay``: the usage-only event is left out, an
+  incomplete event is held until it completes; otherwise a chunk goes out as received.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from .drain import SHUTTING_DOWN
 from .errors import GatewayError, ServiceUnavailable, UpstreamProtocolError, sse_error_event
 from .exchange import Exchange
 from .providers import Response
-from .wire import decode_usage
+from .tokens import estimate_request, estimate_streamed
+from .wire import ChatRequest, CompletionRequest, decode_usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -55,14 +62,17 @@ async def relay_stream(
     collect: bool = False,
     choices: int = 1,
     head: bytes = b"",
+    strip_usage: bool = False,
+    request: ChatRequest | CompletionRequest | None = None,
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
     (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
     of several choices that ends without ``[DONE]`` is not finalised (the framer cannot tell
     that every choice finished), it ends with an error event. ``head`` is what routing
-    already read of the stream (up to its first event); it goes out first."""
-    framer = SSEFramer(collect)
-    failure: GatewayError | None = None
+    already read of the stream (up to its first event); it goes out first. ``strip_usage``:
+    leave the usage-only event out (see the module docstring). ``request``: what the prompt
+    is estimated from when the upstream reports no usage."""
+    framer = SSEFramer(collect, strip_usage)
     start = ex.start
 
     def forward(chunk: bytes) -> bool:
@@ -71,6 +81,35 @@ async def relay_stream(
         framer.feed(chunk)
         return send_now(transport, chunk)
 
+    def forward_stripped(chunk: bytes) -> bool:
+        if ex.ttft is None:
+            ex.ttft = time.perf_counter() - start
+        out = framer.relay(chunk)
+        return send_now(transport, out) if out else True
+
+    if strip_usage:
+        forward = forward_stripped
+    try:
+        return await _relay(transport, upstream, ex, framer, forward, choices, head)
+    finally:
+        usage = decode_usage(framer.usage_payload)
+        if usage is not None:
+            ex.set_usage(usage)
+        elif request is not None and ex.ttft is not None:  # relayed, unreported: counted
+            ex.prompt_tokens = estimate_request(request)
+            ex.completion_tokens = estimate_streamed(framer.text_bytes, framer.text_events)
+
+
+async def _relay(
+    transport: Any,
+    upstream: Response,
+    ex: Exchange,
+    framer: SSEFramer,
+    forward: Any,
+    choices: int,
+    head: bytes,
+) -> list[bytes] | None:
+    failure: GatewayError | None = None
     try:
         if head and not forward(head):
             raise RSGIProtocolClosed("the client went away mid-stream")
@@ -91,6 +130,9 @@ async def relay_stream(
                 await transport.send_bytes(prefix + sse_error_event(cut))
         raise
     clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
+    held = framer.held() if framer.strip_usage else b""
+    if held:  # an incomplete last event: sent as received, as without strip_usage
+        await transport.send_bytes(held)
     if failure is None and not framer.done and framer.error_payload is None:
         if choices == 1 and framer.finish_reason is not None and not framer.pending:
             await transport.send_bytes(DONE_EVENT)
@@ -104,7 +146,6 @@ async def relay_stream(
         await transport.send_bytes(prefix + sse_error_event(failure))
     elif framer.error_payload is not None:
         ex.error = "upstream_stream_error"
-    ex.set_usage(decode_usage(framer.usage_payload))
     if clean and failure is None and framer.error_payload is None:
         return framer.payloads
     return None
