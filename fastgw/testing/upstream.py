@@ -71,6 +71,8 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
       ``finish_reason`` are sent; without them the chunked body still ends cleanly.
     - ``first_event_delay``: stream: seconds between the response head and the first event
       (a slow first token).
+    - ``usage``: stream: false for an upstream that ignores ``stream_options.include_usage``
+      (no ``usage`` field and no usage event, whatever was asked).
     """
 
     status: int = 200
@@ -86,6 +88,7 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     done: bool = True
     finish_reason: bool = True
     first_event_delay: float = 0.0
+    usage: bool = True
 
     @classmethod
     def error(
@@ -498,7 +501,7 @@ def _events(kind: str, request: _Request, chunks: int, n: int, fault: Fault) -> 
     """The SSE events of a stream: role (chat), ``chunks`` content events, finish, usage
     (when asked for), ``[DONE]``; ``fault.finish_reason``/``fault.done`` drop the last ones."""
     chat = kind == "chat"
-    include = bool((request.stream_options or {}).get("include_usage"))
+    include = bool((request.stream_options or {}).get("include_usage")) and fault.usage
     base = _head_fields(chat, request, n, "chat.completion.chunk" if chat else "text_completion")
     if include:
         base["usage"] = None
