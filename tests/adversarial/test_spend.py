@@ -119,11 +119,11 @@ def test_stream_without_include_usage_is_charged_what_it_produced(
     chunks = _stream(sdk("one"), "spend-a")
     assert _text(chunks) == TEXT
     assert all(c.usage is None and c.choices for c in chunks)  # no usage chunk it did not ask for
+    spent = _spent(gateway, "spend-a")
+    assert spent["cost_usd"] == pytest.approx(WORDS)
+    assert (spent["requests"], spent["completion_tokens"]) == (1, WORDS)
     sent = upstream.requests[-1].json()
     assert sent["stream_options"] == {"include_usage": True}  # the gateway asked for it
-    spent = _spent(gateway, "spend-a")
-    assert (spent["requests"], spent["completion_tokens"]) == (1, WORDS)
-    assert spent["cost_usd"] == pytest.approx(WORDS)
     answer = sdk("two").chat.completions.create(
         model="spend-a",
         messages=PROMPT,  # type: ignore[arg-type]
