@@ -20,7 +20,7 @@ import pytest
 from openai import OpenAI
 
 from fastgw.keys import hash_key
-from fastgw.testing import FakeUpstream, Fault, GatewayProcess
+from fastgw.testing import FakeUpstream, Fault, GatewayProcess, RedisServer
 from fastgw.tokens import estimate_messages, estimate_streamed
 from fastgw.wire import Message
 
@@ -35,11 +35,12 @@ TEXT = "The fake upstream answers every"
 MODELS = ("spend-a", "spend-b", "spend-c", "spend-d")
 
 
-def _config(base_url: str, sqlite_path: Path) -> str:
+def _config(base_url: str, sqlite_path: Path, state: str = "") -> str:
     parts = [
+        state,
         f'[storage]\nsqlite_path = "{sqlite_path}"\n',
         f'[providers.up]\ntype = "openai"\nbase_url = "{base_url}"\n',
-        '[prices.fake-gpt]\ninput = 0.0\noutput = 1000000.0\n',  # $1 an output token
+        "[prices.fake-gpt]\ninput = 0.0\noutput = 1000000.0\n",  # $1 an output token
     ]
     for model in MODELS:
         parts.append(
@@ -66,12 +67,25 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
         yield gw
 
 
+@pytest.fixture(scope="module")
+def redis_gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """The same gateway with its limits and spend in Redis."""
+    sqlite_path = tmp_path_factory.mktemp("spend-redis") / "usage.sqlite3"
+    env = {"FASTGW_ADMIN_KEY": ADMIN_KEY}
+    with RedisServer() as redis:
+        state = f'[state]\nbackend = "redis"\nredis_url = "{redis.url}"\n'
+        with GatewayProcess(_config(upstream.base_url, sqlite_path, state), env=env) as gw:
+            yield gw
+
+
 @pytest.fixture
-def sdk(gateway: GatewayProcess, upstream: FakeUpstream) -> Iterator[Callable[[str], OpenAI]]:
+def sdk(gateway: GatewayProcess, upstream: FakeUpstream) -> Iterator[Callable[..., OpenAI]]:
     clients: list[OpenAI] = []
 
-    def client(key: str) -> OpenAI:
-        made = OpenAI(base_url=gateway.base_url + "/v1", api_key=KEYS[key], max_retries=0)
+    def client(key: str, on: GatewayProcess = gateway) -> OpenAI:
+        made = OpenAI(base_url=on.base_url + "/v1", api_key=KEYS[key], max_retries=0)
         clients.append(made)
         return made
 
@@ -111,7 +125,7 @@ def _text(chunks: list[Any]) -> str:
 
 
 def test_stream_without_include_usage_is_charged_what_it_produced(
-    gateway: GatewayProcess, upstream: FakeUpstream, sdk: Callable[[str], OpenAI]
+    gateway: GatewayProcess, upstream: FakeUpstream, sdk: Callable[..., OpenAI]
 ) -> None:
     """A stream with a $100,000 worst case and no include_usage, on a $100 model budget, is
     charged the five tokens it produced ($5), its client sees no usage chunk, and the next
@@ -133,7 +147,7 @@ def test_stream_without_include_usage_is_charged_what_it_produced(
 
 
 def test_client_that_asked_sees_exactly_one_usage_chunk_and_both_pay_what_they_used(
-    gateway: GatewayProcess, sdk: Callable[[str], OpenAI]
+    gateway: GatewayProcess, sdk: Callable[..., OpenAI]
 ) -> None:
     """Two streams of one model: the client that asked for include_usage gets exactly one
     usage chunk (the last, with no choices), the other none; each is charged its own five
@@ -154,7 +168,7 @@ def test_client_that_asked_sees_exactly_one_usage_chunk_and_both_pay_what_they_u
 def test_upstream_that_never_sends_usage_is_charged_the_counted_tokens(
     gateway: GatewayProcess,
     upstream: FakeUpstream,
-    sdk: Callable[[str], OpenAI],
+    sdk: Callable[..., OpenAI],
     include_usage: bool,
 ) -> None:
     """An upstream that ignores include_usage: the stream is charged the prompt estimate and
@@ -172,15 +186,20 @@ def test_upstream_that_never_sends_usage_is_charged_the_counted_tokens(
     assert spent["cost_usd"] - before["cost_usd"] == pytest.approx(counted)
 
 
+@pytest.mark.parametrize("backend", ["local", "redis"])
 def test_one_request_reserves_at_most_a_share_of_a_shared_budget(
-    gateway: GatewayProcess, upstream: FakeUpstream, sdk: Callable[[str], OpenAI]
+    request: pytest.FixtureRequest,
+    upstream: FakeUpstream,
+    sdk: Callable[..., OpenAI],
+    backend: str,
 ) -> None:
     """Streams held open, each with a $100,000 worst case, reserve $10 (10%) of the $100
     model budget each: ten are admitted, the eleventh is refused with a 429 naming the
     budget; once they end, each is charged the two tokens it relayed and requests are
-    admitted again."""
+    admitted again. The same with the Redis backend."""
+    gateway = request.getfixturevalue("gateway" if backend == "local" else "redis_gateway")
     upstream.fail_always(Fault.stall_stream(3))  # role, "The", " fake", then nothing
-    client = sdk("one")
+    client = sdk("one", gateway)
     held: list[Any] = []
     refused: openai.RateLimitError | None = None
     try:
@@ -212,9 +231,16 @@ def test_one_request_reserves_at_most_a_share_of_a_shared_budget(
     assert spent["requests"] == len(held) + 1
     counted = estimate_streamed(len(b"The fake"), 2)
     assert spent["cost_usd"] == pytest.approx(len(held) * counted)
-    answer = sdk("two").chat.completions.create(
-        model="spend-d",
-        messages=PROMPT,  # type: ignore[arg-type]
-        max_tokens=HUGE,
-    )
-    assert answer.choices[0].message.content == TEXT
+    other = sdk("two", gateway)
+    answer = None
+    for _ in range(200):  # Redis settlements are sent in batches: poll until admitted
+        try:
+            answer = other.chat.completions.create(
+                model="spend-d",
+                messages=PROMPT,  # type: ignore[arg-type]
+                max_tokens=HUGE,
+            )
+            break
+        except openai.RateLimitError:
+            assert backend == "redis"
+    assert answer is not None and answer.choices[0].message.content == TEXT
