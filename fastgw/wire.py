@@ -66,14 +66,21 @@ class EmbeddingRequest(msgspec.Struct):
     dimensions: Positive | None = None
 
 
+# Token counts an upstream reports: a negative count would refund a budget, and one past
+# any real answer would overflow the settlement; either makes the usage unreadable (None),
+# so a stream is then charged the tokens counted from what was relayed.
+MAX_USAGE_TOKENS = 1 << 40
+TokenCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_USAGE_TOKENS)]
+
+
 class PromptTokensDetails(msgspec.Struct):
-    cached_tokens: int = 0
+    cached_tokens: TokenCount = 0
 
 
 class Usage(msgspec.Struct, omit_defaults=True):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: TokenCount = 0
+    completion_tokens: TokenCount = 0
+    total_tokens: TokenCount = 0
     prompt_tokens_details: PromptTokensDetails | None = None
 
 

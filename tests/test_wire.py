@@ -260,10 +260,15 @@ def test_decode_usage_from_response() -> None:
         b"[DONE]",
         b"{",
         b'{"usage":{"prompt_tokens":"x"}}',
+        b'{"usage":{"prompt_tokens":3,"completion_tokens":-1000000}}',
+        b'{"usage":{"completion_tokens":99999999999999999999999}}',
+        b'{"usage":{"completion_tokens":1099511627777}}',
+        b'{"usage":{"prompt_tokens_details":{"cached_tokens":-5}}}',
     ],
 )
 def test_decode_usage_absent_or_unreadable(payload: bytes | None) -> None:
-    """No usage, null usage, [DONE], truncated or ill-typed usage all give None, never raise."""
+    """No usage, null usage, [DONE], truncated, ill-typed or out-of-range usage (a negative
+    count would refund a budget) all give None, never raise."""
     assert decode_usage(payload) is None
 
 
