@@ -468,3 +468,21 @@ def test_text_keys_and_values(Framer: Any, payload: bytes, size: int) -> None:
     framer = Framer()
     framer.feed(b"data: " + payload + b"\n\n")
     assert framer.text_bytes == size
+
+
+_PIECES = [b'"', b"\\", b":", b" ", b"{", b"}", b",", b"a", b"\xc3\xa9", b"content", b"text"]
+_PIECES += [b"arguments", b"refusal", b"reasoning_", b"null", b"[", b"]", b"\n"]
+
+
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_text_length_twins_agree_on_any_bytes(pieces: list[bytes]) -> None:
+    """The compiled walk over the quotes and the pure search per name measure the same text
+    on any bytes, JSON or not (escapes, unterminated strings, stray colons)."""
+    payload = b"".join(pieces)
+    pure = importlib.import_module("fastgw._core.sse").text_length(payload)
+    try:
+        compiled = importlib.import_module("fastgw._core.sse_c").text_length
+    except ImportError:
+        pytest.skip("the compiled core is not built")
+    assert compiled(payload) == pure

@@ -23,4 +23,8 @@ cdef class SSEFramer:
 cdef bint _is_error_payload(bytes payload)
 cdef object _string_after_key(bytes payload, bytes key)
 cdef Py_ssize_t _text_length(bytes payload) except -1
+cdef Py_ssize_t _name_text(bytes payload, bytes name) except -1
+cdef Py_ssize_t _value_at(bytes payload, Py_ssize_t i) except *
+cdef Py_ssize_t _string_end(bytes payload, Py_ssize_t i) except -2
+cdef int _name_before(char* data, Py_ssize_t q) except -2
 cdef bint _no_choices(bytes payload) except -1
