@@ -12,7 +12,9 @@ Cases, each on both twins of the SSE framer where it applies:
   bytes, or decoded and re-encoded when the model is renamed too), beside ``with_model``.
 
 Figures are nanoseconds per stream (per body for the rewrites), best of ``--repeat`` runs with
-the garbage collector off, including the loop around the call.
+the garbage collector off, including the loop around the call. ``--against DIR`` also times
+the framers of another checkout (``DIR/fastgw/_core``, built), interleaved with these runs so
+a busy machine weighs on both alike.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import importlib.util
 import platform
 import sys
 import time
@@ -119,11 +122,44 @@ def body_loop(rewrite: Callable[[bytes], bytes]) -> Callable[[int], int]:
     return loop
 
 
+def load(path: Path, name: str) -> Any:
+    """The module at ``path`` (a .py or a built extension), not entered in sys.modules."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(other: Path, calls: int, repeat: int) -> None:
+    """``feed`` here and in ``other``, interleaved; ``relay strip`` here."""
+    here = Path(__file__).resolve().parents[2] / "fastgw" / "_core"
+    cases: list[tuple[str, Any, bool | None]] = []
+    for label, core in (("this", here), ("other", other / "fastgw" / "_core")):
+        cases.append((f"{label} python feed", load(core / "sse.py", f"sse_{label}"), None))
+        for built in sorted(core.glob("sse_c.*.so")):
+            cases.append((f"{label} cython feed", load(built, "fastgw._core.sse_c"), None))
+    cases += [(n.replace("feed", "relay strip"), m, True) for n, m, _ in cases[:2]]
+    best = dict.fromkeys((c[0] for c in cases), float("inf"))
+    for _ in range(repeat):
+        for name, module, strip in cases:
+            ns = best_ns(framer_loop(module.SSEFramer, strip), calls // 10, 1)
+            best[name] = min(best[name], ns)
+    events = len(stream_chunks())
+    print(f"{'framer (per stream)':<36}{'ns':>12}{'ns/event':>12}")
+    for name, ns in best.items():
+        print(f"{name:<36}{ns:>12.0f}{ns / events:>12.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--against", type=Path, help="another checkout, to compare framers")
     args = parser.parse_args()
+    if args.against is not None:
+        compare(args.against, args.calls, args.repeat)
+        return
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print(
         f"# stream: {len(stream_chunks())} events, {sum(map(len, stream_chunks()))} bytes; "
