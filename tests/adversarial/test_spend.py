@@ -146,6 +146,23 @@ def test_stream_without_include_usage_is_charged_what_it_produced(
     assert answer.choices[0].message.content == TEXT
 
 
+def test_a_restarted_gateway_seeds_what_was_used(
+    gateway: GatewayProcess, sdk: Callable[..., OpenAI]
+) -> None:
+    """The usage log holds what a stream without include_usage used, so a gateway started
+    on it (spend is seeded from the log) still admits requests on that model budget."""
+    _stream(sdk("one"), "spend-a")
+    assert _spent(gateway, "spend-a")["requests"] >= 1  # the usage log is written by now
+    env = {"FASTGW_ADMIN_KEY": ADMIN_KEY}
+    with GatewayProcess(gateway.config_path.read_text(), env=env) as restarted:
+        answer = sdk("two", restarted).chat.completions.create(
+            model="spend-a",
+            messages=PROMPT,  # type: ignore[arg-type]
+            max_tokens=10,
+        )
+    assert answer.choices[0].message.content == TEXT
+
+
 def test_client_that_asked_sees_exactly_one_usage_chunk_and_both_pay_what_they_used(
     gateway: GatewayProcess, sdk: Callable[..., OpenAI]
 ) -> None:
