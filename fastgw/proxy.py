@@ -23,6 +23,7 @@ from .keys import KeyRing
 from .providers import Call
 from .relay import relay_stream
 from .routing import ATTEMPTS_HEADER, Answer
+from .tokens import counted_usage
 from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_request, decode_usage
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ async def proxy(
         status = upstream.status
         if status == 200:
             usage = decode_usage(data)
-            ex.set_usage(usage)
+            ex.set_usage(usage if usage is not None else counted_usage(request, data))
             embeddings = isinstance(request, EmbeddingRequest)
             if plan is not None and state.cache is not None and storable(data, embeddings):
                 state.cache.put(plan, data, usage)

@@ -27,7 +27,7 @@ try:  # all compiled or none: IMPLEMENTATION describes the whole core
     from .buckets_c import ParallelCounter, TokenBucketTable
     from .exact_cache_c import ExactCache
     from .http1_c import Connection, UpstreamResponse
-    from .sse_c import SSEFramer
+    from .sse_c import SSEFramer, text_length
 
     IMPLEMENTATION = "cython"
 except ImportError:  # asked for, or the build is missing (the startup log says which)
@@ -43,7 +43,7 @@ except ImportError:  # asked for, or the build is missing (the startup log says 
     from .buckets import ParallelCounter, TokenBucketTable
     from .exact_cache import ExactCache
     from .http1 import Connection, UpstreamResponse
-    from .sse import SSEFramer  # type: ignore[assignment]
+    from .sse import SSEFramer, text_length  # type: ignore[assignment]
 
     IMPLEMENTATION = "python" if _no_ext else "python (compiled build missing)"
 
@@ -62,4 +62,5 @@ __all__ = [
     "estimate_messages",
     "format_reset",
     "settle_ticket",
+    "text_length",
 ]

@@ -71,8 +71,8 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
       ``finish_reason`` are sent; without them the chunked body still ends cleanly.
     - ``first_event_delay``: stream: seconds between the response head and the first event
       (a slow first token).
-    - ``usage``: stream: false for an upstream that ignores ``stream_options.include_usage``
-      (no ``usage`` field and no usage event, whatever was asked).
+    - ``usage``: false for an upstream that reports no usage: no ``usage`` in a plain answer,
+      and in a stream no ``usage`` field and no usage event whatever ``include_usage`` says.
     """
 
     status: int = 200
@@ -385,7 +385,7 @@ class FakeUpstream:
         if kind == "embedding":
             self._send(conn, rec, 200, _embeddings(request), fault.headers)
         elif not request.stream:
-            body = _completion(kind, request, self.chunks, len(self.requests))
+            body = _completion(kind, request, self.chunks, len(self.requests), fault.usage)
             self._send(conn, rec, 200, body, fault.headers)
         else:
             events = _events(kind, request, self.chunks, len(self.requests), fault)
@@ -485,7 +485,7 @@ def _usage(chat: bool, request: _Request, completion: int) -> dict[str, int]:
     }
 
 
-def _completion(kind: str, request: _Request, chunks: int, n: int) -> bytes:
+def _completion(kind: str, request: _Request, chunks: int, n: int, usage: bool = True) -> bytes:
     chat = kind == "chat"
     text = "".join(_WORDS[i % len(_WORDS)] for i in range(chunks))
     choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": "stop"}
@@ -494,6 +494,8 @@ def _completion(kind: str, request: _Request, chunks: int, n: int) -> bytes:
     else:
         choice["text"] = text
     fields = _head_fields(chat, request, n, "chat.completion" if chat else "text_completion")
+    if not usage:
+        return _encode({**fields, "choices": [choice]})
     return _encode({**fields, "choices": [choice], "usage": _usage(chat, request, chunks)})
 
 

@@ -203,6 +203,25 @@ def test_upstream_that_never_sends_usage_is_charged_the_counted_tokens(
     assert spent["cost_usd"] - before["cost_usd"] == pytest.approx(counted)
 
 
+def test_plain_answer_without_usage_is_charged_the_counted_tokens(
+    gateway: GatewayProcess, upstream: FakeUpstream, sdk: Callable[..., OpenAI]
+) -> None:
+    """A plain answer whose upstream reports no usage is not free: it is charged the prompt
+    estimate and the completion counted from its text."""
+    before = _spent(gateway, "spend-c")
+    upstream.fail_always(Fault(usage=False))
+    answer = sdk("one").chat.completions.create(
+        model="spend-c",
+        messages=PROMPT,  # type: ignore[arg-type]
+        max_tokens=HUGE,
+    )
+    assert answer.choices[0].message.content == TEXT and answer.usage is None
+    counted = estimate_streamed(len(TEXT.encode()), 0)
+    spent = _spent(gateway, "spend-c")
+    assert spent["cost_usd"] - before["cost_usd"] == pytest.approx(counted)
+    assert spent["completion_tokens"] - before["completion_tokens"] == counted
+
+
 @pytest.mark.parametrize("backend", ["local", "redis"])
 def test_one_request_reserves_at_most_a_share_of_a_shared_budget(
     request: pytest.FixtureRequest,
