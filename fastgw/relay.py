@@ -2,7 +2,8 @@
 
 Rules this module keeps:
 - Upstream chunks are sent on as received, never joined or re-encoded; the SSE framer watches
-  the same bytes for ``[DONE]``, ``finish_reason``, usage and error events.
+  the same bytes for ``[DONE]``, ``finish_reason``, usage and error events (with
+  ``strip_usage``, below, chunks go out as whole events).
 - A stream never ends looking complete when it is not: an upstream failure after the headers
   went out (a cut, a stall past the idle timeout, a protocol error) ends it with an SSE
   ``error`` event and no ``[DONE]``. A single-choice stream that ended cleanly after a

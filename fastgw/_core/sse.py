@@ -1,8 +1,8 @@
 """Server-Sent Events framing for relayed LLM streams.
 
 Rules this module keeps:
-- It never changes or re-encodes the bytes it watches: the relay forwards upstream chunks as
-  received and feeds the same chunks here.
+- ``feed`` never changes or re-encodes the bytes it watches: the relay forwards upstream
+  chunks as received and feeds the same chunks here (``relay``, below, is the exception).
 - Events are split on blank lines across arbitrary chunk boundaries; CRLF and CR line endings
   are folded to LF first (only when a CR is present, so the common case copies nothing). A
   chunk that ends in CR has ended a line; an LF opening the next chunk completes that CRLF and
@@ -17,8 +17,8 @@ Rules this module keeps:
 - ``relay(chunk)`` is ``feed`` for a client that must not see everything: it returns the bytes
   to send on now, the complete events only (an incomplete one is held until it completes, so
   it can still be dropped), without the usage-only events (``"choices": []`` and a usage
-  object) when the framer was built with ``strip_usage``. When nothing is dropped and nothing
-  held it returns the chunk itself: no copy.
+  object) when the framer was built with ``strip_usage``, with line endings folded to LF.
+  When nothing is dropped and nothing held it returns the chunk itself: no copy.
 - No I/O, no asyncio: bytes in, state out.
 
 Compiled by Cython as ``fastgw._core.sse_c`` with ``sse.pxd`` beside it.
