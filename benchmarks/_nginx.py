@@ -118,8 +118,15 @@ class Nginx:
         directory.mkdir(parents=True, exist_ok=True)
         self.conf = directory / "nginx.conf"
         self.conf.write_text(config_text)
-        command = [nginx_binary(), "-p", str(directory), "-c", str(self.conf),
-                   "-e", str(directory / "error.log")]
+        command = [
+            nginx_binary(),
+            "-p",
+            str(directory),
+            "-c",
+            str(self.conf),
+            "-e",
+            str(directory / "error.log"),
+        ]
         check = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             raise RuntimeError(f"nginx ({name}) rejected its config:\n{check.stderr}")

@@ -56,8 +56,13 @@ def _package(name: str) -> str:
 def _git(*args: str) -> str:
     try:
         # --no-optional-locks: read the repository without refreshing its index
-        out = subprocess.run(["git", "--no-optional-locks", *args], capture_output=True,
-                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "--no-optional-locks", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
     except OSError:
         return ""
     return out.stdout.strip()
@@ -65,11 +70,23 @@ def _git(*args: str) -> str:
 
 def machine(core: str, loadavg_start: list[str]) -> dict[str, Any]:
     """What the numbers were measured on; ``core`` is the implementation the gateway logged."""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in _read("/proc/cpuinfo").splitlines()
-                if ln.startswith("model name")), platform.processor() or "unknown")
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in _read("/proc/cpuinfo").splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
     debian = _read("/etc/debian_version").strip()
-    mem_kb = next((int(ln.split()[1]) for ln in _read("/proc/meminfo").splitlines()
-                   if ln.startswith("MemTotal:")), 0)
+    mem_kb = next(
+        (
+            int(ln.split()[1])
+            for ln in _read("/proc/meminfo").splitlines()
+            if ln.startswith("MemTotal:")
+        ),
+        0,
+    )
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu": cpu,
@@ -123,8 +140,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"msgspec {pk['msgspec']}, httptools {pk['httptools']}; fastgw {pk['fastgw']} "
         f"(git {m['git_commit']}{', fastgw/ modified' if m['git_dirty'] else ''}), "
         f"compiled core: **{m['fastgw_core']}**",
-        f"- {m['nginx']}, {m['wrk']}; load average before the run "
-        f"{' '.join(m['loadavg_start'])}",
+        f"- {m['nginx']}, {m['wrk']}; load average before the run {' '.join(m['loadavg_start'])}",
         f"- wrk -t1, {s['connections']} connections, {s['duration_s']} s per run; "
         f"nginx {s['nginx_workers']} worker(s) each; fastgw access log "
         f"{'on' if s['access_log'] else 'off'}, keys ({s['keys']}) and metrics on, "
@@ -141,13 +157,21 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {row['target']} | {row['result']} |"
         )
     if data.get("sweep"):
-        lines += ["", "## Latency against offered load", "",
-                  "![latency vs load](latency_vs_load.png)", "",
-                  "| target | connections | req/s | p50 | p99 |", "|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Latency against offered load",
+            "",
+            "![latency vs load](latency_vs_load.png)",
+            "",
+            "| target | connections | req/s | p50 | p99 |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for target, points in data["sweep"].items():
             for p in points:
-                lines.append(f"| {target} | {p['connections']} | {fmt_rps(p['rps'])} "
-                             f"| {fmt_ms(p['p50_ms'])} | {fmt_ms(p['p99_ms'])} |")
+                lines.append(
+                    f"| {target} | {p['connections']} | {fmt_rps(p['rps'])} "
+                    f"| {fmt_ms(p['p50_ms'])} | {fmt_ms(p['p99_ms'])} |"
+                )
     if data.get("notes"):
         lines += ["", "## Notes", ""]
         lines += [f"- {note}" for note in data["notes"]]

@@ -50,8 +50,10 @@ def _throughput(m: Measurements) -> list[Row]:
     proxy = m.wrk.get(f"nginx proxy c{c}")
     if proxy is None:
         return []
-    out = [wrk_row(f"direct → canned nginx (c{c})", m.wrk[f"direct c{c}"], proxy),
-           wrk_row(f"nginx proxy_pass (c{c})", proxy, proxy)]
+    out = [
+        wrk_row(f"direct → canned nginx (c{c})", m.wrk[f"direct c{c}"], proxy),
+        wrk_row(f"nginx proxy_pass (c{c})", proxy, proxy),
+    ]
     bare = m.wrk.get(f"bare granian c{c}")
     if bare is not None:
         row = wrk_row(f"bare Granian RSGI app, no upstream (c{c})", bare, proxy)
@@ -60,16 +62,26 @@ def _throughput(m: Measurements) -> list[Row]:
     for w in m.workers:
         plain = m.wrk.get(f"fastgw w{w} c{c}")
         if plain is not None:
-            out.append(_ratio_row(f"fastgw w{w}: chat, keys + metrics (c{c})", plain, proxy,
-                                  TARGET_PLAIN_RATIO))
+            out.append(
+                _ratio_row(
+                    f"fastgw w{w}: chat, keys + metrics (c{c})", plain, proxy, TARGET_PLAIN_RATIO
+                )
+            )
         cache = m.wrk.get(f"fastgw w{w} cache c{c}")
         if cache is not None:
-            out.append(_ratio_row(f"fastgw w{w}: exact-cache hits (c{c})", cache, proxy,
-                                  TARGET_CACHE_RATIO))
+            out.append(
+                _ratio_row(
+                    f"fastgw w{w}: exact-cache hits (c{c})", cache, proxy, TARGET_CACHE_RATIO
+                )
+            )
         elif "cache" in m.scenarios and w in m.cache_state:
-            out.append(Row(f"fastgw w{w}: exact-cache hits (c{c})",
-                           target=f"≥ {TARGET_CACHE_RATIO:.2f}x nginx",
-                           result="SKIPPED (see notes)"))
+            out.append(
+                Row(
+                    f"fastgw w{w}: exact-cache hits (c{c})",
+                    target=f"≥ {TARGET_CACHE_RATIO:.2f}x nginx",
+                    result="SKIPPED (see notes)",
+                )
+            )
             note = f"cache scenario w{w} skipped: {m.cache_state[w]}"
             if note not in m.notes:
                 m.notes.append(note)
@@ -117,20 +129,33 @@ def _streams(m: Measurements) -> list[Row]:
     unit = "chunks/s"
     rate = fmt_rps(direct.chunks_per_s, unit)
     out = [
-        Row("streams direct → mock: TTFT (client floor)", rate,
-            fmt_ms(direct.ttft_ms.get("p50")), fmt_ms(direct.ttft_ms.get("p99"))),
-        Row("streams direct → mock: chunk delay (client floor)", rate,
-            fmt_ms(direct.delay_ms.get("p50")), fmt_ms(direct.delay_ms.get("p99"))),
+        Row(
+            "streams direct → mock: TTFT (client floor)",
+            rate,
+            fmt_ms(direct.ttft_ms.get("p50")),
+            fmt_ms(direct.ttft_ms.get("p99")),
+        ),
+        Row(
+            "streams direct → mock: chunk delay (client floor)",
+            rate,
+            fmt_ms(direct.delay_ms.get("p50")),
+            fmt_ms(direct.delay_ms.get("p99")),
+        ),
     ]
     if direct.errors:
         out[0].result = out[1].result = f"INVALID ({direct.errors} stream errors)"
     bare = m.streams.get("streams bare granian")
     if bare is not None:  # Granian alone, making its own stamped chunks: the app-server floor
-        out.append(Row("bare Granian app streaming its own chunks: chunk delay",
-                       fmt_rps(bare.chunks_per_s, unit), fmt_ms(bare.delay_ms.get("p50")),
-                       fmt_ms(bare.delay_ms.get("p99")),
-                       target="reference: Granian's own delivery delay at this load",
-                       result=f"INVALID ({bare.errors} stream errors)" if bare.errors else ""))
+        out.append(
+            Row(
+                "bare Granian app streaming its own chunks: chunk delay",
+                fmt_rps(bare.chunks_per_s, unit),
+                fmt_ms(bare.delay_ms.get("p50")),
+                fmt_ms(bare.delay_ms.get("p99")),
+                target="reference: Granian's own delivery delay at this load",
+                result=f"INVALID ({bare.errors} stream errors)" if bare.errors else "",
+            )
+        )
     for w in m.workers:
         gw = m.streams.get(f"streams fastgw w{w}")
         if gw is None:
@@ -138,17 +163,29 @@ def _streams(m: Measurements) -> list[Row]:
         bad = f"INVALID ({gw.errors} stream errors)" if gw.errors else ""
         rate = fmt_rps(gw.chunks_per_s, unit)
         over = gw.ttft_ms.get("p50", 0) - direct.ttft_ms.get("p50", 0)
-        out.append(Row(f"fastgw w{w}: streams TTFT", rate,
-                       fmt_ms(gw.ttft_ms.get("p50")), fmt_ms(gw.ttft_ms.get("p99")),
-                       target=f"p50 ≤ +{TARGET_TTFT_OVERHEAD_MS} ms over direct",
-                       result=bad or verdict(over <= TARGET_TTFT_OVERHEAD_MS, f"{over:+.3f} ms")))
+        out.append(
+            Row(
+                f"fastgw w{w}: streams TTFT",
+                rate,
+                fmt_ms(gw.ttft_ms.get("p50")),
+                fmt_ms(gw.ttft_ms.get("p99")),
+                target=f"p50 ≤ +{TARGET_TTFT_OVERHEAD_MS} ms over direct",
+                result=bad or verdict(over <= TARGET_TTFT_OVERHEAD_MS, f"{over:+.3f} ms"),
+            )
+        )
         p99 = gw.delay_ms.get("p99", 0)
         net = p99 - direct.delay_ms.get("p99", 0)
-        out.append(Row(f"fastgw w{w}: chunk forwarding delay", rate,
-                       fmt_ms(gw.delay_ms.get("p50")), fmt_ms(p99),
-                       target=f"p99 ≤ {TARGET_CHUNK_P99_MS} ms (client floor included)",
-                       result=bad or verdict(p99 <= TARGET_CHUNK_P99_MS,
-                                             f"p99 {p99:.3f} ms; {net:+.3f} ms vs floor")))
+        out.append(
+            Row(
+                f"fastgw w{w}: chunk forwarding delay",
+                rate,
+                fmt_ms(gw.delay_ms.get("p50")),
+                fmt_ms(p99),
+                target=f"p99 ≤ {TARGET_CHUNK_P99_MS} ms (client floor included)",
+                result=bad
+                or verdict(p99 <= TARGET_CHUNK_P99_MS, f"p99 {p99:.3f} ms; {net:+.3f} ms vs floor"),
+            )
+        )
     return out
 
 
@@ -160,16 +197,23 @@ def _memory(m: Measurements) -> list[Row]:
             continue
         peak = max(mem["end"].values())
         start = max(mem["start"].values()) if mem["start"] else 0.0
-        out.append(Row(f"fastgw w{w}: RSS per worker (after the runs)",
-                       target=f"≤ {TARGET_RSS_MB:.0f} MB",
-                       result=verdict(peak <= TARGET_RSS_MB,
-                                      f"{peak:.1f} MB; {start:.1f} MB at start")))
+        out.append(
+            Row(
+                f"fastgw w{w}: RSS per worker (after the runs)",
+                target=f"≤ {TARGET_RSS_MB:.0f} MB",
+                result=verdict(peak <= TARGET_RSS_MB, f"{peak:.1f} MB; {start:.1f} MB at start"),
+            )
+        )
     soak = m.memory.get("soak")
     if soak:
         growth = soak["growth_pct"]
         peak = max(max(s.values()) for s in soak["samples"] if s)
         ok = growth < TARGET_SOAK_GROWTH_PCT and peak <= TARGET_RSS_MB
-        out.append(Row(f"fastgw w{soak['workers']}: soak {soak['seconds']:.0f} s, RSS growth",
-                       target=f"< {TARGET_SOAK_GROWTH_PCT:.0f} %, ≤ {TARGET_RSS_MB:.0f} MB",
-                       result=verdict(ok, f"{growth:+.1f} %, peak {peak:.1f} MB")))
+        out.append(
+            Row(
+                f"fastgw w{soak['workers']}: soak {soak['seconds']:.0f} s, RSS growth",
+                target=f"< {TARGET_SOAK_GROWTH_PCT:.0f} %, ≤ {TARGET_RSS_MB:.0f} MB",
+                result=verdict(ok, f"{growth:+.1f} %, peak {peak:.1f} MB"),
+            )
+        )
     return out

@@ -102,8 +102,15 @@ def run_wrk(
     """One wrk run; raises RuntimeError if wrk fails or prints no result line."""
     duration = max(1, round(seconds))
     command = [
-        wrk_binary(), f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s",
-        "--timeout", "5s", "-s", str(script), url,
+        wrk_binary(),
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
     if log is not None:

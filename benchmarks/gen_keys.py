@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     keys = [new_key() for _ in range(args.count)]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "keys.txt").write_text("".join(f"{k}\n" for k in keys))
-    tables = (f'[[keys]]\nid = "{args.prefix}-{i}"\nhash = "{hash_key(k)}"\n\n'
-              for i, k in enumerate(keys))
+    tables = (
+        f'[[keys]]\nid = "{args.prefix}-{i}"\nhash = "{hash_key(k)}"\n\n'
+        for i, k in enumerate(keys)
+    )
     (args.out / "keys.toml").write_text("".join(tables))
     print(f"{args.count} keys: {args.out / 'keys.txt'} (client), {args.out / 'keys.toml'} (config)")
     return 0

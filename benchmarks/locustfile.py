@@ -72,8 +72,10 @@ def _keys() -> list[str]:
 def chat(model: str, content: str, *, stream: bool = False, temperature: float = 0.7) -> str:
     body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": "system", "content": "You are a concise assistant."},
-                     {"role": "user", "content": content}],
+        "messages": [
+            {"role": "system", "content": "You are a concise assistant."},
+            {"role": "user", "content": content},
+        ],
         "temperature": temperature,
         "max_tokens": MAX_TOKENS,
     }
@@ -92,8 +94,9 @@ class _ChatUser(FastHttpUser):
     wait_time = constant(WAIT_S)
 
     def post_chat(self, body: str, key: str = KEY, name: str = "chat") -> Any:
-        with self.client.post(PATH, data=body, headers=headers(key), name=name,
-                              catch_response=True) as response:
+        with self.client.post(
+            PATH, data=body, headers=headers(key), name=name, catch_response=True
+        ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
             return response
@@ -116,9 +119,14 @@ class StreamedChatUser(_ChatUser):
         first: float | None = None
         error: Exception | None = None
         size = 0
-        with self.client.post(PATH, data=chat(STREAM_MODEL, random.choice(QUESTIONS), stream=True),
-                              headers=headers(KEY), name="stream", stream=True,
-                              catch_response=True) as response:
+        with self.client.post(
+            PATH,
+            data=chat(STREAM_MODEL, random.choice(QUESTIONS), stream=True),
+            headers=headers(KEY),
+            name="stream",
+            stream=True,
+            catch_response=True,
+        ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}")
                 return
@@ -138,11 +146,23 @@ class StreamedChatUser(_ChatUser):
                 response.failure(str(error))
         fire = self.environment.events.request.fire
         if first is not None:
-            fire(request_type="SSE", name="ttft", response_time=(first - start) * 1000,
-                 response_length=0, exception=None, context={})
+            fire(
+                request_type="SSE",
+                name="ttft",
+                response_time=(first - start) * 1000,
+                response_length=0,
+                exception=None,
+                context={},
+            )
         total_ms = (time.perf_counter() - start) * 1000
-        fire(request_type="SSE", name="complete", response_time=total_ms,
-             response_length=size, exception=error, context={})
+        fire(
+            request_type="SSE",
+            name="complete",
+            response_time=total_ms,
+            response_length=size,
+            exception=error,
+            context={},
+        )
 
 
 class CacheHeavyUser(_ChatUser):
@@ -166,8 +186,11 @@ class ManyKeysUser(_ChatUser):
 
     @task
     def many_keys_chat(self) -> None:
-        self.post_chat(chat(MODEL, random.choice(QUESTIONS)), key=random.choice(self.keys),
-                       name="chat many keys")
+        self.post_chat(
+            chat(MODEL, random.choice(QUESTIONS)),
+            key=random.choice(self.keys),
+            name="chat many keys",
+        )
 
 
 def _cache_counts(environment: Environment) -> collections.Counter[str]:

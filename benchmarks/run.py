@@ -103,16 +103,21 @@ BUSY_LOADAVG = 0.5  # 1-minute load average above which the results carry a warn
 
 def chat_body(model: str, temperature: float) -> bytes:
     """A realistic small chat request (about 300 bytes)."""
-    return msgspec.json.encode({
-        "model": model,
-        "messages": [
-            {"role": "system", "content": "You are a concise assistant for backend engineers."},
-            {"role": "user", "content": "In two sentences: why does an HTTP proxy keep a pool "
-                                        "of upstream keep-alive connections?"},
-        ],
-        "temperature": temperature,
-        "max_tokens": 128,
-    })
+    return msgspec.json.encode(
+        {
+            "model": model,
+            "messages": [
+                {"role": "system", "content": "You are a concise assistant for backend engineers."},
+                {
+                    "role": "user",
+                    "content": "In two sentences: why does an HTTP proxy keep a pool "
+                    "of upstream keep-alive connections?",
+                },
+            ],
+            "temperature": temperature,
+            "max_tokens": 128,
+        }
+    )
 
 
 class Bench:
@@ -154,10 +159,20 @@ class Bench:
         self.stack.callback(proxy.stop)
         mock_log = self.stack.enter_context(open(self.dir / "mock.log", "wb"))  # noqa: SIM115
         mock = subprocess.Popen(
-            [sys.executable, str(HERE / "mock_upstream.py"), "--port", str(self.mock_port),
-             "--chunks", str(a.chunks), "--delay-ms", str(a.chunk_delay_ms),
-             "--processes", str(a.mock_processes)],
-            stdout=mock_log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                str(HERE / "mock_upstream.py"),
+                "--port",
+                str(self.mock_port),
+                "--chunks",
+                str(a.chunks),
+                "--delay-ms",
+                str(a.chunk_delay_ms),
+                "--processes",
+                str(a.mock_processes),
+            ],
+            stdout=mock_log,
+            stderr=subprocess.STDOUT,
         )
         self.stack.callback(stop_process, mock)
         wait_for_port(self.mock_port, 10.0, mock, "mock upstream")
@@ -177,10 +192,29 @@ class Bench:
         port = free_port()
         log = self.stack.enter_context(open(self.dir / "bare-granian.log", "wb"))  # noqa: SIM115
         granian = subprocess.Popen(
-            [sys.executable, "-m", "granian", "--interface", "rsgi", "--loop", "uvloop",
-             "--workers", "1", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
-             "--working-dir", str(HERE), "--log-level", "warning", "bare_granian:app"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "rsgi",
+                "--loop",
+                "uvloop",
+                "--workers",
+                "1",
+                "--no-ws",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--working-dir",
+                str(HERE),
+                "--log-level",
+                "warning",
+                "bare_granian:app",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.stack.callback(stop_process, granian)
         self.bare = granian
@@ -193,8 +227,10 @@ class Bench:
     def gateway_config(self, with_cache: bool, limits: str = "", redis_url: str = "") -> str:
         """``limits``: "" (none), "local" or "redis" (``redis_url``)."""
         per_key = LIMITS_KEY_TOML if limits else ""
-        keys = "\n".join(f'[[keys]]\nid = "bench-{i}"\nhash = "{hash_key(k)}"\n{per_key}'
-                         for i, k in enumerate(self.keys))
+        keys = "\n".join(
+            f'[[keys]]\nid = "bench-{i}"\nhash = "{hash_key(k)}"\n{per_key}'
+            for i, k in enumerate(self.keys)
+        )
         # the usage log is part of the limits "on" side only: the other scenarios measure what
         # they always measured (keys, metrics, access log)
         keys += LIMITS_TOML + USAGE_LOG_TOML if limits else "[usage]\nenabled = false\n"
@@ -204,7 +240,7 @@ class Bench:
 
         return f"""
 [server]
-access_log = {'true' if self.args.access_log == 'on' else 'false'}
+access_log = {"true" if self.args.access_log == "on" else "false"}
 drain_timeout_s = 5
 
 [providers.canned]
@@ -293,15 +329,26 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             if status != 200 or found == "hit":
                 break
         if status != 200 or found != "hit":
-            return (f"the cache config was accepted but a repeated temperature-0 request got "
-                    f"status {status}, x-fastgw-cache: {found}; not measured")
+            return (
+                f"the cache config was accepted but a repeated temperature-0 request got "
+                f"status {status}, x-fastgw-cache: {found}; not measured"
+            )
         return "ok"
 
     # -- measuring -------------------------------------------------------------------------
 
-    def wrk(self, label: str, url: str, script: str, connections: int, seconds: float,
-            warmup: bool = True, pids: list[int] | None = None, who: str = "fastgw workers",
-            also: tuple[str, list[int]] | None = None) -> WrkResult:
+    def wrk(
+        self,
+        label: str,
+        url: str,
+        script: str,
+        connections: int,
+        seconds: float,
+        warmup: bool = True,
+        pids: list[int] | None = None,
+        who: str = "fastgw workers",
+        also: tuple[str, list[int]] | None = None,
+    ) -> WrkResult:
         """One measured wrk run (after a 1 s warm-up); with ``pids``, their CPU use too, and
         with ``also`` (who, pids) that of another process on the same cores (redis-server)."""
         path = self.scripts[script]
@@ -313,24 +360,50 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         self.m.wrk[label] = result
         if pids and result.requests:
             used = cpu_seconds(pids) - cpu
-            self.m.cpu[label] = {"who": who, "cpu_pct": round(used / result.seconds * 100, 1),
-                                 "us_per_request": round(used / result.requests * 1e6, 1)}
+            self.m.cpu[label] = {
+                "who": who,
+                "cpu_pct": round(used / result.seconds * 100, 1),
+                "us_per_request": round(used / result.requests * 1e6, 1),
+            }
         if also and result.requests:
             used = cpu_seconds(also[1]) - also_cpu
             self.m.cpu[f"{label} ({also[0]})"] = {
-                "who": also[0], "cpu_pct": round(used / result.seconds * 100, 1),
-                "us_per_request": round(used / result.requests * 1e6, 1)}
-        print(f"  {label:<34} {result.rps:>10,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
-              f"p99 {result.p99_ms:.3f} ms" + ("" if result.clean else "  (ERRORS)"), flush=True)
+                "who": also[0],
+                "cpu_pct": round(used / result.seconds * 100, 1),
+                "us_per_request": round(used / result.requests * 1e6, 1),
+            }
+        print(
+            f"  {label:<34} {result.rps:>10,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+            f"p99 {result.p99_ms:.3f} ms" + ("" if result.clean else "  (ERRORS)"),
+            flush=True,
+        )
         return result
 
-    def stream(self, label: str, port: int, key: str | None, pids: list[int] | None = None,
-               ) -> StreamReport:
+    def stream(
+        self,
+        label: str,
+        port: int,
+        key: str | None,
+        pids: list[int] | None = None,
+    ) -> StreamReport:
         a = self.args
         warmup = a.chunks * a.chunk_delay_ms / 1000
-        command = [sys.executable, str(HERE / "stream_client.py"), "--port", str(port),
-                   "--model", STREAM_MODEL, "--streams", str(a.streams), "--warmup", str(warmup),
-                   "--duration", str(a.duration), "--key", key or ""]
+        command = [
+            sys.executable,
+            str(HERE / "stream_client.py"),
+            "--port",
+            str(port),
+            "--model",
+            STREAM_MODEL,
+            "--streams",
+            str(a.streams),
+            "--warmup",
+            str(warmup),
+            "--duration",
+            str(a.duration),
+            "--key",
+            key or "",
+        ]
         cpu, began = cpu_seconds(pids or []), time.monotonic()
         own = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(command, capture_output=True, timeout=warmup + a.duration + 90)
@@ -341,15 +414,20 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             raise RuntimeError(f"stream client failed: {done.stderr.decode(errors='replace')}")
         report = msgspec.json.decode(done.stdout, type=StreamReport)
         self.m.streams[label] = report
-        self.m.cpu[f"{label}, client"] = {"who": "the stream client",
-                                           "cpu_pct": round(client_s / wall * 100, 1)}
+        self.m.cpu[f"{label}, client"] = {
+            "who": "the stream client",
+            "cpu_pct": round(client_s / wall * 100, 1),
+        }
         if pids:
             used = cpu_seconds(pids) - cpu
             self.m.cpu[label] = {"who": "fastgw workers", "cpu_pct": round(used / wall * 100, 1)}
-        print(f"  {label:<34} {report.chunks_per_s:>10,.0f} chunks/s  "
-              f"TTFT p50 {report.ttft_ms.get('p50', 0):.3f} ms  "
-              f"chunk delay p50 {report.delay_ms.get('p50', 0):.3f} / p99 "
-              f"{report.delay_ms.get('p99', 0):.3f} ms  errors {report.errors}", flush=True)
+        print(
+            f"  {label:<34} {report.chunks_per_s:>10,.0f} chunks/s  "
+            f"TTFT p50 {report.ttft_ms.get('p50', 0):.3f} ms  "
+            f"chunk delay p50 {report.delay_ms.get('p50', 0):.3f} / p99 "
+            f"{report.delay_ms.get('p99', 0):.3f} ms  errors {report.errors}",
+            flush=True,
+        )
         return report
 
     def sweep(self, label: str, url: str) -> None:
@@ -375,20 +453,43 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
             out = self.dir / f"profile-{label}-{load}.{suffix}"
             recorder = subprocess.Popen(
-                [spy, "record", "--pid", pid, "--duration", str(seconds), "--rate", "250",
-                 "--native", "--format", fmt, "-o", str(out)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    pid,
+                    "--duration",
+                    str(seconds),
+                    "--rate",
+                    "250",
+                    "--native",
+                    "--format",
+                    fmt,
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             if load == "stream":
                 self.stream(f"profile {label} streams", gateway.port, self.key)
             else:
-                run_wrk("profile", gateway.base_url + PATH, self.scripts["plain"],
-                        connections=self.args.connections, seconds=seconds, log=self.log)
+                run_wrk(
+                    "profile",
+                    gateway.base_url + PATH,
+                    self.scripts["plain"],
+                    connections=self.args.connections,
+                    seconds=seconds,
+                    log=self.log,
+                )
             with contextlib.suppress(subprocess.TimeoutExpired):
                 recorder.wait(60)
-            outputs.append(str(out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent)
-                               else out))
-        self.m.notes.append(f"py-spy profile of a {label} worker under the {load} load: "
-                            + ", ".join(outputs))
+            outputs.append(
+                str(out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out)
+            )
+        self.m.notes.append(
+            f"py-spy profile of a {label} worker under the {load} load: " + ", ".join(outputs)
+        )
         raw = self.dir / f"profile-{label}-{load}.txt"
         if raw.exists():
             summary = summarise(raw)
@@ -400,7 +501,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 f"({summary['samples']} samples): "
                 + "; ".join(f"{k} {v} %" for k, v in kinds.items())
                 + ". Heaviest fastgw functions (inclusive): "
-                + "; ".join(f"{k} {v} %" for k, v in frames.items()))
+                + "; ".join(f"{k} {v} %" for k, v in frames.items())
+            )
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -412,13 +514,27 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             self.wrk(f"direct c{c}", self.direct_url, "plain", c, a.duration)
             self.wrk(f"nginx proxy c{c}", self.proxy_url, "plain", c, a.duration)
         if "plain" in sc:
-            self.wrk(f"bare granian c{c}", self.bare_url, "plain", c, a.duration,
-                     pids=self.bare_pids, who="the Granian worker")
+            self.wrk(
+                f"bare granian c{c}",
+                self.bare_url,
+                "plain",
+                c,
+                a.duration,
+                pids=self.bare_pids,
+                who="the Granian worker",
+            )
         if "latency" in sc:
             self.wrk("direct c1", self.direct_url, "plain", 1, a.duration)
             self.wrk("nginx proxy c1", self.proxy_url, "plain", 1, a.duration)
-            self.wrk("bare granian c1", self.bare_url, "plain", 1, a.duration,
-                     pids=self.bare_pids, who="the Granian worker")
+            self.wrk(
+                "bare granian c1",
+                self.bare_url,
+                "plain",
+                1,
+                a.duration,
+                pids=self.bare_pids,
+                who="the Granian worker",
+            )
         if "stream" in sc:
             self.stream("streams direct", self.mock_port, None)
             bare_port = urlsplit(self.bare_url).port
@@ -459,32 +575,45 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 print(f"starting fastgw (1 worker) with limits {name}", flush=True)
                 config = self.gateway_config(False, limits, redis.url if redis else "")
                 gateway = gateways[name] = started.enter_context(GatewayProcess(config, workers=1))
-                status, headers, _ = post(gateway.base_url + PATH, chat_body(PLAIN_MODEL, 0.7),
-                                          self.key)
+                status, headers, _ = post(
+                    gateway.base_url + PATH, chat_body(PLAIN_MODEL, 0.7), self.key
+                )
                 if limits and (status != 200 or "x-ratelimit-limit-requests" not in headers):
                     raise RuntimeError(f"limits {name}: no rate-limit headers ({status})")
             totals = dict.fromkeys(gateways, 0.0)
             for r in range(LIMITS_ROUNDS):
                 for name, gateway in gateways.items():
-                    also = ("redis-server", [redis.process.pid]) if name == "redis" and redis \
-                        and redis.process else None
-                    result = self.wrk(f"fastgw w1 limits-{name} c{c} round {r + 1}",
-                                      gateway.base_url + PATH, "plain", c,
-                                      a.duration / LIMITS_ROUNDS, pids=worker_pids(gateway),
-                                      also=also)
+                    also = (
+                        ("redis-server", [redis.process.pid])
+                        if name == "redis" and redis and redis.process
+                        else None
+                    )
+                    result = self.wrk(
+                        f"fastgw w1 limits-{name} c{c} round {r + 1}",
+                        gateway.base_url + PATH,
+                        "plain",
+                        c,
+                        a.duration / LIMITS_ROUNDS,
+                        pids=worker_pids(gateway),
+                        also=also,
+                    )
                     totals[name] += result.rps
         rps = {name: total / LIMITS_ROUNDS for name, total in totals.items()}
         for name in ("local", "redis"):
             if name in rps and rps["off"]:
                 ratio = rps[name] / rps["off"]
-                self.limits[name] = {"off_rps": rps["off"], "on_rps": rps[name],
-                                     "ratio": round(ratio, 3)}
+                self.limits[name] = {
+                    "off_rps": rps["off"],
+                    "on_rps": rps[name],
+                    "ratio": round(ratio, 3),
+                }
                 target = " (target ≥ 0.85)" if name == "local" else ""
                 self.m.notes.append(
                     f"limits {name}: keys + team + model limits + budgets on / off = "
                     f"{rps[name]:,.0f} / {rps['off']:,.0f} req/s = {ratio:.3f}{target}; "
                     f"the usage log is on with them; {LIMITS_ROUNDS} interleaved rounds of "
-                    f"{a.duration / LIMITS_ROUNDS:g} s each")
+                    f"{a.duration / LIMITS_ROUNDS:g} s each"
+                )
 
     def measure_gateway(self, w: int, gateway: GatewayProcess) -> None:
         a, sc, c = self.args, self.args.scenarios, self.args.connections
@@ -524,8 +653,15 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         p99 = {"single": 0.0, "routed": 0.0}
         for r in range(ROUTING_ROUNDS):
             for script in ("single", "routed"):
-                result = self.wrk(f"fastgw w{w} {script} r{r} c{c}", url, script, c,
-                                  a.duration, warmup=r == 0, pids=pids)
+                result = self.wrk(
+                    f"fastgw w{w} {script} r{r} c{c}",
+                    url,
+                    script,
+                    c,
+                    a.duration,
+                    warmup=r == 0,
+                    pids=pids,
+                )
                 totals[script] += result.rps
                 p99[script] = max(p99[script], result.p99_ms)
         ratio = totals["routed"] / totals["single"] if totals["single"] else 0.0
@@ -533,7 +669,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             f"routing w{w} c{c}: 3 deployments round-robin {totals['routed'] / ROUTING_ROUNDS:.0f}"
             f" req/s vs 1 deployment {totals['single'] / ROUTING_ROUNDS:.0f} req/s = {ratio:.3f}x"
             f" (worst p99 {p99['routed']:.2f} ms vs {p99['single']:.2f} ms; {ROUTING_ROUNDS}"
-            f" interleaved rounds of {a.duration:g} s)")
+            f" interleaved rounds of {a.duration:g} s)"
+        )
 
     def soak(self) -> None:
         a = self.args
@@ -548,14 +685,40 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         a = self.args
         samples: list[dict[str, float]] = [self.memory_sample(gateway)]
         wrk = subprocess.Popen(
-            [wrk_binary(), "-t1", f"-c{a.connections}", f"-d{round(a.soak_seconds)}s",
-             "--timeout", "5s", "-s", str(self.scripts["plain"]), gateway.base_url + PATH],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                wrk_binary(),
+                "-t1",
+                f"-c{a.connections}",
+                f"-d{round(a.soak_seconds)}s",
+                "--timeout",
+                "5s",
+                "-s",
+                str(self.scripts["plain"]),
+                gateway.base_url + PATH,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         streams = subprocess.Popen(
-            [sys.executable, str(HERE / "stream_client.py"), "--port", str(gateway.port),
-             "--model", STREAM_MODEL, "--streams", "50", "--warmup", "2",
-             "--duration", str(a.soak_seconds - 4), "--key", self.key],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                str(HERE / "stream_client.py"),
+                "--port",
+                str(gateway.port),
+                "--model",
+                STREAM_MODEL,
+                "--streams",
+                "50",
+                "--warmup",
+                "2",
+                "--duration",
+                str(a.soak_seconds - 4),
+                "--key",
+                self.key,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             end = time.monotonic() + a.soak_seconds
             while time.monotonic() < end:
@@ -566,10 +729,15 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             stop_process(streams)
         base = samples[max(1, len(samples) // 10)]  # after the first tenth: pools, buffers warm
         last = samples[-1]
-        growth = max(((last[p] - base[p]) / base[p] * 100 for p in last if base.get(p)),
-                     default=0.0)
-        self.m.memory["soak"] = {"workers": a.soak_workers, "seconds": a.soak_seconds,
-                                 "samples": samples, "growth_pct": round(growth, 2)}
+        growth = max(
+            ((last[p] - base[p]) / base[p] * 100 for p in last if base.get(p)), default=0.0
+        )
+        self.m.memory["soak"] = {
+            "workers": a.soak_workers,
+            "seconds": a.soak_seconds,
+            "samples": samples,
+            "growth_pct": round(growth, 2),
+        }
 
     # -- results ---------------------------------------------------------------------------
 
@@ -578,9 +746,12 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         rows = _table.rows(m)
         busy = float(self.loadavg_start[0])  # at the end it mostly shows this run's own load
         if busy > BUSY_LOADAVG:
-            m.notes.insert(0, f"The machine was not quiet (load average {busy:.2f} before the "
-                              "run): other processes shared the cores, so latencies and ratios "
-                              "are less reliable than on an idle machine.")
+            m.notes.insert(
+                0,
+                f"The machine was not quiet (load average {busy:.2f} before the "
+                "run): other processes shared the cores, so latencies and ratios "
+                "are less reliable than on an idle machine.",
+            )
         for label, cpu in m.cpu.items():
             per = f", {cpu['us_per_request']} µs per request" if "us_per_request" in cpu else ""
             m.notes.append(f"{label}: {cpu['who']} used {cpu['cpu_pct']} % of a core{per}")
@@ -604,11 +775,19 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         a = self.args
         return {
             "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
-            "duration_s": a.duration, "sweep_duration_s": a.sweep_duration,
-            "connections": a.connections, "workers": a.workers, "scenarios": a.scenarios,
-            "access_log": a.access_log == "on", "keys": a.keys, "nginx_workers": a.nginx_workers,
-            "streams": a.streams, "chunks": a.chunks, "chunk_delay_ms": a.chunk_delay_ms,
-            "mock_processes": a.mock_processes, "cache_model_toml": CACHE_MODEL_TOML.strip(),
+            "duration_s": a.duration,
+            "sweep_duration_s": a.sweep_duration,
+            "connections": a.connections,
+            "workers": a.workers,
+            "scenarios": a.scenarios,
+            "access_log": a.access_log == "on",
+            "keys": a.keys,
+            "nginx_workers": a.nginx_workers,
+            "streams": a.streams,
+            "chunks": a.chunks,
+            "chunk_delay_ms": a.chunk_delay_ms,
+            "mock_processes": a.mock_processes,
+            "cache_model_toml": CACHE_MODEL_TOML.strip(),
         }
 
 

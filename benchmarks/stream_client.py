@@ -256,7 +256,12 @@ def build_request(
 
 
 async def run_streams(
-    host: str, port: int, request: bytes, streams: int, warmup: float, duration: float,
+    host: str,
+    port: int,
+    request: bytes,
+    streams: int,
+    warmup: float,
+    duration: float,
     timeout: float,
 ) -> StreamReport:
     loop = asyncio.get_running_loop()
@@ -307,8 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     request = build_request(args.host, args.port, args.path, args.key, args.model, args.chunks)
     report = uvloop.run(
-        run_streams(args.host, args.port, request, args.streams, args.warmup, args.duration,
-                    args.stream_timeout)
+        run_streams(
+            args.host,
+            args.port,
+            request,
+            args.streams,
+            args.warmup,
+            args.duration,
+            args.stream_timeout,
+        )
     )
     sys.stdout.buffer.write(msgspec.json.encode(report) + b"\n")
     return 0 if report.streams else 1

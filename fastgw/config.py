@@ -79,6 +79,12 @@ DEFAULT_STATE_PREFIX = "fastgw:"
 DEFAULT_REDIS_TIMEOUT_S = 0.25
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_COMPLETION_TOKENS = 1024  # the token reservation when a request names no max_tokens
+# the most one request reserves against a budget, as a share of the smallest budget it is
+# under: a worst-case estimate (n x max_tokens) cannot hold a shared budget on its own
+DEFAULT_MAX_RESERVATION_SHARE = 0.1
+# ask OpenAI-compatible upstreams for a stream's usage (stream_options.include_usage) when the
+# client did not, and leave that usage event out of what the client receives
+DEFAULT_STREAM_USAGE = True
 DEFAULT_SQLITE_PATH = "fastgw.sqlite3"
 DEFAULT_USAGE_FLUSH_S = 1.0
 DEFAULT_USAGE_BATCH = 10_000
@@ -157,6 +163,9 @@ class OpenAIProvider(msgspec.Struct, tag_field="type", tag="openai", **_STRUCT):
     query: dict[str, str] = {}
     timeouts: Timeouts = Timeouts()
     pool: PoolConfig = PoolConfig()
+    # false for an upstream that refuses stream_options: its streams are then charged the
+    # tokens counted from the text relayed
+    stream_usage: bool = DEFAULT_STREAM_USAGE
 
 
 class MockProvider(msgspec.Struct, tag_field="type", tag="mock", **_STRUCT):
@@ -292,6 +301,9 @@ class LimitsConfig(msgspec.Struct, **_STRUCT):
     enabled: bool | None = None
     timezone: str = DEFAULT_TIMEZONE  # where budget days and months begin and end
     default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS
+    # a request reserves at most this share of the smallest budget it is under (it is still
+    # charged what it used); in (0, 1]
+    max_reservation_share: float = DEFAULT_MAX_RESERVATION_SHARE
     models: dict[str, ModelLimits] = {}
 
 
@@ -848,6 +860,11 @@ def _check_limits(config: Config, env: Mapping[str, str]) -> list[str]:
         errors.append(f"limits.default_completion_tokens: must be at most {MAX_COMPLETION_TOKENS}")
     if limits.default_completion_tokens < 1:
         errors.append("limits.default_completion_tokens: must be at least 1")
+    if not 0 < limits.max_reservation_share <= 1:  # also refuses nan
+        errors.append(
+            "limits.max_reservation_share: must be above 0 and at most 1 (the share of a "
+            f"budget one request may reserve; default {DEFAULT_MAX_RESERVATION_SHARE})"
+        )
     for name, model_limits in limits.models.items():
         path = _join(_join("limits", "models"), name)
         if name not in models:

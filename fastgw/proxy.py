@@ -24,6 +24,7 @@ from .keys import KeyRing
 from .providers import Call
 from .relay import relay_stream
 from .routing import ATTEMPTS_HEADER, Answer
+from .tokens import counted_usage
 from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_request, decode_usage
 
 if TYPE_CHECKING:
@@ -114,6 +115,10 @@ async def proxy(
     answer: Answer | None = None
     try:
         call = Call(endpoint, body, request, "", ex.request_id)
+        # a stream is settled on its usage: asked for when the client did not, and then
+        # left out of what the client receives
+        strip = stream and not _asked_usage(request)
+        call.stream_usage = strip
         tags = _tags(headers.get("x-fastgw-tags"), request)
         answer = await state.router.answer(ex, state.groups[model.name], call, stream, tags)
         upstream = answer.response
@@ -122,21 +127,18 @@ async def proxy(
             transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
             ex.status, ex.responded = 200, True
             collect = plan is not None and plan.store
-            n = 1 if isinstance(request, EmbeddingRequest) else request.n
+            text = None if isinstance(request, EmbeddingRequest) else request
+            n = 1 if text is None else text.n
             payloads = await relay_stream(
-                transport, upstream, ex, collect, n, answer.head, state.redactor
+                transport, upstream, ex, collect, n, answer.head, strip, text, state.redactor
             )
-            # stored only with its usage: a later plain hit must report it as OpenAI does,
-            # so a stream is cached when the client asked for include_usage
-            if (
-                payloads is not None
-                and ex.prompt_tokens is not None
-                and plan is not None
-                and state.cache is not None
-            ):
+            # stored only with the upstream's usage: a later plain hit must report it as
+            # OpenAI does (the gateway asks for it even when the client did not)
+            if payloads is not None and plan is not None and state.cache is not None:
                 completion = assemble(payloads)
-                if completion is not None:
-                    state.cache.put(plan, completion, decode_usage(completion))
+                usage = None if completion is None else decode_usage(completion)
+                if completion is not None and usage is not None:
+                    state.cache.put(plan, completion, usage)
             return
         data = answer.body
         ex.ttft = time.perf_counter() - ex.start
@@ -144,7 +146,7 @@ async def proxy(
         status = upstream.status
         if status == 200:
             usage = decode_usage(data)
-            ex.set_usage(usage)
+            ex.set_usage(usage if usage is not None else counted_usage(request, data))
             embeddings = isinstance(request, EmbeddingRequest)
             if plan is not None and state.cache is not None and storable(data, embeddings):
                 state.cache.put(plan, data, usage)
@@ -184,6 +186,12 @@ async def proxy(
         if answer is not None:
             answer.response.close()
             answer.finish(ex)
+
+
+def _asked_usage(request: ChatRequest | CompletionRequest | EmbeddingRequest) -> bool:
+    """Whether a stream's client asked for its usage event (``stream_options.include_usage``)."""
+    options = getattr(request, "stream_options", None)
+    return options is not None and options.include_usage
 
 
 def _replayed(request: ChatRequest | CompletionRequest, cached: bytes) -> bytes | None:

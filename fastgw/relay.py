@@ -2,7 +2,8 @@
 
 Rules this module keeps:
 - Upstream chunks are sent on as received, never joined or re-encoded; the SSE framer watches
-  the same bytes for ``[DONE]``, ``finish_reason``, usage and error events.
+  the same bytes for ``[DONE]``, ``finish_reason``, usage and error events (with
+  ``strip_usage``, below, chunks go out as whole events).
 - A stream never ends looking complete when it is not: an upstream failure after the headers
   went out (a cut, a stall past the idle timeout, a protocol error) ends it with an SSE
   ``error`` event and no ``[DONE]``. A single-choice stream that ended cleanly after a
@@ -17,6 +18,14 @@ Rules this module keeps:
 - No Granian awaitable or error is kept in a local or an attribute past its use: Granian's
   objects are invisible to the garbage collector, so a cycle through one is never freed
   (``send_now`` says how that leaked every dropped stream).
+- The usage is known however the stream ends: the upstream's usage event if it sent one,
+  else the prompt estimate and the completion counted from the text relayed
+  (``fastgw.tokens.estimate_streamed``), set even when the client went away mid-answer.
+- With ``strip_usage`` (the gateway asked the upstream for usage the client did not ask
+  for) chunks go through ``SSEFramer.relay``: the usage-only event is left out, an
+  incomplete event is held until it completes; otherwise a chunk goes out as received.
+- With a ``redactor`` every chunk is scrubbed of the configured secrets before anything else
+  sees it (``fastgw.redact``: an upstream error event may quote the request's headers).
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ from .errors import GatewayError, ServiceUnavailable, UpstreamProtocolError, sse
 from .exchange import Exchange
 from .providers import Response
 from .redact import Redactor, StreamScrubber
-from .wire import decode_usage
+from .tokens import estimate_request, estimate_streamed
+from .wire import ChatRequest, CompletionRequest, decode_usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -65,30 +75,80 @@ async def relay_stream(
     collect: bool = False,
     choices: int = 1,
     head: bytes = b"",
+    strip_usage: bool = False,
+    request: ChatRequest | CompletionRequest | None = None,
     redactor: Redactor | None = None,
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
     (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
     of several choices that ends without ``[DONE]`` is not finalised (the framer cannot tell
     that every choice finished), it ends with an error event. ``head`` is what routing
-    already read of the stream (up to its first event); it goes out first. With a
-    ``redactor`` every chunk is scanned for the configured secrets (``fastgw.redact``: an
-    upstream error event may quote the request's headers)."""
-    framer = SSEFramer(collect)
-    failure: GatewayError | None = None
+    already read of the stream (up to its first event); it goes out first. ``strip_usage``:
+    leave the usage-only event out (see the module docstring). ``request``: what the prompt
+    is estimated from when the upstream reports no usage. ``redactor``: scrub the configured
+    secrets from every chunk (see the module docstring)."""
+    framer = SSEFramer(collect, strip_usage)
     start = ex.start
     scrubber = StreamScrubber(redactor) if redactor is not None else None
 
     def forward(chunk: bytes) -> bool:
-        if scrubber is not None:
-            chunk = scrubber.feed(chunk)
-            if not chunk:  # all of it held back: it may open a secret
-                return True
         if ex.ttft is None:
             ex.ttft = time.perf_counter() - start
         framer.feed(chunk)
         return send_now(transport, chunk)
 
+    def forward_stripped(chunk: bytes) -> bool:
+        if ex.ttft is None:
+            ex.ttft = time.perf_counter() - start
+        out = framer.relay(chunk)
+        return send_now(transport, out) if out else True
+
+    send = forward_stripped if strip_usage else forward
+
+    def forward_scrubbed(chunk: bytes) -> bool:
+        chunk = scrubber.feed(chunk)  # type: ignore[union-attr]
+        return send(chunk) if chunk else True  # all of it held back: it may open a secret
+
+    def tail() -> bytes:
+        """What is left to send once the upstream ended: the scrubber's held bytes, and
+        with ``strip_usage`` an incomplete last event (sent as received)."""
+        rest = scrubber.end() if scrubber is not None else b""
+        if not strip_usage:
+            framer.feed(rest)
+            return rest
+        return (framer.relay(rest) if rest else b"") + framer.held()
+
+    try:
+        return await _relay(
+            transport,
+            upstream,
+            ex,
+            framer,
+            send if scrubber is None else forward_scrubbed,
+            tail,
+            choices,
+            head,
+        )
+    finally:
+        usage = decode_usage(framer.usage_payload)
+        if usage is not None:
+            ex.set_usage(usage)
+        elif request is not None and ex.ttft is not None:  # relayed, unreported: counted
+            ex.prompt_tokens = estimate_request(request)
+            ex.completion_tokens = estimate_streamed(framer.text_bytes, framer.text_events)
+
+
+async def _relay(
+    transport: Any,
+    upstream: Response,
+    ex: Exchange,
+    framer: SSEFramer,
+    forward: Any,
+    tail: Any,
+    choices: int,
+    head: bytes,
+) -> list[bytes] | None:
+    failure: GatewayError | None = None
     try:
         if head and not forward(head):
             raise RSGIProtocolClosed("the client went away mid-stream")
@@ -108,8 +168,8 @@ async def relay_stream(
             with contextlib.suppress(RSGIProtocolClosed):
                 await transport.send_bytes(prefix + sse_error_event(cut))
         raise
-    if scrubber is not None and (rest := scrubber.end()):
-        framer.feed(rest)
+    rest = tail()
+    if rest:
         await transport.send_bytes(rest)
     clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
     if failure is None and not framer.done and framer.error_payload is None:
@@ -125,7 +185,6 @@ async def relay_stream(
         await transport.send_bytes(prefix + sse_error_event(failure))
     elif framer.error_payload is not None:
         ex.error = "upstream_stream_error"
-    ex.set_usage(decode_usage(framer.usage_payload))
     if clean and failure is None and framer.error_payload is None:
         return framer.payloads
     return None

@@ -3,7 +3,8 @@
 An estimate, not a tokenizer: about four characters a token for English text, plus the
 per-message overhead of the chat format. It is used for the mock provider's ``usage`` and for
 reserving tokens against a limit before the upstream answers (the chat loop lives in
-``fastgw._core``, where the limiter's compiled gate runs it).
+``fastgw._core``, where the limiter's compiled gate runs it), and for charging a stream whose
+upstream reported no usage (``estimate_request``, ``estimate_streamed``, ``counted_usage``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core
-from .wire import Message
+from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, Message, Usage
 
 
 def estimate_text(text: str) -> int:
@@ -57,3 +58,32 @@ def estimate_prompt(prompt: str | list[Any]) -> int:
         else:
             total += len(item)
     return total
+
+
+def estimate_request(request: ChatRequest | CompletionRequest) -> int:
+    """The prompt tokens of a chat or completion request, estimated."""
+    if isinstance(request, ChatRequest):
+        return estimate_messages(request.messages)
+    return estimate_prompt(request.prompt)
+
+
+def estimate_streamed(text_bytes: int, text_events: int) -> int:
+    """The completion tokens of a stream that carried ``text_bytes`` bytes of answer text in
+    ``text_events`` events (``SSEFramer``): about four bytes a token, and at least one token
+    an event (streams send a token or more per event; this keeps short-token scripts, whose
+    characters take several bytes, from being under-counted)."""
+    return max((text_bytes + 3) // 4, text_events)
+
+
+def counted_usage(
+    request: ChatRequest | CompletionRequest | EmbeddingRequest, body: bytes
+) -> Usage:
+    """The usage of a whole answer whose upstream reported none: the prompt estimated, the
+    completion counted from the answer text in ``body`` (as for a stream: four bytes a
+    token), so an upstream that omits usage does not make its answers free."""
+    if isinstance(request, EmbeddingRequest):
+        prompt = estimate_prompt(request.input)
+        return Usage(prompt, 0, prompt)
+    prompt = estimate_request(request)
+    completion = estimate_streamed(_core.text_length(body), 0)
+    return Usage(prompt, completion, prompt + completion)

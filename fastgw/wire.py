@@ -19,7 +19,9 @@ Rules this module keeps:
   the last of two equal keys while the original bytes go upstream, where the first may win:
   the gateway would check one model and the upstream serve another. Each is a 400.
 - ``with_model`` rewrites only the top-level ``model`` of a body; the other values are spliced
-  back as the original raw bytes, in their original order.
+  back as the original raw bytes, in their original order. ``with_stream_usage`` sets
+  ``stream_options.include_usage`` the same way (keeping any other stream option); when the
+  body has no ``stream_options`` and keeps its model, the field is appended to the bytes.
 """
 
 from __future__ import annotations
@@ -131,14 +133,21 @@ class EmbeddingRequest(msgspec.Struct):
     dimensions: Dimensions | None = None
 
 
+# Token counts an upstream reports: a negative count would refund a budget, and one past
+# any real answer would overflow the settlement; either makes the usage unreadable (None),
+# so a stream is then charged the tokens counted from what was relayed.
+MAX_USAGE_TOKENS = 1 << 40
+TokenCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_USAGE_TOKENS)]
+
+
 class PromptTokensDetails(msgspec.Struct):
-    cached_tokens: int = 0
+    cached_tokens: TokenCount = 0
 
 
 class Usage(msgspec.Struct, omit_defaults=True):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: TokenCount = 0
+    completion_tokens: TokenCount = 0
+    total_tokens: TokenCount = 0
     prompt_tokens_details: PromptTokensDetails | None = None
 
 
@@ -271,6 +280,28 @@ def with_model(body: bytes, model: str) -> bytes:
     except RecursionError:
         raise _too_deep() from None
     fields["model"] = msgspec.Raw(encode(model))
+    return encode(fields)
+
+
+_INCLUDE_USAGE = b',"stream_options":{"include_usage":true}'
+_TRUE = msgspec.Raw(b"true")
+
+
+def with_stream_usage(body: bytes, model: str | None = None) -> bytes:
+    """``body`` (a JSON object) asking for ``stream_options.include_usage``, and with
+    ``model`` as its top-level model when given; other values keep their raw bytes."""
+    if model is None and b'"stream_options"' not in body:  # the common case: no decoding
+        end = body.rstrip().rfind(b"}")
+        return body[:end] + _INCLUDE_USAGE + body[end:]
+    fields = _raw_object.decode(body)
+    options: dict[str, msgspec.Raw] = {}
+    raw = fields.get("stream_options")
+    if raw is not None and bytes(raw).lstrip()[:1] == b"{":
+        options = _raw_object.decode(raw)
+    options["include_usage"] = _TRUE
+    fields["stream_options"] = msgspec.Raw(encode(options))
+    if model is not None:
+        fields["model"] = msgspec.Raw(encode(model))
     return encode(fields)
 
 

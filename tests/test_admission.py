@@ -197,3 +197,42 @@ def test_a_refused_chat_request_says_what_it_asked(core: tuple[ModuleType, Modul
     assert gate.admit_chat([SimpleNamespace(content="hi")], None, None, 1) is None
     assert gate.failure == admission.BUCKET
     assert (gate.asked_tokens, gate.asked_cost) == (3 + 4 + 1 + 500, pytest.approx(508e-6))
+
+
+def test_one_request_reserves_at_most_its_share_of_the_smallest_budget(
+    core: tuple[ModuleType, ModuleType],
+) -> None:
+    """With a reserve share, a request's reservation is capped at that share of the
+    smallest budget of the plan (a $100,000 worst case holds $0.10 of a $1 budget); smaller
+    estimates are reserved whole; settlement commits what was used, not the cap."""
+    admission, _ = core
+    gate, table, counters, _ = _gate(core, budgets=True, rpm=None, tpm=None)
+    gate.set_reserve_share(0.1)
+    day, month = admission.Spend(), admission.Spend()
+    gate.admit(1, 0.0)  # asks for its period
+    gate.set_period(0.0, 1000.0, (day, month), (1.0, 5.0))
+    assert gate.reserve_cap == pytest.approx(0.1)
+    huge = gate.admit(1, 100_000.0)
+    assert huge is not None and huge.estimated_cost == pytest.approx(0.1)
+    assert (day.reserved, month.reserved) == (pytest.approx(0.1), pytest.approx(0.1))
+    small = gate.admit(1, 0.05)
+    assert small is not None and small.estimated_cost == 0.05
+    admission.settle_ticket(table, counters, huge, 1, 0.02)
+    assert (day.spent, day.reserved) == (pytest.approx(0.02), pytest.approx(0.05))
+
+
+def test_capped_reservations_fill_a_budget_one_share_at_a_time(
+    core: tuple[ModuleType, ModuleType],
+) -> None:
+    """At a 0.25 share, four worst-case requests in flight hold a budget; the fifth is
+    refused (BUDGET); without a share (the default, 1.0) one request holds it all."""
+    admission, _ = core
+    for share, admitted in ((0.25, 4), (1.0, 1)):
+        gate, *_ = _gate(core, budgets=True, rpm=None, tpm=None)
+        if share != 1.0:
+            gate.set_reserve_share(share)
+        gate.admit(1, 0.0)
+        gate.set_period(0.0, 1000.0, (admission.Spend(),), (100.0,))
+        tickets = [gate.admit(1, 1e6) for _ in range(admitted)]
+        assert all(t is not None for t in tickets)
+        assert gate.admit(1, 1e6) is None and gate.failure == admission.BUDGET

@@ -298,13 +298,18 @@ def test_stored_stream_answers_a_later_plain_request(gw: Cached) -> None:
     assert len(gw.calls) == 1
 
 
-def test_stream_without_usage_is_not_stored(gw: Cached) -> None:
-    """A stream the client asked for without include_usage is relayed but not stored (a later
-    plain hit could not report usage); the next identical request reaches the upstream."""
+def test_stream_without_include_usage_is_stored_with_its_usage(gw: Cached) -> None:
+    """A stream the client asked for without include_usage is stored: the gateway asked the
+    upstream for its usage (the client saw no usage chunk); the next identical request is a
+    hit that reports it, and a streamed hit without include_usage still gets none."""
     first = gw.post({**T0, "stream": True})
     assert first.header(HEADER) == "miss" and first.body.endswith(b"data: [DONE]\n\n")
-    assert gw.outcomes(T0) == ["miss"]
-    assert len(gw.calls) == 2
+    assert b'"usage"' not in first.body
+    plain = gw.post(T0)
+    assert plain.header(HEADER) == "hit" and plain.json()["usage"]["completion_tokens"] > 0
+    again = gw.post({**T0, "stream": True})
+    assert again.header(HEADER) == "hit" and b'"usage"' not in again.body
+    assert len(gw.calls) == 1
 
 
 @pytest.mark.parametrize("include_usage", [True, False])

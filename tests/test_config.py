@@ -492,6 +492,26 @@ def test_keys_teams_and_limits_decode() -> None:
     assert config.prices["x"].output == 0.6
 
 
+@pytest.mark.parametrize("share", ["0", "-0.5", "1.5", "nan"])
+def test_reservation_share_is_a_share(share: str) -> None:
+    """``limits.max_reservation_share`` is in (0, 1]; anything else is refused, naming it."""
+    (error,) = errors_of(f"[limits]\nmax_reservation_share = {share}\n")
+    assert error.startswith("limits.max_reservation_share: must be above 0 and at most 1")
+
+
+def test_reservation_share_and_stream_usage_defaults() -> None:
+    """A request reserves at most 10% of a budget by default; OpenAI-compatible upstreams
+    are asked for a stream's usage unless ``stream_usage = false``."""
+    config = parse_config(
+        '[providers.o]\ntype = "openai"\nbase_url = "http://x"\n'
+        '[providers.p]\ntype = "openai"\nbase_url = "http://y"\nstream_usage = false\n'
+    )
+    assert config.limits.max_reservation_share == cfg.DEFAULT_MAX_RESERVATION_SHARE == 0.1
+    o, p = config.providers["o"], config.providers["p"]
+    assert isinstance(o, OpenAIProvider) and isinstance(p, OpenAIProvider)
+    assert (o.stream_usage, p.stream_usage) == (True, False)
+
+
 def test_limit_errors_name_their_paths() -> None:
     """Bad limits, unknown teams and models, bad dates, zones and URLs are each reported."""
     errors = errors_of(

@@ -335,3 +335,154 @@ def test_event_without_final_blank_line_is_not_counted(Framer: Any) -> None:
     framer = Framer()
     framer.feed(b"data: [DONE]\n")
     assert (framer.events, framer.done, framer.pending) == (0, False, True)
+
+
+# -- relay: what a client that did not ask for usage receives -----------------------------------
+
+STRIPPED = STREAM.replace(USAGE, b"")
+
+
+def _relay_all(framer: Any, chunks: list[bytes]) -> bytes:
+    return b"".join(framer.relay(chunk) for chunk in chunks) + framer.held()
+
+
+def test_relay_without_strip_gives_complete_chunks_back_uncopied(Framer: Any) -> None:
+    """A chunk that ends on an event boundary comes back as the very same object."""
+    framer = Framer()
+    for event in (ROLE, WORDS[0], FINISH, USAGE, DONE):
+        assert framer.relay(event) is event
+    assert (framer.stripped, framer.usage_payload) == (0, USAGE_DATA)
+
+
+def test_relay_strips_the_usage_only_event(Framer: Any) -> None:
+    """Under strip_usage the usage-only event is left out of what is relayed, and still read
+    as the stream's usage; everything else goes through unchanged and in order."""
+    framer = Framer(strip_usage=True)
+    assert framer.relay(STREAM) == STRIPPED
+    assert (framer.stripped, framer.usage_payload, framer.done) == (1, USAGE_DATA, True)
+    assert framer.relay(ROLE) is ROLE  # nothing left out, nothing held: no copy
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+def test_relay_strips_across_every_two_way_split(Framer: Any, eol: bytes) -> None:
+    """Wherever the stream is cut, the client gets every event but the usage-only one (line
+    endings folded to LF) and the usage is read."""
+    data = _endings(STREAM, eol)
+    for cut in range(len(data) + 1):
+        framer = Framer(strip_usage=True)
+        assert _relay_all(framer, [data[:cut], data[cut:]]) == STRIPPED, cut
+        assert (framer.stripped, framer.usage_payload) == (1, USAGE_DATA)
+
+
+@settings(max_examples=200, deadline=None, database=None, derandomize=True)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12),
+    eol=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+)
+def test_relay_strips_under_any_split(Framer: Any, cuts: list[int], eol: bytes) -> None:
+    """Any split of the stream, any line ending: the usage-only event is the only thing
+    dropped (line endings folded to LF), an incomplete event is held (never half sent), and
+    nothing is lost."""
+    data = _endings(STREAM, eol)
+    framer = Framer(strip_usage=True)
+    out = b""
+    for chunk in _split(data, [c % (len(data) + 1) for c in cuts]):
+        sent = framer.relay(chunk)
+        assert not sent or sent.endswith(b"\n\n")  # whole events only
+        out += sent
+    assert out + framer.held() == STRIPPED
+    assert framer.stripped == 1
+
+
+def test_relay_holds_an_incomplete_event_until_it_completes(Framer: Any) -> None:
+    """Half an event is held, not sent: it may turn out to be the usage event."""
+    framer = Framer(strip_usage=True)
+    assert framer.relay(FINISH + USAGE[:30]) == FINISH
+    assert framer.held() == USAGE[:30] and framer.pending
+    assert framer.relay(USAGE[30:] + DONE) == DONE
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b'data: {"choices":[{"index":0,"delta":{}}],"usage":{"total_tokens":3}}\n\n',
+        b'data: {"choices":[],"usage":null}\n\n',
+        b'data: {"usage":{"total_tokens":3}}\n\n',
+        b'event: error\ndata: {"error":{},"choices":[],"usage":{}}\n\n',
+    ],
+    ids=["usage-with-choices", "null-usage", "no-choices-key", "error"],
+)
+def test_relay_keeps_events_that_are_not_usage_only(Framer: Any, event: bytes) -> None:
+    """Only an event with ``choices: []`` and a usage object is left out."""
+    framer = Framer(strip_usage=True)
+    assert framer.relay(event) == event
+    assert framer.stripped == 0
+
+
+def test_relay_strips_usage_event_with_spaces(Framer: Any) -> None:
+    """``"choices": [ ]`` written with spaces is still an empty list."""
+    event = b'data: {"id":"x", "choices" : [ ], "usage": {"total_tokens": 3}}\n\n'
+    framer = Framer(strip_usage=True)
+    assert framer.relay(ROLE + event + DONE) == ROLE + DONE
+    assert framer.usage_payload == event[6:-2]
+
+
+# -- the answer text, measured -------------------------------------------------------------------
+
+
+def test_text_is_measured_as_sent(Framer: Any) -> None:
+    """``text_bytes`` counts the bytes of the content strings as sent (escapes included),
+    ``text_events`` the events that carried some; empty content counts nothing."""
+    framer = Framer()
+    framer.feed(STREAM)
+    hi, escaped, cafe = 2, len(b' \\"w\\u00f6rld\\"\\n'), len(" caf\u00e9 \u2615".encode())
+    assert (framer.text_bytes, framer.text_events) == (hi + escaped + cafe, 3)
+
+
+@pytest.mark.parametrize(
+    ("payload", "size"),
+    [
+        (b'{"choices":[{"delta":{"reasoning_content":"abcd"}}]}', 4),
+        (b'{"choices":[{"text":"abc","index":0}]}', 3),
+        (b'{"choices":[{"delta":{"refusal":"no"}}]}', 2),
+        (b'{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\\"a\\":1}"}}]}}]}', 9),
+        (b'{"choices":[{"delta":{"content" : "my content"},"logprobs":{"content":[]}}]}', 10),
+        (b'{"choices":[{"delta":{"content":"ends in \\\\"}}]}', 10),
+        (b'{"choices":[{"delta":{"content":null}}]}', 0),
+        (b'{"choices":[{"delta":{"content":"cut', 0),
+    ],
+    ids=[
+        "reasoning",
+        "text",
+        "refusal",
+        "arguments",
+        "values-and-arrays",
+        "backslash",
+        "null",
+        "cut",
+    ],
+)
+def test_text_keys_and_values(Framer: Any, payload: bytes, size: int) -> None:
+    """Text is the string values of content (reasoning_content too), text, refusal and tool
+    arguments; a key-like value, an array, null or an unterminated string adds nothing."""
+    framer = Framer()
+    framer.feed(b"data: " + payload + b"\n\n")
+    assert framer.text_bytes == size
+
+
+_PIECES = [b'"', b"\\", b":", b" ", b"{", b"}", b",", b"a", b"\xc3\xa9", b"content", b"text"]
+_PIECES += [b"arguments", b"refusal", b"reasoning_", b"null", b"[", b"]", b"\n"]
+
+
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_text_length_twins_agree_on_any_bytes(pieces: list[bytes]) -> None:
+    """The compiled walk over the quotes and the pure search per name measure the same text
+    on any bytes, JSON or not (escapes, unterminated strings, stray colons)."""
+    payload = b"".join(pieces)
+    pure = importlib.import_module("fastgw._core.sse").text_length(payload)
+    try:
+        compiled = importlib.import_module("fastgw._core.sse_c").text_length
+    except ImportError:
+        pytest.skip("the compiled core is not built")
+    assert compiled(payload) == pure

@@ -20,6 +20,7 @@ from fastgw.wire import (
     decode_usage,
     encode,
     with_model,
+    with_stream_usage,
 )
 
 # -- decoding each request type -----------------------------------------------------------------
@@ -259,10 +260,15 @@ def test_decode_usage_from_response() -> None:
         b"[DONE]",
         b"{",
         b'{"usage":{"prompt_tokens":"x"}}',
+        b'{"usage":{"prompt_tokens":3,"completion_tokens":-1000000}}',
+        b'{"usage":{"completion_tokens":99999999999999999999999}}',
+        b'{"usage":{"completion_tokens":1099511627777}}',
+        b'{"usage":{"prompt_tokens_details":{"cached_tokens":-5}}}',
     ],
 )
 def test_decode_usage_absent_or_unreadable(payload: bytes | None) -> None:
-    """No usage, null usage, [DONE], truncated or ill-typed usage all give None, never raise."""
+    """No usage, null usage, [DONE], truncated, ill-typed or out-of-range usage (a negative
+    count would refund a budget) all give None, never raise."""
     assert decode_usage(payload) is None
 
 
@@ -301,3 +307,38 @@ def test_embedding_dimensions_below_one_are_invalid() -> None:
     with pytest.raises(InvalidRequest) as caught:
         decode_request(EmbeddingRequest, b'{"model":"m","input":"x","dimensions":0}')
     assert caught.value.param == "dimensions"
+
+
+# -- asking for a stream's usage -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"model":"m","stream":true} \n', {"model": "m", "stream": True}),
+        (b'{"model":"m","stream_options":null}', {"model": "m"}),
+        (
+            b'{"model":"m","stream_options":{"include_usage":false,"include_obfuscation":false}}',
+            {"model": "m", "stream_options": {"include_obfuscation": False}},
+        ),
+        (b'{"stream_options":{},"model":"m"}', {"model": "m"}),
+    ],
+    ids=["appended", "null", "other-options-kept", "empty"],
+)
+def test_with_stream_usage_asks_for_usage_and_keeps_the_rest(
+    body: bytes, expected: dict[str, object]
+) -> None:
+    """The body asks for include_usage; every other field and stream option is kept."""
+    for model in (None, "up"):
+        decoded = msgspec.json.decode(with_stream_usage(body, model))
+        options = decoded.pop("stream_options")
+        assert options == {**expected.get("stream_options", {}), "include_usage": True}  # type: ignore[dict-item]
+        want = {k: v for k, v in expected.items() if k != "stream_options"}
+        assert decoded == {**want, "model": model or "m"}
+
+
+def test_with_stream_usage_appends_without_decoding() -> None:
+    """Without stream_options and a model to rename, the field is appended to the bytes,
+    which are otherwise the client's own."""
+    body = b'{"model":"m", "messages":[{"role":"user","content":"x"}]}'
+    assert with_stream_usage(body) == body[:-1] + b',"stream_options":{"include_usage":true}}'

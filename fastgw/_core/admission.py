@@ -17,7 +17,9 @@ Rules this module keeps:
   429. ``PERIOD`` is not a refusal: the wall clock left the plan's day, so the caller points
   the budgets at the new period's counters (``set_period``) and admits again.
 - Budget counters are ``Spend`` objects (a request is admitted while ``spent + reserved`` is
-  under every budget); an admitted request adds its estimated cost to each ``reserved``.
+  under every budget); an admitted request adds its estimated cost to each ``reserved``, at
+  most ``reserve_share`` of the smallest budget of the plan (``set_reserve_share``): one
+  request's worst case cannot hold a shared budget; it is charged what it used when settled.
 - The ``x-ratelimit-*`` headers describe the tightest request and token buckets of the plan
   (remaining floored at 0, resets as OpenAI writes them: ``format_reset``).
 - ``settle_ticket`` runs once per ticket (later calls do nothing): corrects the token buckets
@@ -270,6 +272,21 @@ class Gate:
         self.other: Callable[[Any], int] = _no_other
         self.asked_tokens = 0
         self.asked_cost = 0.0
+        self.reserve_share = 1.0
+        self.reserve_cap = math.inf  # reserve_share of the smallest budget (set_period)
+
+    def set_reserve_share(self, share: float) -> None:
+        """Reserve at most ``share`` (in (0, 1]) of the smallest budget per request."""
+        self.reserve_share = share
+        self._set_cap()
+
+    def _set_cap(self) -> None:
+        cap: cython.double = math.inf
+        limit: cython.double
+        for limit in self.budget_limits:
+            if limit * self.reserve_share < cap:
+                cap = limit * self.reserve_share
+        self.reserve_cap = cap
 
     def set_reservation(
         self,
@@ -326,6 +343,7 @@ class Gate:
         self.day_end = day_end
         self.budget_spends = spends
         self.budget_limits = limits
+        self._set_cap()
 
     def admit(self, tokens: cython.Py_ssize_t, estimated_cost: float) -> Ticket | None:
         """A ``Ticket`` for a request reserving ``tokens`` and ``estimated_cost`` USD, or None
@@ -344,6 +362,8 @@ class Gate:
                 if spend.spent + spend.reserved >= self.budget_limits[j]:
                     self._fail(BUDGET, j, now, [])
                     return None
+            if estimated_cost > self.reserve_cap:
+                estimated_cost = self.reserve_cap
         cost: cython.double = tokens
         headers: list[tuple[str, str]] = []
         table = self.table

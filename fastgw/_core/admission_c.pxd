@@ -83,10 +83,14 @@ cdef class Gate:
     cdef readonly object other
     cdef readonly Py_ssize_t asked_tokens
     cdef readonly double asked_cost
+    cdef readonly double reserve_share
+    cdef readonly double reserve_cap
 
     cpdef void set_reservation(
         self, Py_ssize_t default_completion, double price_input, double price_output, object other
     ) except *
+    cpdef void set_reserve_share(self, double share) except *
+    cdef void _set_cap(self) except *
     cpdef object admit_chat(self, list messages, object max_completion_tokens, object max_tokens, object n)
     cpdef object admit_reserved(self, object prompt, object allowance)
     cpdef void set_period(self, double day_start, double day_end, tuple spends, tuple limits) except *

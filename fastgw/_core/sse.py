@@ -1,8 +1,8 @@
 """Server-Sent Events framing for relayed LLM streams.
 
 Rules this module keeps:
-- It never changes or re-encodes the bytes it watches: the relay forwards upstream chunks as
-  received and feeds the same chunks here.
+- ``feed`` never changes or re-encodes the bytes it watches: the relay forwards upstream
+  chunks as received and feeds the same chunks here (``relay``, below, is the exception).
 - Events are split on blank lines across arbitrary chunk boundaries; CRLF and CR line endings
   are folded to LF first (only when a CR is present, so the common case copies nothing). A
   chunk that ends in CR has ended a line; an LF opening the next chunk completes that CRLF and
@@ -10,6 +10,15 @@ Rules this module keeps:
 - Chunks are not decoded into Python objects. A payload is scanned for ``"finish_reason"`` and
   ``"usage"`` with byte searches; only the payload that carries a usage object is kept, raw,
   for the caller to decode once at the end of the stream.
+- The text the answer carries is measured as it goes by (``text_bytes``, ``text_events``):
+  the string values of ``content``, ``text``, ``arguments`` and ``refusal`` keys (also
+  ``reasoning_content``), found in one walk from string to string (no decoding), so a stream
+  whose upstream reports no usage can still be charged what it produced.
+- ``relay(chunk)`` is ``feed`` for a client that must not see everything: it returns the bytes
+  to send on now, the complete events only (an incomplete one is held until it completes, so
+  it can still be dropped), without the usage-only events (``"choices": []`` and a usage
+  object) when the framer was built with ``strip_usage``, with line endings folded to LF.
+  When nothing is dropped and nothing held it returns the chunk itself: no copy.
 - No I/O, no asyncio: bytes in, state out.
 
 Compiled by Cython as ``fastgw._core.sse_c`` with ``sse.pxd`` beside it.
@@ -21,7 +30,15 @@ _DONE = b"[DONE]"
 _FINISH = b'"finish_reason"'
 _USAGE = b'"usage"'
 _ERROR = b'"error"'
+_CHOICES = b'"choices"'
 _WS = b" \t\r\n"
+# the keys whose string values are the answer's text, matched on their tail: ``content``
+# also finds ``reasoning_content``
+_CONTENT = b'content"'
+_TEXT = b'text"'
+_ARGUMENTS = b'arguments"'
+_REFUSAL = b'refusal"'
+_NAMES = (_CONTENT, _TEXT, _ARGUMENTS, _REFUSAL)
 
 
 class SSEFramer:
@@ -38,10 +55,13 @@ class SSEFramer:
       whose top-level object is ``{"error": ...}``), or ``None``;
     - ``payloads``: with ``collect=True``, the ``data`` of every event but ``[DONE]`` and
       errors, in order (for storing a finished stream in the cache); otherwise ``None``;
-    - ``pending``: bytes of an incomplete event are buffered.
+    - ``pending``: bytes of an incomplete event are buffered;
+    - ``text_bytes``: bytes of answer text seen (JSON-escaped, as sent), ``text_events``:
+      events that carried some;
+    - ``stripped``: usage-only events ``relay`` left out (with ``strip_usage``).
     """
 
-    def __init__(self, collect: bool = False) -> None:
+    def __init__(self, collect: bool = False, strip_usage: bool = False) -> None:
         self.payloads: list[bytes] | None = [] if collect else None
         self._buf = b""
         self._cr = False
@@ -50,13 +70,48 @@ class SSEFramer:
         self.finish_reason: str | None = None
         self.usage_payload: bytes | None = None
         self.error_payload: bytes | None = None
+        self.strip_usage = strip_usage
+        self.stripped = 0
+        self.text_bytes = 0
+        self.text_events = 0
+        self._cuts: list[int] | None = None  # [start, end) pairs of relay's data to leave out
 
     @property
     def pending(self) -> bool:
         return len(self._buf.strip(_WS)) > 0
 
     def feed(self, chunk: bytes) -> int:
-        data: bytes
+        count: cython.int = self._split(self._join(chunk))
+        self._cuts = None  # only relay leaves events out
+        return count
+
+    def relay(self, chunk: bytes) -> bytes:
+        """Feed ``chunk``; return what may go to the client now: the events it completed
+        (with what was held before), less the usage-only ones under ``strip_usage``."""
+        data: bytes = self._join(chunk)
+        self._split(data)
+        end: cython.Py_ssize_t = len(data) - len(self._buf)
+        cuts = self._cuts
+        if cuts is None:
+            return data if end == len(data) else data[:end]
+        self._cuts = None
+        parts: list[bytes] = []
+        at: cython.Py_ssize_t = 0
+        i: cython.Py_ssize_t
+        for i in range(0, len(cuts), 2):
+            if cuts[i] > at:
+                parts.append(data[at : cuts[i]])
+            at = cuts[i + 1]
+        if end > at:
+            parts.append(data[at:end])
+        return b"".join(parts)
+
+    def held(self) -> bytes:
+        """What ``relay`` holds back: the bytes of an incomplete event."""
+        return self._buf
+
+    def _join(self, chunk: bytes) -> bytes:
+        """``chunk`` with its line endings folded to LF, after what is buffered."""
         if chunk:
             if self._cr and chunk[0] == 10:  # "\n" completing a CRLF split across chunks
                 chunk = chunk[1:]
@@ -64,13 +119,21 @@ class SSEFramer:
             if b"\r" in chunk:
                 self._cr = chunk.endswith(b"\r")
                 chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        data = self._buf + chunk if self._buf else chunk
+        return self._buf + chunk if self._buf else chunk
+
+    def _split(self, data: bytes) -> int:
+        """Inspect every complete event of ``data``, buffer the rest; the events seen."""
         start: cython.Py_ssize_t = 0
         count: cython.int = 0
         end: cython.Py_ssize_t = data.find(b"\n\n", start)
         while end >= 0:
             if end > start:
-                self._inspect(data[start:end])
+                if self._inspect(data[start:end]) and self.strip_usage:
+                    self.stripped += 1
+                    if self._cuts is None:
+                        self._cuts = []
+                    self._cuts.append(start)
+                    self._cuts.append(end + 2)
                 count += 1
             start = end + 2
             end = data.find(b"\n\n", start)
@@ -78,7 +141,8 @@ class SSEFramer:
         self.events += count
         return count
 
-    def _inspect(self, event: bytes) -> None:
+    def _inspect(self, event: bytes) -> bool:
+        """Record what ``event`` says; True if it is a usage-only event."""
         name: bytes = b""
         payload: bytes = b""
         for line in event.split(b"\n"):
@@ -88,21 +152,187 @@ class SSEFramer:
             elif line.startswith(b"event:"):
                 name = line[6:].strip()
         if not payload:
-            return
+            return False
         if payload == _DONE:
             self.done = True
-            return
+            return False
         if name == b"error" or _is_error_payload(payload):
             self.error_payload = payload
-            return
+            return False
         if self.payloads is not None:
             self.payloads.append(payload)
         if _FINISH in payload:
             reason = _string_after_key(payload, _FINISH)
             if reason is not None and reason != "null":  # every chunk before the last has null
                 self.finish_reason = reason
+        text: cython.Py_ssize_t = _text_length(payload)
+        if text:
+            self.text_bytes += text
+            self.text_events += 1
         if _USAGE in payload and _string_after_key(payload, _USAGE) != "null":
             self.usage_payload = payload
+            return _no_choices(payload)
+        return False
+
+
+def text_length(payload: bytes) -> int:
+    """The bytes (escapes as sent) of the string values of the text keys in ``payload``: each
+    ``content"``, ``text"``, ``arguments"`` or ``refusal"`` followed by a ``:`` and a string
+    (``reasoning_content`` too: names are matched on their tail). For tests."""
+    return _text_length(payload)
+
+
+def _text_length(payload: bytes) -> cython.Py_ssize_t:
+    """``text_length``: a search per name in pure Python; compiled, one C walk over the
+    quotes (four calls to ``bytes.find`` cost more than the scan). The same answer on any
+    bytes; a test holds the twins equal."""
+    if not cython.compiled:
+        return (
+            _name_text(payload, _CONTENT)
+            + _name_text(payload, _TEXT)
+            + _name_text(payload, _ARGUMENTS)
+            + _name_text(payload, _REFUSAL)
+        )
+    data: cython.p_char = payload
+    n: cython.Py_ssize_t = len(payload)
+    total: cython.Py_ssize_t = 0
+    # per name, where its next occurrence may start (as the pure search resumes)
+    r_content: cython.Py_ssize_t = 0
+    r_text: cython.Py_ssize_t = 0
+    r_arguments: cython.Py_ssize_t = 0
+    r_refusal: cython.Py_ssize_t = 0
+    q: cython.Py_ssize_t
+    i: cython.Py_ssize_t
+    j: cython.Py_ssize_t
+    which: cython.int
+    size: cython.Py_ssize_t
+    resume: cython.Py_ssize_t
+    for q in range(1, n):
+        if data[q] != 34:
+            continue
+        which = _name_before(data, q)
+        if which < 0:
+            continue
+        size = len(_NAMES[which])
+        if which == 0:
+            resume = r_content
+        elif which == 1:
+            resume = r_text
+        elif which == 2:
+            resume = r_arguments
+        else:
+            resume = r_refusal
+        if q + 1 - size < resume:
+            continue
+        i = _value_at(payload, q + 1)
+        if i >= 0 and data[i] == 34:
+            j = _string_end(payload, i)
+            if j < 0:
+                resume = n + 1  # an unterminated string: nothing after it counts
+            else:
+                total += j - i - 1
+                resume = j + 1
+        else:
+            resume = -i - 1 if i < 0 else i
+        if which == 0:
+            r_content = resume
+        elif which == 1:
+            r_text = resume
+        elif which == 2:
+            r_arguments = resume
+        else:
+            r_refusal = resume
+    return total
+
+
+def _name_text(payload: bytes, name: bytes) -> cython.Py_ssize_t:
+    """The pure search: the bytes of the string values after each ``name``."""
+    if name not in payload:  # the usual answer for all names but one: cheaper than find
+        return 0
+    total: cython.Py_ssize_t = 0
+    i: cython.Py_ssize_t
+    j: cython.Py_ssize_t
+    pos: cython.Py_ssize_t = payload.find(name)
+    while pos >= 0:
+        i = _value_at(payload, pos + len(name))
+        if i >= 0 and payload[i] == 34:
+            j = _string_end(payload, i)
+            if j < 0:
+                break
+            total += j - i - 1
+            i = j + 1
+        elif i < 0:
+            i = -i - 1
+        pos = payload.find(name, i)
+    return total
+
+
+def _value_at(payload: bytes, i: cython.Py_ssize_t) -> cython.Py_ssize_t:
+    """After a name ending at ``i``: the index of the value if whitespace and colons with at
+    least one colon come first (a key), else ``-1 - index`` of where they stopped."""
+    n: cython.Py_ssize_t = len(payload)
+    c: cython.int
+    colon: cython.bint = False
+    while i < n:
+        c = payload[i]
+        if c == 58:  # ":"
+            colon = True
+        elif c != 32 and c != 9 and c != 10 and c != 13:
+            break
+        i += 1
+    return i if colon and i < n else -1 - i
+
+
+def _string_end(payload: bytes, i: cython.Py_ssize_t) -> cython.Py_ssize_t:
+    """The index of the quote closing the JSON string that opens at ``i``, or -1."""
+    j: cython.Py_ssize_t = payload.find(b'"', i + 1)
+    k: cython.Py_ssize_t
+    while j > 0:
+        k = j - 1
+        while payload[k] == 92:  # count the backslashes before the quote
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+        j = payload.find(b'"', j + 1)
+    return -1
+
+
+def _name_before(data: cython.p_char, q: cython.Py_ssize_t) -> cython.int:
+    """Which of ``_NAMES`` ends just before (and with) the quote at ``q``, or -1."""
+    w: cython.int
+    k: cython.Py_ssize_t
+    size: cython.Py_ssize_t
+    last: cython.char = data[q - 1]
+    if last != 116 and last != 115 and last != 108:  # "t", "s", "l": no name ends otherwise
+        return -1
+    for w in range(4):
+        name: bytes = _NAMES[w]
+        size = len(name)
+        if q + 1 < size or name[size - 2] != last:
+            continue
+        for k in range(size - 1):
+            if data[q + 1 - size + k] != name[k]:
+                break
+        else:
+            return w
+    return -1
+
+
+def _no_choices(payload: bytes) -> bool:
+    """True when the payload has a ``"choices"`` key whose value is an empty list."""
+    pos: cython.Py_ssize_t = payload.find(_CHOICES)
+    if pos < 0:
+        return False
+    i: cython.Py_ssize_t = pos + len(_CHOICES)
+    n: cython.Py_ssize_t = len(payload)
+    while i < n and (payload[i] in _WS or payload[i] == 58):  # ":"
+        i += 1
+    if i >= n or payload[i] != 91:  # "["
+        return False
+    i += 1
+    while i < n and payload[i] in _WS:
+        i += 1
+    return i < n and payload[i] == 93  # "]"
 
 
 def _is_error_payload(payload: bytes) -> bool:

@@ -36,7 +36,7 @@ from ..wire import ChatRequest
 from .local import LocalLimiter, Plan
 from .pending import PendingKeys
 from .periods import Periods
-from .plan import Scope, has_budget, reserve_tokens
+from .plan import Scope, budgets, has_budget, reserve_tokens
 from .spend import seed_from_usage_log
 from .ticket import Ticket
 
@@ -71,6 +71,7 @@ class Limiter:
         self.prices = prices
         self.model_limits = dict(config.limits.models)
         self.default_completion = config.limits.default_completion_tokens
+        self.reserve_share = config.limits.max_reservation_share
         # the budget reservation is priced at the model's first deployment
         self.upstream = {m.name: m.deployments[0].model for m in config.models if m.deployments}
         self._plans: dict[tuple[str, str], _Cached] = {}
@@ -103,6 +104,9 @@ class Limiter:
         estimate = 0.0
         if has_budget(scopes):
             estimate = self.prices.cost(self.upstream.get(model), prompt, allowance)
+            # as the local gate does: at most reserve_share of the smallest budget
+            cap = self.reserve_share * min(amount for _i, _s, amount in budgets(scopes))
+            estimate = min(estimate, cap)
         ticket: Ticket = await self.remote.admit(scopes, prompt + allowance, estimate)
         return ticket
 
@@ -130,15 +134,18 @@ class Limiter:
             0.0 if price is None else price.output,
             estimate_other,
         )
+        plan.gate.set_reserve_share(self.reserve_share)
         cached = self._plans[key.id, model] = _Cached(key, team, plan)
         return cached
 
     def settle(self, ticket: Ticket, ex: Exchange) -> None:
         """Settle ``ticket`` with what the finished request ``ex`` used: a cache hit used no
         upstream tokens and cost nothing (it still counted as a request); an answer with usage
-        settles to that usage and its price; a stream relayed without usage (the client did
-        not ask for ``include_usage``) keeps its reservation and is charged its estimate, an
-        upper bound; anything else (refused, failed before an answer) used nothing."""
+        settles to that usage and its price (a relayed stream always has one: the upstream's,
+        which the gateway asks for, or the tokens counted from the text relayed); a stream
+        relayed with no usage at all keeps its reservation and is charged it (at most the
+        reservation share of a budget); anything else (refused, failed before an answer) used
+        nothing."""
         if ex.cache == "hit":
             tokens, cost = 0, 0.0
         elif ex.prompt_tokens is not None:

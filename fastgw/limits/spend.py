@@ -5,7 +5,9 @@ Rules this module keeps:
   ``<kind>:<id>:<period id>`` (``key:k1:d20261122``), the same name the Redis backend uses
   under its prefix. It holds what was spent (settled) and what requests in
   flight have reserved; a request is admitted while ``spent + reserved < budget``, so under
-  concurrency a budget is overshot by at most the one request admitted last.
+  concurrency a budget is overshot by at most the one request admitted last, and by what
+  requests in flight use beyond their reservation (capped at ``[limits]
+  max_reservation_share`` of the budget, so that one worst-case estimate cannot hold it).
 - Counters of past periods are dropped when the day changes (requests still in flight
   commit to the counters they reserved on, no longer in the book).
 - ``seed_from_usage_log`` reads the current month's batches of the usage log in the SQLite

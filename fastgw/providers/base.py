@@ -15,8 +15,10 @@ Request = ChatRequest | CompletionRequest | EmbeddingRequest
 
 class Call(msgspec.Struct):
     """One upstream call: the endpoint (``/chat/completions``), the client's original body,
-    what the gateway decoded from it, the upstream model name, the request id, and the
-    deployment's timeouts (``None``: the provider's own)."""
+    what the gateway decoded from it, the upstream model name, the request id, the
+    deployment's timeouts (``None``: the provider's own), and ``stream_usage``: the gateway
+    wants the stream's usage event though the client did not ask for it (the relay leaves it
+    out of what the client receives)."""
 
     endpoint: str
     body: bytes
@@ -24,6 +26,7 @@ class Call(msgspec.Struct):
     upstream_model: str
     request_id: str
     timeouts: Timeouts | None = None
+    stream_usage: bool = False
 
 
 class Response(Protocol):

@@ -3,7 +3,9 @@
 The same request always gets the same answer: the words are chosen by an xxhash of the
 prompt. Usage is realistic (prompt tokens estimated from the messages, completion tokens
 counted from the answer); ``max_tokens`` truncates with ``finish_reason: "length"``; streams
-honour ``stream_options.include_usage`` and pace their chunks with the configured delays;
+honour ``stream_options.include_usage`` as OpenAI does (``usage: null`` on every chunk, then
+one usage chunk with ``choices: []``; when only the gateway asks, ``Call.stream_usage``, just
+that last chunk, which the relay leaves out) and pace their chunks with the configured delays;
 embeddings are unit vectors, as floats or base64 (the Python SDK asks for base64).
 
 Rules this module keeps (the mock is the default provider, so its work is a client's to ask):
@@ -237,9 +239,17 @@ class MockProvider:
         ident = f"{'chatcmpl' if kind == 'chat.completion' else 'cmpl'}-mock{seed & 0xFFFFFFFF:08x}"
         created = int(time.time())
         if request.stream:
-            include = request.stream_options is not None and request.stream_options.include_usage
+            asked = request.stream_options is not None and request.stream_options.include_usage
             events = _stream(
-                ident, kind, created, call.upstream_model, answers, finish, usage, include
+                ident,
+                kind,
+                created,
+                call.upstream_model,
+                answers,
+                finish,
+                usage,
+                asked,
+                asked or call.stream_usage,
             )
             return MockResponse(events, self._first, self._gap, True)
         if kind == "chat.completion":
@@ -321,8 +331,12 @@ def _stream(
     finish: str,
     usage: Usage,
     include_usage: bool,
+    usage_event: bool,
 ) -> Iterator[bytes]:
-    """The SSE events of a streamed answer, each built when it is asked for."""
+    """The SSE events of a streamed answer, each built when it is asked for; ``include_usage``:
+    the client asked (every chunk carries ``usage: null``, as OpenAI's do); ``usage_event``: end
+    with the usage-only event (also when only the gateway asked: the relay leaves it out, so
+    chunks stay as without it)."""
     chat = kind == "chat.completion"
     obj = "chat.completion.chunk" if chat else "text_completion"
     unset_usage: msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
@@ -346,7 +360,7 @@ def _stream(
         yield event([_ChunkChoice(i, _Delta(), finish) for i in range(len(answers))])
     else:
         yield event([_TextChoice(i, "", finish) for i in range(len(answers))])
-    if include_usage:
+    if usage_event:
         final = _Body(ident, obj, created, model, [], usage=usage)
         yield b"data: " + encode(final) + b"\n\n"
     yield b"data: [DONE]\n\n"

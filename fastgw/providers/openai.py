@@ -1,7 +1,9 @@
 """The ``openai`` provider: any OpenAI-compatible upstream, passed through untranslated.
 
 The client's body is forwarded as received; only the top-level ``model`` is rewritten, and
-only when the deployment's upstream model name differs from the one the client asked for.
+only when the deployment's upstream model name differs from the one the client asked for,
+and ``stream_options.include_usage`` is set when the gateway wants a stream's usage the
+client did not ask for (unless the provider's ``stream_usage`` is false).
 The upstream key comes from the environment variable the TOML names and goes into the
 configured header (``authorization: Bearer ...`` by default, ``api-key`` for Azure).
 """
@@ -14,7 +16,7 @@ from urllib.parse import urlencode
 from ..config import OpenAIProvider as OpenAIConfig
 from ..config import provider_api_key
 from ..upstream import Pool, UpstreamResponse
-from ..wire import with_model
+from ..wire import with_model, with_stream_usage
 from .base import Call
 
 
@@ -35,7 +37,10 @@ class OpenAIProvider:
 
     async def send(self, call: Call) -> UpstreamResponse:
         body = call.body
-        if call.upstream_model != call.request.model:
+        rename = call.upstream_model != call.request.model
+        if call.stream_usage and self.config.stream_usage:
+            body = with_stream_usage(body, call.upstream_model if rename else None)
+        elif rename:
             body = with_model(body, call.upstream_model)
         headers = [*self._headers, ("x-request-id", call.request_id)]
         return await self.pool.request(

@@ -78,6 +78,8 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
       (quoting the request's headers with ``echo_headers``) and end the stream.
     - ``split_after``: stream: the error event goes out as two HTTP chunks, split just after
       the first occurrence of these bytes, the second ``SPLIT_PAUSE_S`` after the first.
+    - ``usage``: false for an upstream that reports no usage: no ``usage`` in a plain answer,
+      and in a stream no ``usage`` field and no usage event whatever ``include_usage`` says.
     """
 
     status: int = 200
@@ -96,6 +98,7 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     echo_headers: bool = False
     error_event_after: int | None = None
     split_after: bytes | None = None
+    usage: bool = True
 
     @classmethod
     def error(
@@ -399,7 +402,7 @@ class FakeUpstream:
         if kind == "embedding":
             self._send(conn, rec, 200, _embeddings(request), fault.headers)
         elif not request.stream:
-            body = _completion(kind, request, self.chunks, len(self.requests))
+            body = _completion(kind, request, self.chunks, len(self.requests), fault.usage)
             self._send(conn, rec, 200, body, fault.headers)
         else:
             events = _events(kind, request, self.chunks, len(self.requests), fault)
@@ -521,7 +524,7 @@ def _usage(chat: bool, request: _Request, completion: int) -> dict[str, int]:
     }
 
 
-def _completion(kind: str, request: _Request, chunks: int, n: int) -> bytes:
+def _completion(kind: str, request: _Request, chunks: int, n: int, usage: bool = True) -> bytes:
     chat = kind == "chat"
     text = "".join(_WORDS[i % len(_WORDS)] for i in range(chunks))
     choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": "stop"}
@@ -530,6 +533,8 @@ def _completion(kind: str, request: _Request, chunks: int, n: int) -> bytes:
     else:
         choice["text"] = text
     fields = _head_fields(chat, request, n, "chat.completion" if chat else "text_completion")
+    if not usage:
+        return _encode({**fields, "choices": [choice]})
     return _encode({**fields, "choices": [choice], "usage": _usage(chat, request, chunks)})
 
 
@@ -537,7 +542,7 @@ def _events(kind: str, request: _Request, chunks: int, n: int, fault: Fault) -> 
     """The SSE events of a stream: role (chat), ``chunks`` content events, finish, usage
     (when asked for), ``[DONE]``; ``fault.finish_reason``/``fault.done`` drop the last ones."""
     chat = kind == "chat"
-    include = bool((request.stream_options or {}).get("include_usage"))
+    include = bool((request.stream_options or {}).get("include_usage")) and fault.usage
     base = _head_fields(chat, request, n, "chat.completion.chunk" if chat else "text_completion")
     if include:
         base["usage"] = None

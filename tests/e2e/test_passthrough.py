@@ -14,7 +14,14 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from fastgw.keys import hash_key
-from fastgw.testing import FakeUpstream, Fault, GatewayProcess, free_port, openai_error
+from fastgw.testing import (
+    FakeUpstream,
+    Fault,
+    GatewayProcess,
+    RecordedRequest,
+    free_port,
+    openai_error,
+)
 from tests.conftest import DEV_KEY
 
 pytestmark = pytest.mark.e2e
@@ -179,13 +186,20 @@ def test_sdk_parses_plain_and_streamed_answers(up: FakeUpstream, sdk: openai.Ope
 def test_stream_is_relayed_byte_for_byte(
     up: FakeUpstream, raw: httpx.Client, path: str, payload: bytes
 ) -> None:
-    """A streamed answer reaches the client as the upstream's exact SSE bytes, [DONE] included."""
+    """A streamed answer reaches the client as the upstream's exact SSE bytes, [DONE] included;
+    but for a client that did not ask for include_usage, the usage event the gateway asked
+    for in its place is left out."""
     up.chunk_delay = 0.01
     with raw.stream("POST", path, content=payload) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/event-stream"
         received = b"".join(response.iter_bytes())
-    assert received == up.requests[-1].sent
+    sent = up.requests[-1]
+    assert sent.json()["stream_options"] == {"include_usage": True}
+    asked = b"include_usage" in payload
+    expected = [e for e in sent.response if asked or b'"choices":[]' not in e]
+    assert len(expected) == len(sent.response) - (0 if asked else 1)
+    assert received == b"".join(expected)
     assert received.endswith(b"data: [DONE]\n\n")
 
 
@@ -356,6 +370,12 @@ def stream_events(
     return texts, None
 
 
+def relayed(request: RecordedRequest) -> bytes:
+    """What a client that did not ask for include_usage receives of an upstream stream: its
+    bytes without the usage event (``choices: []``) the gateway asked for."""
+    return b"".join(e for e in request.response if b'"choices":[]' not in e)
+
+
 @pytest.mark.parametrize(
     ("fault", "code", "dropped"),
     [
@@ -383,7 +403,7 @@ def test_broken_stream_ends_with_an_error_event(
     assert "".join(texts).startswith("The fake")
     with raw.stream("POST", "/chat/completions", content=body("gpt-short", stream=True)) as r:
         received = b"".join(r.iter_bytes())
-    sent = up.requests[-1].sent
+    sent = relayed(up.requests[-1])
     assert received.startswith(sent)
     tail = received[len(sent) :]
     assert tail.startswith(b"event: error\ndata: {") and tail.endswith(b"\n\n")
@@ -403,7 +423,7 @@ def test_stream_without_done_after_finish_reason_is_finalised(
     with raw.stream("POST", "/chat/completions", content=body(stream=True)) as r:
         received = b"".join(r.iter_bytes())
     assert b"[DONE]" not in up.requests[-1].sent
-    assert received == up.requests[-1].sent + b"data: [DONE]\n\n"
+    assert received == relayed(up.requests[-1]) + b"data: [DONE]\n\n"
     assert_still_serving(sdk)
 
 
