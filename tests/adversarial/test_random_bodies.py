@@ -579,3 +579,44 @@ def test_server_is_healthy_after_the_fuzzing(client: httpx.Client) -> None:
         ),
         ok=True,
     )
+
+
+# -- defects the fuzzing found in parts other helpers own: kept failing until fixed --------------
+
+DEEP = 20_000
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12 item 4 (nesting, wire.py decoding; owned elsewhere): a body nested "
+    "20,000 levels deep raises RecursionError in the request decoder, answered 500",
+)
+def test_deep_nesting_is_a_400(gateway_factory: Any) -> None:
+    """JSON nested past the decoder's recursion limit, in a decoded field, in a forwarded
+    one, or in an unknown one, is a 4xx OpenAI error on its own server."""
+    gateway = gateway_factory(mock_config())
+    nested = b"[" * DEEP + b"]" * DEEP
+    message = b'[{"role":"user","content":"x"}]'
+    bodies = [
+        b'{"model":"gpt-test","messages":[{"role":"user","content":' + nested + b"}]}",
+        b'{"model":"gpt-test","messages":' + message + b',"metadata":{"a":' + nested + b"}}",
+        b'{"model":"gpt-test","messages":' + message + b',"extra":' + nested + b"}",
+    ]
+    with httpx.Client(base_url=gateway.base_url, timeout=10) as http:
+        for body in bodies:
+            check(post(http, "/v1/chat/completions", body), ok=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12 item 3 (numbers and dates, owned elsewhere): an expires_at whose UTC "
+    "time is before year 1 is stored, then POST and GET /admin/keys answer 500",
+)
+def test_undisplayable_expiry_is_a_400(gateway_factory: Any) -> None:
+    """An expiry that cannot be shown is refused with a 4xx and the key list still works."""
+    gateway = gateway_factory(mock_config(), env={"FASTGW_ADMIN_KEY": ADMIN_KEY})
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=gateway.base_url, timeout=10) as http:
+        body = b'{"expires_at":"0001-01-01T00:00:00+14:00"}'
+        check(http.post("/admin/keys", content=body, headers=admin), ok=False)
+        check(http.get("/admin/keys", headers=admin), ok=True)
