@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastgw.cache.canonical import cache_key, canonical_chat, canonical_completion
@@ -255,7 +255,9 @@ def parsed(http1: ModuleType, chunks: list[bytes], close: bool) -> tuple[Any, ..
     assert error is None or transport.aborted  # a failed connection is never reused
     return (
         conn.status,
-        conn.headers,
+        # before the head is complete, which headers httptools has handed over when an error
+        # stops it depends on where the bytes were cut; no caller sees them then
+        conn.headers if conn.head_done else None,
         conn.head_done,
         conn.complete,
         conn.keep_alive if conn.complete else None,
@@ -272,6 +274,9 @@ def http1(request: pytest.FixtureRequest) -> ModuleType:
 
 @FUZZ
 @given(data=response_bytes, cuts=cut_points, close=st.booleans())
+@example(  # a header line without a colon after a complete one: an error mid-head
+    data=b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n0\r\n\r\n", cuts=[52], close=False
+)
 def test_http1_any_bytes_any_cut_parse_as_whole(
     http1: ModuleType, data: bytes, cuts: list[int], close: bool
 ) -> None:
