@@ -212,9 +212,4 @@ def _is_openai_error(data: bytes) -> bool:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    # the rest of the body is never read, so the server closes the connection after the answer:
-    # say so, or a keep-alive client sends its next request into the closing connection
-    return PayloadTooLarge(
-        f"The request body is larger than the gateway's limit of {limit} bytes.",
-        headers=[("connection", "close")],
-    )
+    return PayloadTooLarge(f"The request body is larger than the gateway's limit of {limit} bytes.")
