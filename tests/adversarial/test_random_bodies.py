@@ -10,7 +10,9 @@ answer must be:
 - an OpenAI error body (``{"error": {"message", "type", "param", "code"}}``) when 4xx;
 - 2xx for a valid request, 4xx for one the gateway must refuse.
 At the end the server's log must hold no unhandled error and its one worker must never have
-been restarted. Examples are bounded (``EXAMPLES`` per property): the module takes ~15 s.
+been restarted. Examples are bounded (``EXAMPLES`` per property): the module takes ~12 s on
+the 2-core machine. Defects found in parts owned elsewhere are kept at the end as strict
+xfails, each on its own server.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ WRONG: dict[str, dict[str, st.SearchStrategy[Any]]] = {
             st.lists(not_message, min_size=1, max_size=2),
         ),
         "stream": not_bool,
-        "stream_options": not_object.filter(lambda v: not isinstance(v, list) or True),
+        "stream_options": not_object,
         "max_tokens": not_positive,
         "max_completion_tokens": not_positive,
         "n": not_positive | st.none(),
