@@ -14,7 +14,7 @@ APT_UPDATED  := $(VENV)/.apt-updated
 BENCH_DEPS   := $(VENV)/.bench-deps
 REDIS_SERVER := $(VENV)/.redis-server
 
-.PHONY: run test test-pure unit lint typecheck build bench soak install-semantic clean
+.PHONY: run test test-pure unit lint typecheck build bench soak fuzz install-semantic clean
 
 run: $(CORE_BUILT)
 	$(BIN)/fastgw serve --config config/fastgw.toml
@@ -82,6 +82,15 @@ soak: $(CORE_BUILT)
 $(BENCH_DEPS): $(DEPS)
 	$(PY) -m pip install -q matplotlib locust
 	touch $@
+
+# Coverage-guided fuzzing of the SSE framer, the upstream HTTP/1.1 parser and the canonicaliser
+# (benchmarks/fuzz/), both twins at once; FUZZ_SECONDS per target. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz: $(CORE_BUILT)
+	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
+	for target in sse http1 canonical; do \
+		PYTHONPATH=. $(PY) benchmarks/fuzz/fuzz_parsers.py $$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	rm -rf build fastgw/_core/*.c fastgw/_core/*.so fastgw/_core/*.html $(CORE_BUILT)

@@ -342,6 +342,8 @@ class Gateway:
                 )
             await handler(state, scope, proto, ex)
         except GatewayError as exc:
+            if _large_body(scope.headers):  # maybe left unread: the server will close
+                exc.headers = [*exc.headers, ("connection", "close")]
             _error(proto, ex, exc)
         except (asyncio.CancelledError, RSGIProtocolClosed):
             if ex.error == SHUTTING_DOWN:  # cut at the drain timeout
@@ -362,6 +364,20 @@ class Gateway:
         finally:
             del in_flight[task]
             state.finish(ex)
+
+
+#: Granian drains a request body the app left unread up to about 64 KiB and past that closes
+#: the connection after the answer without saying so, so a keep-alive client sends its next
+#: request into a closing connection. An error answer to a request whose body may be that
+#: large says ``connection: close`` (whether or not the handler had read it: errors only).
+LARGE_BODY_BYTES = 32 * 1024
+
+
+def _large_body(headers: Any) -> bool:
+    declared = headers.get("content-length")
+    if declared is None:
+        return headers.get("transfer-encoding") is not None
+    return not declared.isdigit() or int(declared) > LARGE_BODY_BYTES
 
 
 def _error(proto: Any, ex: Exchange, exc: GatewayError) -> None:

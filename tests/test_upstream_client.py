@@ -164,6 +164,36 @@ async def test_malformed_head_is_a_protocol_error(up: FakeUpstream, pool: Pool, 
         await post(pool)
 
 
+async def test_switching_protocols_is_a_protocol_error(up: FakeUpstream, pool: Pool) -> None:
+    """An upstream that answers 101 Switching Protocols fails the request with
+    UpstreamProtocolError and its connection is dropped (httptools raises HttpParserUpgrade,
+    which is not an HttpParserError, out of data_received)."""
+    up.fail_next(
+        Fault(raw=b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ws\r\n\r\n")
+    )
+    with pytest.raises(UpstreamProtocolError, match="switched protocols"):
+        await post(pool)
+    assert pool.stats() == {"open": 0, "idle": 0}
+
+
+async def test_interim_responses_are_skipped(up: FakeUpstream, pool: Pool) -> None:
+    """1xx responses before the answer (103 Early Hints, 100 Continue) are not the answer:
+    the status, headers and body are those of the final response (before, the 103 was taken
+    as the answer)."""
+    up.fail_next(
+        Fault(
+            raw=b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n"
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{"id":"x"}'
+        )
+    )
+    response = await post(pool)
+    assert response.status == 200
+    assert response.header(b"link") is None
+    assert await response.read() == b'{"id":"x"}'
+    response.close()
+
+
 async def test_malformed_chunk_mid_stream_is_a_protocol_error(up: FakeUpstream, pool: Pool) -> None:
     """A broken chunk-size line after good events raises UpstreamProtocolError after them."""
     up.fail_next(Fault(malformed_after=2))

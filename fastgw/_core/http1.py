@@ -14,7 +14,9 @@ Rules this module keeps:
   each chunk to ``sink`` at once, and the waiting coroutine wakes only for the end, an error,
   a sink that refuses (its consumer went away) or a timeout; the idle timeout is measured
   from the last chunk, so no timer is made per chunk.
-- Any protocol failure aborts the transport; the pool never reuses such a connection.
+- Any protocol failure aborts the transport; the pool never reuses such a connection. A 101
+  (protocol switch) is such a failure; other 1xx responses (103 Early Hints) are skipped:
+  the answer is the final response after them.
 - The connection knows its pool only through ``pool._forget(conn)`` (the connection is gone)
   and ``pool._release(conn)`` (the caller is done with the response).
 """
@@ -31,6 +33,10 @@ from ..errors import GatewayError, UpstreamProtocolError, UpstreamTimeout, Upstr
 
 HIGH_WATER = 64
 LOW_WATER = 8
+
+
+def _switched() -> UpstreamProtocolError:
+    return UpstreamProtocolError("The upstream switched protocols instead of answering.")
 
 
 class Expired(Exception):
@@ -77,6 +83,7 @@ class Connection:
         self.chunks: collections.deque[bytes] = collections.deque()
         self.error: GatewayError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._interim = False
         self.paused = False
         self.sink: Callable[[bytes], bool] | None = None
         self.sink_open = True
@@ -93,6 +100,7 @@ class Connection:
         self.chunks.clear()
         self.error = None
         self._waiter = None
+        self._interim = False
 
     # -- asyncio protocol -----------------------------------------------------------------
 
@@ -105,6 +113,8 @@ class Connection:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"The upstream sent a malformed response: {exc}"))
+        except httptools.HttpParserUpgrade:  # not an HttpParserError: it escaped to the loop
+            self._fail(_switched())
 
     def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost decides what that meant
@@ -133,7 +143,15 @@ class Connection:
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
+        status: cython.int = self.parser.get_status_code()
+        if status < 200:
+            if status == 101:  # a protocol switch is no answer to the request sent
+                self._fail(_switched())
+            else:  # an interim response (103 Early Hints...): the answer follows it
+                self.headers = []
+                self._interim = True
+            return
+        self.status = status
         self.head_done = True
         self._wake()
 
@@ -153,6 +171,9 @@ class Connection:
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()
         self._wake()

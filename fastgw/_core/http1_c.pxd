@@ -17,6 +17,7 @@ cdef class Connection:
     cdef public object chunks
     cdef public object error
     cdef object _waiter
+    cdef bint _interim
     cdef public bint paused
     cdef public object sink
     cdef public bint sink_open

@@ -350,8 +350,9 @@ def _is_error_payload(payload: bytes) -> bool:
 
 
 def _string_after_key(payload: bytes, key: bytes) -> str | None:
-    """The value after the last ``key`` in ``payload``: the string if it is a JSON string,
-    ``"null"`` for null, ``None`` for anything else (an object, a number, or not found)."""
+    """The value after the last ``key`` in ``payload``: the string if it is a JSON string
+    (bytes that are not UTF-8 replaced by U+FFFD, never an error), ``"null"`` for null,
+    ``None`` for anything else (an object, a number, or not found)."""
     pos: cython.Py_ssize_t = payload.rfind(key)
     if pos < 0:
         return None
@@ -363,7 +364,8 @@ def _string_after_key(payload: bytes, key: bytes) -> str | None:
         return None
     if payload[i] == 34:  # '"'
         j: cython.Py_ssize_t = payload.find(b'"', i + 1)
-        return payload[i + 1 : j].decode() if j > 0 else None
+        # upstream bytes: a value that is not UTF-8 must not stop the relay mid-stream
+        return payload[i + 1 : j].decode("utf-8", "replace") if j > 0 else None
     if payload.startswith(b"null", i):
         return "null"
     return None
