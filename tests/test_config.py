@@ -494,9 +494,11 @@ def test_keys_teams_and_limits_decode() -> None:
 
 @pytest.mark.parametrize("share", ["0", "-0.5", "1.5", "nan"])
 def test_reservation_share_is_a_share(share: str) -> None:
-    """``limits.max_reservation_share`` is in (0, 1]; anything else is refused, naming it."""
+    """``limits.max_reservation_share`` is in (0, 1]; anything else (a number that is not
+    finite is refused as any TOML number) is refused, naming it."""
     (error,) = errors_of(f"[limits]\nmax_reservation_share = {share}\n")
-    assert error.startswith("limits.max_reservation_share: must be above 0 and at most 1")
+    reason = "nan is not a finite number" if share == "nan" else "must be above 0 and at most 1"
+    assert error.startswith(f"limits.max_reservation_share: {reason}")
 
 
 def test_reservation_share_and_stream_usage_defaults() -> None:

@@ -68,8 +68,8 @@ _ENCODER = msgspec.json.Encoder(order="sorted")
 def canonical_chat(body: bytes, resolved_model: str) -> bytes:
     """The canonical form of a ``/v1/chat/completions`` request body.
 
-    ``body`` must be a JSON object (``msgspec.DecodeError``, a ``ValueError``, otherwise;
-    ``ValueError`` too for one nested past the decoder's recursion);
+    ``body`` must be a JSON object (``msgspec.DecodeError``, a ``ValueError``, otherwise,
+    also for one nested past the decoder's recursion);
     ``resolved_model`` replaces its ``model``. Equal forms mean the requests would get the
     same response from the same model.
     """
@@ -107,7 +107,7 @@ def _canonical(tag: bytes, body: bytes, resolved_model: str, ignored: frozenset[
     try:
         request = _DECODER.decode(body)
     except RecursionError:  # callers bound the depth first (wire.MAX_JSON_DEPTH); never a 500
-        raise ValueError("the body nests too deeply to be canonicalised") from None
+        raise msgspec.DecodeError("the body nests too deeply to be canonicalised") from None
     form = {
         name: value for name, value in request.items() if value is not None and name not in ignored
     }

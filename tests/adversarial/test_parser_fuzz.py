@@ -346,12 +346,6 @@ def test_canonical_form_of_any_bytes(body: bytes, model: str) -> None:
         assert len(cache_key(tag.decode(), form)) == 16
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="issue 12 item 4 (canonical nesting, owned elsewhere): a JSON value nested past the "
-    "interpreter's recursion limit raises RecursionError, not msgspec.DecodeError",
-)
 def test_canonical_deep_nesting_is_a_decode_error() -> None:
     """A value nested 100,000 levels deep is refused like any other malformed body."""
     body = b'{"messages":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
