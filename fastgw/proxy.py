@@ -144,6 +144,8 @@ async def proxy(
         ex.ttft = time.perf_counter() - ex.start
         content_type = (upstream.header(b"content-type") or b"application/json").decode("latin-1")
         status = upstream.status
+        if state.redactor is not None:  # an upstream may quote the request's headers
+            data = state.redactor.scrub(data)
         if status == 200:
             usage = decode_usage(data)
             ex.set_usage(usage if usage is not None else counted_usage(request, data))
@@ -162,8 +164,7 @@ async def proxy(
             status = 502
             content_type = "application/json"
         else:
-            if state.redactor is not None:  # an upstream may quote the request's headers
-                data = state.redactor.scrub(data)
+            if state.redactor is not None:
                 content_type = state.redactor.scrub_text(content_type)
             if not _is_openai_error(data):
                 data = error_body(

@@ -4,9 +4,10 @@ Rules this module keeps:
 - The secrets are the upstream keys (each provider's ``api_key_env``), the admin key and the
   password of the Redis URL, read once per worker. Each is looked for as its raw bytes, as a
   JSON string escapes it and as a URL percent-encodes it; every occurrence becomes ``***``.
-- Only what can echo a request is scanned: an upstream answer that is not a 200 (its body and
-  the headers relayed with it) and every chunk of a relayed stream (an upstream's error event
-  may quote the request's headers). A chunk that ends with the start of a secret (even one
+- Everything an upstream sends that is relayed is scanned: every plain answer's body (an
+  error's, and a 200's before it is cached), the headers relayed with an error, and every
+  chunk of a relayed stream (an upstream's error event may quote the request's headers). A
+  chunk that ends with the start of a secret (even one
   byte of it) keeps that tail back until the next chunk shows whether the secret follows, so
   no byte of a secret goes out split across two chunks. An SSE chunk ends with a newline,
   which opens no secret: the check is then one byte lookup.
@@ -15,7 +16,7 @@ Rules this module keeps:
 - With no secret configured there is no ``Redactor`` (``build_redactor`` returns None) and no
   scanning at all. Cost with one upstream key: ~0.1 µs per stream chunk (one compiled
   ``memmem`` pass, ``fastgw._core.contains_any``, and a one-byte lookup), and one pass over
-  each non-200 body.
+  each plain body.
 """
 
 from __future__ import annotations

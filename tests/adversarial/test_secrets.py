@@ -1,5 +1,6 @@
-"""Secrets are never relayed: an upstream that quotes the request's headers in an error body
-or a stream error event (the gateway's upstream key among them) does not pass them on.
+"""Secrets are never relayed: an upstream that quotes the request's headers (the gateway's
+upstream key among them) in a body (an error's or a 200's) or a stream error event does not
+pass them on.
 
 A real server in front of a FakeUpstream; every response is read as raw bytes off a socket
 (status line, headers and body) and searched for the secret, and the server's log too."""
@@ -144,6 +145,17 @@ def test_an_error_header_that_quotes_the_key_is_masked(
     up.fail_always(Fault.error(400, headers={"retry-after": f"never {UPSTREAM_KEY}"}))
     response = raw_post(gw, "/v1/chat/completions", chat("gpt-up"))
     assert response.startswith(b"HTTP/1.1 400 ")
+    assert_no_secret(response)
+
+
+def test_a_200_body_that_quotes_headers_is_masked(gw: GatewayProcess, up: FakeUpstream) -> None:
+    """Even a 200 answer is scanned: an upstream (or a proxy before it) that echoes the
+    request's headers into a successful body does not relay the key."""
+    up.fail_always(Fault(status=200, body=b'{"echo": "you sent: ', echo_headers=True))
+    response = raw_post(gw, "/v1/chat/completions", chat("gpt-up"))
+    assert response.startswith(b"HTTP/1.1 200 "), response[:200]
+    assert b"***" in response
+    assert_upstream_saw(up, UPSTREAM_KEY)
     assert_no_secret(response)
 
 
