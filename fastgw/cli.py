@@ -1,4 +1,4 @@
-"""The ``fastgw`` command: serve, check-config, hash-key, usage, --version."""
+"""The ``fastgw`` command: serve, check-config, reload, hash-key, usage, --version."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="address to bind (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to bind (overrides server.port)")
     serve.add_argument("--workers", type=int, help="worker processes (overrides server.workers)")
+    serve.add_argument("--pid-file", help="where to write the server's pid (for fastgw reload)")
+
+    reloading = commands.add_parser(
+        "reload", help="validate the config file, then make the running server reload it"
+    )
+    reloading.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="TOML config file")
+    reloading.add_argument("--port", type=int, help="the server's port (default: server.port)")
+    reloading.add_argument("--pid-file", help="the server's pid file (default: from the port)")
 
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path", nargs="?", default=DEFAULT_CONFIG_PATH)
@@ -39,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check-config":
         return _check(args.path)
+    if args.command == "reload":
+        return _reload(args)
     return _hash(args)
 
 
@@ -61,7 +71,36 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or server.host,
         port=args.port or server.port,
         workers=args.workers or server.workers,
+        pid_file=args.pid_file,
     )
+    return 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    """Validate the file (refused: its errors, exit 1), then SIGHUP the server in the pid file
+    (the server validates it again and every worker swaps; fastgw.reload)."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from .reload import default_pid_file
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print("fastgw reload: not reloaded; the running config keeps serving", file=sys.stderr)
+        return 1
+    pid_file = (
+        Path(args.pid_file) if args.pid_file else default_pid_file(args.port or config.server.port)
+    )
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        print(f"fastgw reload: no running server found through {pid_file} ({exc})", file=sys.stderr)
+        return 2
+    print(f"fastgw reload: {args.config} is valid; server {pid} is reloading it")
     return 0
 
 

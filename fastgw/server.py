@@ -4,7 +4,11 @@ The config is validated once in the parent (so a bad file fails before any worke
 its path is handed to the workers through ``FASTGW_CONFIG``; each worker builds its own state
 in ``__rsgi_init__``. On SIGTERM or SIGINT Granian stops accepting connections and each
 worker drains its in-flight requests and streams for up to ``server.drain_timeout_s``
-before it is killed.
+before it is killed. On SIGHUP the server validates the config file again and, if it is
+valid, every worker swaps in its new pipelines without dropping a connection; an invalid
+file is logged and the running config keeps serving (``fastgw.reload``). The server's pid is
+written to a pid file (``--pid-file``, default ``fastgw.reload.default_pid_file``) for
+``fastgw reload``.
 
 Inbound connections are bounded here, in Granian (Rust), at no cost to a request:
 - ``server.max_connections`` open connections per worker (Granian's ``backpressure``: past
@@ -24,9 +28,11 @@ import logging
 import math
 import os
 import resource
+from pathlib import Path
 from typing import Any
 
 from .config import CONFIG_ENV, Config
+from .reload import default_pid_file, take_over
 
 log = logging.getLogger("fastgw")
 
@@ -34,7 +40,14 @@ log = logging.getLogger("fastgw")
 FD_HEADROOM = 1024
 
 
-def serve(config: Config, config_path: str, host: str, port: int, workers: int) -> None:
+def serve(
+    config: Config,
+    config_path: str,
+    host: str,
+    port: int,
+    workers: int,
+    pid_file: str | None = None,
+) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -63,7 +76,10 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
             header_read_timeout=max(1, round(config.server.header_timeout_s * 1000))
         ),
         websockets=False,
+        # ``fastgw reload`` finds the server here (fastgw.reload)
+        pid_file=Path(pid_file) if pid_file else default_pid_file(port),
     )
+    take_over(server, os.path.abspath(config_path))  # SIGHUP: validate, then workers swap
     server.serve()
 
 

@@ -1,20 +1,15 @@
-"""Deployment health for operators: ``GET /admin/deployments`` (JSON, admin key) and the
+"""Deployment health for operators: the rows of ``GET /admin/deployments`` (JSON, admin key,
+served by ``fastgw.admin.deployments``) and the
 deployment lines of ``/metrics``. Labels are configured model and deployment names only."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..admin.auth import require_admin
 from ..metrics import _labels
 from .router import Router
-
-if TYPE_CHECKING:
-    from ..app import WorkerState
-    from ..exchange import Exchange
 
 _STATES = ("healthy", "cooling", "open", "half_open")
 
@@ -39,9 +34,6 @@ class DeploymentHealth(msgspec.Struct):
 class DeploymentList(msgspec.Struct):
     data: list[DeploymentHealth]
     object: str = "list"
-
-
-_encode = msgspec.json.Encoder().encode
 
 
 def health(router: Router) -> list[DeploymentHealth]:
@@ -69,14 +61,6 @@ def health(router: Router) -> list[DeploymentHealth]:
                 )
             )
     return rows
-
-
-async def deployments_handler(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    require_admin(state, scope)
-    ex.status, ex.responded = 200, True
-    body = _encode(DeploymentList(health(state.router)))
-    headers = [("content-type", "application/json"), ("x-request-id", ex.request_id)]
-    proto.response_bytes(200, headers, body)
 
 
 def render_metrics(router: Router) -> bytes:
