@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fastgw import Gateway, parse_config
+from fastgw.keys import hash_key
 from fastgw.testing import RSGIClient
 from tests.conftest import DEV_KEY, mock_config
 
@@ -129,3 +130,23 @@ def test_a_stream_in_flight_finishes_on_the_old_pipelines(tmp_path: Path) -> Non
         body, status_after = client.run(scenario())
         assert body.endswith(b"data: [DONE]\n\n")
         assert status_after == 404
+
+
+def test_rate_limit_buckets_carry_over_a_reload(tmp_path: Path) -> None:
+    """A key that spent its requests of the minute is still refused after a reload that
+    keeps its limit: the bucket tables are the process's, not the config's."""
+    rate_key = "sk-test-reload-rate-0123456789"
+    limited = f'\n[[keys]]\nid = "rate"\nhash = "{hash_key(rate_key)}"\nrpm = 2\n'
+    path = tmp_path / "fastgw.toml"
+    rate = {"authorization": f"Bearer {rate_key}"}
+    with RSGIClient(_gateway(path, mock_config(extra=limited))) as client:
+        for _ in range(2):
+            assert (
+                client.post("/v1/chat/completions", headers=rate, json=chat("gpt-test")).status
+                == 200
+            )
+        path.write_text(mock_config(extra=limited + NEW_MODEL))
+        assert client.app.reload_file()
+        refused = client.post("/v1/chat/completions", headers=rate, json=chat("gpt-new"))
+        assert refused.status == 429
+        assert client.post("/v1/chat/completions", headers=DEV, json=chat("gpt-new")).status == 200
