@@ -31,7 +31,7 @@ from .drain import SHUTTING_DOWN
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
 from .pipeline import Pipelines
-from .respond import send_bytes, send_error, send_json
+from .respond import client_gone, send_bytes, send_error, send_json
 from .routing import admin as routing_admin
 from .runtime import Runtime
 from .wire import ModelCard, ModelList, encode
@@ -132,15 +132,13 @@ def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str
 
 
 def _handler_for(table: dict[str, tuple[str, Handler]], path: str) -> tuple[str, Handler] | None:
-    """The (method, handler) of ``path``: an exact path, else a prefix (``/admin/``, a
-    model's card)."""
-    found = table.get(path)
-    if found is None:
-        if path.startswith("/v1/models/") or path.startswith("/models/"):
-            return table["/models/"]
-        if path.startswith("/admin/"):
-            return table["/admin/"]
-    return found
+    """The (method, handler) of a path that is not in the table as it is: a prefix
+    (``/admin/``, a model's card), else None."""
+    if path.startswith("/v1/models/") or path.startswith("/models/"):
+        return table["/models/"]
+    if path.startswith("/admin/"):
+        return table["/admin/"]
+    return None
 
 
 # -- the RSGI application ---------------------------------------------------------------------
@@ -272,7 +270,7 @@ class Gateway:
         in_flight = runtime.drain.in_flight
         in_flight[task] = ex
         try:
-            route = _handler_for(pipes.routes, scope.path)
+            route = pipes.routes.get(scope.path) or _handler_for(pipes.routes, scope.path)
             if route is None:
                 raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
             method, handler = route
@@ -298,7 +296,7 @@ class Gateway:
             else:
                 # the client went away: its disconnect watcher cancelled us, or a send found
                 # the connection already closed (whichever Granian noticed first)
-                ex.status, ex.error = 499, "client_disconnected"
+                client_gone(ex)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             send_error(proto, ex, GatewayError("The gateway failed to answer this request."))

@@ -38,12 +38,18 @@ def send_bytes(
     proto: Any, ex: Exchange, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> None:
     """Answer whole: ``headers`` (a new list, which this extends) and ``body``."""
-    proto.response_bytes(status, _start(ex, status, headers), body)
+    # ``_start`` inline: this runs for every whole answer
+    ex.status, ex.responded = status, True
+    headers.append(("x-request-id", ex.request_id))
+    ticket = ex.ticket
+    if ticket is not None:
+        headers.extend(ticket.headers)
+    proto.response_bytes(status, headers, body)
 
 
 def send_json(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
     """Answer whole with a JSON ``body``."""
-    proto.response_bytes(status, _start(ex, status, [JSON]), body)
+    send_bytes(proto, ex, status, [JSON], body)
 
 
 def open_stream(proto: Any, ex: Exchange, status: int, headers: list[tuple[str, str]]) -> Any:
@@ -58,3 +64,9 @@ def send_error(proto: Any, ex: Exchange, exc: GatewayError) -> None:
         return
     headers = [JSON, *exc.headers]
     proto.response_bytes(exc.status, _start(ex, exc.status, headers), exc.body())
+
+
+def client_gone(ex: Exchange) -> None:
+    """No response: the client went away first. Recorded as 499 (nginx's "client closed
+    request") for the usage row and the access line."""
+    ex.status, ex.error = 499, "client_disconnected"
