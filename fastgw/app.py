@@ -257,8 +257,8 @@ class Gateway:
         pipes = self.pipelines
         assert pipes is not None, "__rsgi_init__ was not called"
         runtime = pipes.runtime
-        request_id = client_request_id(scope.headers.get("x-request-id"))
-        if request_id is None:
+        request_id = scope.headers.get("x-request-id")  # the client's, if it is usable
+        if request_id is None or client_request_id(request_id) is None:
             request_id = runtime.next_request_id()
         task = asyncio.current_task(runtime.loop)  # with the loop: no getpid() on 3.11
         assert task is not None

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .accesslog import AccessLog
@@ -77,10 +77,8 @@ class Runtime:
         self._cache_config: CacheConfig | None = None
         self.limiter: Limiter | None = None
         self.router: Router | None = None  # the newest: the next one carries its state over
-        self._request_ids = _request_ids()
-
-    def next_request_id(self) -> str:
-        return next(self._request_ids)
+        #: the gateway's next request id (a generator's ``__next__``: no Python frame per call)
+        self.next_request_id: Callable[[], str] = _request_ids().__next__
 
     # -- parts a config asks for, kept across configs ----------------------------------------
 

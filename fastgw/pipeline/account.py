@@ -2,9 +2,10 @@
 
 ``Account(ex)`` runs its steps in order: give back the key's parallel slot (first, so nothing
 skips it), price the answer, settle the limiter's ticket, observe the metrics (one call), write
-the usage row and the access line. A step whose feature is off (no limits, no usage log, no
-access log) is not in the tuple. Everything is read from the exchange, whose status the
-response seam (``fastgw.respond``) set: the response, the usage row and the access line agree.
+the usage row and the access line. Pricing and the metrics always run; a step whose feature is
+off (no limits, no usage log, no access log) is not in its tuple. Everything is read from
+the exchange, whose status the response seam (``fastgw.respond``) set: the response, the
+usage row and the access line agree.
 """
 
 from __future__ import annotations
@@ -36,26 +37,36 @@ class Account:
         self.models = models
         self.prices = prices
         self.metrics = metrics
-        steps: list[Step] = []
+        # optional steps around the two that always run (price, then observe), in order:
+        # leave (first: nothing skips it), price, settle, observe, record, access
+        first: list[Step] = []
+        settle: list[Step] = []
+        last: list[Step] = []
         if limiter is not None:
             self.leave = limiter.pending.leave
             self.settle = limiter.settle
-            steps.append(self._leave)
-        steps.append(self._cost)
-        if limiter is not None:
-            steps.append(self._settle)
-        steps.append(self._observe)
+            first.append(self._leave)
+            settle.append(self._settle)
         if usage is not None:
-            steps.append(usage.record)  # (ex, elapsed): called as it is
+            last.append(usage.record)  # (ex, elapsed): called as it is
         if access is not None:
             self.write = access.write
-            steps.append(self._access)
-        self.steps = tuple(steps)
-        self.names = tuple(step.__name__.lstrip("_") for step in steps)  # leave, ..., access
+            last.append(self._access)
+        self.first, self.then, self.last = tuple(first), tuple(settle), tuple(last)
+        self.names = tuple(
+            step.__name__.lstrip("_")
+            for step in (*first, self._cost, *settle, self._observe, *last)
+        )  # ("leave", "cost", "settle", "observe", "record", "access") with everything on
 
     def __call__(self, ex: Exchange) -> None:
         elapsed = time.perf_counter() - ex.start
-        for step in self.steps:
+        for step in self.first:
+            step(ex, elapsed)
+        self._cost(ex, elapsed)
+        for step in self.then:
+            step(ex, elapsed)
+        self._observe(ex, elapsed)
+        for step in self.last:
             step(ex, elapsed)
 
     def _leave(self, ex: Exchange, elapsed: float) -> None:
