@@ -40,7 +40,11 @@ class GatewayProcess:
         workers: int = 1,
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``cwd``: the directory the server runs in (this process's by default). ``python -m``
+        imports from there first, so a fastgw checkout there is the fastgw that serves (the
+        baseline of an A/B benchmark)."""
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="fastgw-")
         self.config_path = Path(self._dir.name) / "fastgw.toml"
@@ -67,6 +71,7 @@ class GatewayProcess:
             stdout=self._stdout,
             stderr=self._log,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
             start_new_session=True,  # its own process group: stop() reaches every worker
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
