@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import msgspec
 import openai
 import pytest
 
@@ -144,9 +145,9 @@ def test_sigterm_serves_through_the_grace_then_drains(
     assert len(expected.split()) == TOKENS * 2
     assert stream.finish_reasons == ["stop"]
     assert gateway.process.wait(DRAIN_TIMEOUT_S) == 0
-    access = [line for line in gateway.stdout().splitlines() if '"drain-stream-1"' in line]
-    assert len(access) == 1 and '"status":200' in access[0]
-    assert '"path":"/ready","status":503' in gateway.stdout()
+    lines = [msgspec.json.decode(line) for line in gateway.stdout().splitlines()]
+    assert [line["status"] for line in lines if line["request_id"] == "drain-stream-1"] == [200]
+    assert any(line["path"] == "/ready" and line["status"] == 503 for line in lines)
 
 
 def test_sigint_skips_the_grace(gateway_factory: Callable[..., GatewayProcess]) -> None:
