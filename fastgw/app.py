@@ -85,7 +85,7 @@ class WorkerState:
         caching = any(m.cache is not None and m.cache.enabled for m in config.models)
         self.cache = ResponseCache(config.cache) if caching else None
         self.access = AccessLog(loop) if config.server.access_log else None
-        self.drain = Drain(loop, config.server.drain_timeout_s)
+        self.drain = Drain(loop, config.server.drain_timeout_s, config.server.drain_grace_s)
         self.bodies = BodyDeadlines(loop, config.server.body_timeout_s)
         self.disconnects = Disconnects(loop)
         self.created = int(time.time())

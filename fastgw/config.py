@@ -41,6 +41,9 @@ DEFAULT_PORT = 8080
 DEFAULT_WORKERS = 1
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
+# On SIGTERM, seconds of still serving with /ready at 503 before accepting stops (fastgw.drain)
+DEFAULT_DRAIN_GRACE_S = 5.0
+MAX_DRAIN_GRACE_S = 300.0
 # Inbound connections (comparable defaults: Envoy's edge guide 10 s for request headers;
 # nginx 60 s per body read and 75 s keep-alive; Granian 30 s head, 2048 connections)
 DEFAULT_HEADER_TIMEOUT_S = 10.0  # connect (or end of the last answer) to a whole request head
@@ -121,6 +124,7 @@ class ServerConfig(msgspec.Struct, **_STRUCT):
     workers: int = DEFAULT_WORKERS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
+    drain_grace_s: float = DEFAULT_DRAIN_GRACE_S
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
@@ -576,6 +580,11 @@ def _check_meaning(config: Config, env: Mapping[str, str]) -> list[str]:
         errors.append("server.max_body_bytes: must be at least 1024")
     if server.drain_timeout_s <= 0:
         errors.append("server.drain_timeout_s: must be above 0")
+    if not 0 <= server.drain_grace_s <= MAX_DRAIN_GRACE_S:
+        errors.append(
+            f"server.drain_grace_s: {server.drain_grace_s} is out of range; "
+            f"use 0-{MAX_DRAIN_GRACE_S:g} seconds"
+        )
     for field in ("header_timeout_s", "body_timeout_s"):
         value = getattr(server, field)
         if not MIN_CLIENT_TIMEOUT_S <= value <= MAX_CLIENT_TIMEOUT_S:
