@@ -51,11 +51,15 @@ METRICS_DIR_ENV = "FASTGW_METRICS_DIR"
 _SHM = "/dev/shm"
 
 
+def base_directory() -> str:
+    """Where servers make their directories: ``/dev/shm`` if writable, else the temp dir."""
+    return _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK) else tempfile.gettempdir()
+
+
 def new_directory() -> str:
     """Make a fresh, empty directory for one server's workers, removed when the calling
     process exits (not when a worker forked from it does)."""
-    base = _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK) else None
-    path = tempfile.mkdtemp(prefix="fastgw-metrics-", dir=base)
+    path = tempfile.mkdtemp(prefix="fastgw-metrics-", dir=base_directory())
     atexit.register(_remove, path, os.getpid())
     return path
 
