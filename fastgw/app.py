@@ -234,7 +234,7 @@ async def _ready(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> No
 async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
     ex.status, ex.responded = 200, True
     headers = [("content-type", CONTENT_TYPE), ("x-request-id", ex.request_id)]
-    proto.response_bytes(200, headers, state.metrics.render())  # every worker's sum
+    proto.response_bytes(200, headers, await state.metrics.scrape())  # every worker's sum
 
 
 def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:

@@ -57,7 +57,9 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 #: A limit's refusal reasons as the limiter names them -> the ``kind`` label.
 _REFUSAL_KINDS = {"requests": "rpm", "tokens": "tpm"}
 
-_Who = tuple[str, str, str]  # key, team, model label values
+# per (key id, team id, model): the label tuples of its series (key, team, model), (model,),
+# and its tokens' (key, team, model, "prompt") and (key, team, model, "completion")
+_Row = tuple[tuple[str, str, str], tuple[str], tuple[str, str, str, str], tuple[str, str, str, str]]
 
 
 class Metrics(Collector):
@@ -187,7 +189,9 @@ class Metrics(Collector):
             self.deployment_latency,
             self.deployment_ttft,
         )
-        self._whos: dict[tuple[str | None, str | None, str], _Who] = {}
+        self._rows: dict[tuple[str | None, str | None, str], _Row] = {}
+        self._requests, self._tokens = self.requests.values, self.tokens.values
+        self._cost, self._cache = self.cost.values, self.cache.values
         self._key_labels: set[str] = set()
         self._team_labels: set[str] = set()
         self._sampler: Callable[[], None] | None = None
@@ -201,38 +205,40 @@ class Metrics(Collector):
     def observe_request(self, ex: Exchange, model: str, elapsed: float) -> None:
         """Count one finished request: ``model`` is its configured model name or ``""``,
         ``elapsed`` its seconds from head to finish."""
-        who = self._whos.get((ex.key_id, ex.team_id, model))
-        if who is None:
-            who = self._who(ex.key_id, ex.team_id, model)
-        key, team, _ = who
-        self.requests.values[(key, team, model, ex.status)] += 1
-        self.latency.observe((model,), elapsed)
+        row = self._rows.get((ex.key_id, ex.team_id, model))
+        if row is None:
+            row = self._row(ex.key_id, ex.team_id, model)
+        who, by_model, prompt, completion = row  # label tuples built once per row
+        self._requests[(*who, ex.status)] += 1
+        self.latency.observe(by_model, elapsed)
         if ex.stream and ex.ttft is not None:
-            self.ttft.observe((model,), ex.ttft)
-        tokens = self.tokens.values
+            self.ttft.observe(by_model, ex.ttft)
         if ex.prompt_tokens is not None:
-            tokens[(key, team, model, "prompt")] += ex.prompt_tokens
+            self._tokens[prompt] += ex.prompt_tokens
         if ex.completion_tokens:
-            tokens[(key, team, model, "completion")] += ex.completion_tokens
+            self._tokens[completion] += ex.completion_tokens
         if ex.cost_usd:
-            self.cost.values[who] += ex.cost_usd
+            self._cost[who] += ex.cost_usd
         if ex.cache is not None:
-            self.cache.values[(model, ex.cache)] += 1
+            self._cache[(model, ex.cache)] += 1
 
     def refused(self, scope: str, kind: str) -> None:
         """Count a limit's refusal: ``scope`` key, team, model or state; ``kind`` as the
         limiter names it (requests, tokens, parallel, budget, unavailable)."""
         self.rejections.values[(scope, _REFUSAL_KINDS.get(kind, kind))] += 1
 
-    def _who(self, key_id: str | None, team_id: str | None, model: str) -> _Who:
-        who = (
-            _bounded(key_id, self._key_labels),
-            _bounded(team_id, self._team_labels),
-            model,
+    def _row(self, key_id: str | None, team_id: str | None, model: str) -> _Row:
+        key = _bounded(key_id, self._key_labels)
+        team = _bounded(team_id, self._team_labels)
+        row = (
+            (key, team, model),
+            (model,),
+            (key, team, model, "prompt"),
+            (key, team, model, "completion"),
         )
-        if len(self._whos) < 16 * MAX_KEY_LABELS:  # else computed again each time: bounded
-            self._whos[(key_id, team_id, model)] = who
-        return who
+        if len(self._rows) < 16 * MAX_KEY_LABELS:  # else built again each time: bounded
+            self._rows[(key_id, team_id, model)] = row
+        return row
 
     # -- publishing and scrapes -----------------------------------------------------------
 
@@ -282,6 +288,17 @@ class Metrics(Collector):
         else this process's values."""
         self.publish()
         return generate_latest(self if self._shared is None else self._shared)
+
+    async def scrape(self) -> bytes:
+        """``render`` for ``GET /metrics`` on the event loop: this worker publishes here,
+        then the sum of every worker's files is read and rendered in a thread (it reads
+        files only), so the loop goes on serving between the interpreter's switches
+        (measured ~25 ms for two workers with 900 series each; see the module header)."""
+        shared = self._shared
+        if shared is None:
+            return self.render()
+        self.publish()
+        return await asyncio.get_running_loop().run_in_executor(None, generate_latest, shared)
 
     def collect(self) -> list[Metric]:
         return [series.family() for series in (*self.counters, *self.gauges)]
