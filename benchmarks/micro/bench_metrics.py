@@ -15,17 +15,31 @@ Rules this script keeps:
   latency, tokens, cost), a stream (and TTFT) and a cache hit; and the 7 updates today's
   ``WorkerState.finish`` made before this change, as the baseline.
 - Off the request path: one worker's ``publish`` with every series changed and with none,
-  and a scrape (``render``) summing two and eight workers' files, with ``--keys`` keys times
-  ``--models`` models of series each.
+  and a scrape (``render``: prometheus_client's ``MultiProcessCollector`` and text
+  exposition) summing two live workers' files, then those and six dead workers' counters,
+  with ``--keys`` keys times ``--models`` models of series each.
 
-Figures (2026-12-04, Intel Xeon 2-core VM, Python 3.11.2, prometheus_client 0.26.0,
-``--keys 50 --models 4``):
-  per update: prometheus_client labels().inc() 1.4 µs, child.inc() 0.35 µs, histogram
-  child 0.7 µs; multiprocess mode: 2.0 / 0.9 / 1.9 µs; dict add 0.09 µs.
-  per request: observe_request 0.8-1.0 µs (chat 0.9, stream 1.0, cache hit 0.7); before
-  this change 0.9 µs for its 7 updates (fewer labels, no key, team or cost).
-  per publish (1,400 series): 0.6 ms all changed, 0.25 ms none; per scrape: 2 workers
-  11 ms, 8 workers 40 ms.
+Figures (2026-12-04 10:20 UTC, AMD EPYC, 2 CPUs shared with other work: load average 5.6;
+Python 3.11.7, prometheus_client 0.26.0; ``--keys 50 --models 4``, best of 15):
+  per update: prometheus_client labels().inc() 1.31 µs, child.inc() 0.33 µs, histogram child
+  0.81 µs; in its multiprocess mode 2.17 / 1.03 / 2.24 µs; a dict add 0.08 µs.
+  per request: observe_request 0.89 µs (chat: requests, latency, two token counts, cost),
+  1.09 µs (stream: and TTFT), 1.06 µs (cache hit); the metric lines of ``finish`` before this
+  change 0.81 µs (chat with a cache miss: five updates keyed by model and status only).
+  Nine series updated per request through prometheus_client would cost ~7 µs (bound
+  children are impossible: label values are per request) in-process and ~12-15 µs in its
+  multiprocess mode.
+  off the request path (877 file entries per worker): a publish 0.41 ms when every series
+  changed, 0.12 ms when none did (twice a second: under 0.1 % of a core); a scrape of two
+  workers 18 ms, with six dead workers' counters too 25 ms (rendered in a thread).
+
+A/B of the whole gateway (``benchmarks/run.py --duration 5 --workers 1,2 --scenarios
+plain,cache``, the branch point 53c9dee and this branch, two interleaved rounds each, load
+average 6.5-7.5 on the 2 cores: throughput moved 2-3x between identical runs, so only the
+worker CPU per request is worth comparing), in µs per request, before -> after:
+  w1 chat 137.0, 93.9 -> 95.9, 116.4; w1 cache hit 62.5, 62.4 -> 57.6, 69.2;
+  w2 chat 121.0, 115.7 -> 122.9, 128.5; w2 cache hit 69.1, 73.2 -> 65.2, 65.1:
+  no difference beyond the spread of identical runs, as the +0.1 µs above predicts.
 """
 
 from __future__ import annotations
@@ -153,47 +167,33 @@ def fill(keys: int, models: int) -> Any:
 
 
 def publishing(keys: int, models: int) -> dict[str, float]:
-    from fastgw.exchange import Exchange
-
     loop = asyncio.new_event_loop()
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as directory:
-        workers = [fill(keys, models) for _ in range(8)]
-        for w in workers:
+        a, b = fill(keys, models), fill(keys, models)
+        for w in (a, b):
             w.start(loop, lambda: None, directory)
-        first = workers[0]
         out["file entries per worker"] = sum(
-            1 for s in (*first.counters, *first.gauges) for _ in s.entries()
+            1 for s in (*a.counters, *a.gauges) for _ in s.entries()
         )
-        ex = Exchange("r", "POST", "/v1/chat/completions", None)
-        ex.key_id, ex.team_id, ex.status = "key-1", "team-1", 200
 
         def all_changed() -> None:
-            for labels in first.requests.values:
-                first.requests.values[labels] += 1
-            for labels in first.tokens.values:
-                first.tokens.values[labels] += 1
-            for labels in first.cost.values:
-                first.cost.values[labels] += 1
-            first.publish()
+            for series in (a.requests, a.tokens, a.cost):
+                for labels in series.values:
+                    series.values[labels] += 1
+            a.publish()
 
-        env = {"all_changed": all_changed, "w": first}
+        env = {"all_changed": all_changed, "w": a}
         out["publish, every series changed (µs)"] = per_op("all_changed()", env, 50) / 1000
         out["publish, nothing changed (µs)"] = per_op("w.publish()", env, 50) / 1000
-        for w in workers[2:]:
-            w.close()  # their counters stay: 2 live workers, 6 dead
-        two = per_op("w.render()", env, 10) / 1000
-        for w in workers[:2]:
-            w.close()
-        out["scrape: 2 workers' files (µs)"] = two
-    with tempfile.TemporaryDirectory() as directory:
-        workers = [fill(keys, models) for _ in range(8)]
-        for w in workers:
+        out["scrape: 2 workers' files (µs)"] = per_op("w.render()", env, 10) / 1000
+        dead = [fill(keys, models) for _ in range(6)]
+        for w in dead:
             w.start(loop, lambda: None, directory)
-        env = {"w": workers[0]}
-        out["scrape: 8 workers' files (µs)"] = per_op("w.render()", env, 10) / 1000
-        for w in workers:
-            w.close()
+            w.close()  # their counters stay in the sum
+        out["scrape: 2 workers' and 6 dead ones' files (µs)"] = per_op("w.render()", env, 10) / 1000
+        a.close()
+        b.close()
     loop.close()
     return out
 

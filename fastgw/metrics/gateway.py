@@ -2,7 +2,7 @@
 
 Rules this module keeps:
 - ``Metrics.observe_request(ex, model, elapsed)`` is the request path's only metrics call
-  (one per request, at its finish; ~0.8 µs measured, see below); limits add their refusals
+  (one per request, at its finish; ~1 µs, see below); limits add their refusals
   with ``refused``, routing its upstream timings with ``upstream.observe``. Everything else
   (in-flight requests, cache size, deployment health) is sampled when values are published
   or scraped (``start``'s sampler), at no cost per request.
@@ -17,18 +17,18 @@ Rules this module keeps:
   and before it answers a scrape, and a scrape shows every worker's sum
   (``fastgw.metrics.shared``).
 
-Cost, measured by ``benchmarks/micro/bench_metrics.py`` (2-core VM, CPython 3.11, see the
-figures recorded in that script's header): an update of prometheus_client's own metric costs
-0.35 µs (a bound child, in-process) to 1.4 µs (``labels(...)`` then ``inc``), and 0.9-2.9 µs
-in its multiprocess mode (an mmap write each); a request's ~10 updates would cost 10-20 µs
-there, a sixth of the ~60-80 µs a worker spends on a proxied request. Here one
-``observe_request`` costs ~1 µs with every series, and a publish ~0.3 µs per changed series.
+Cost, measured by ``benchmarks/micro/bench_metrics.py`` (figures and machine in its header):
+an update of prometheus_client's own metrics costs 0.33 µs (a bound child) to 1.3 µs
+(``labels(...).inc()``) in-process and 1.0-2.2 µs in its multiprocess mode (an mmap write
+each), so a request's ~9 updates would cost ~7 µs, or ~12-15 µs across workers, a fifth of
+the ~60-80 µs a worker spends on a proxied request. Here ``observe_request`` costs 0.9-1.1 µs
+(0.8 µs for the fewer series before), a publish 0.1-0.4 ms twice a second, and a scrape
+~18 ms for two workers of ~900 series each, in a thread (``scrape``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,8 +41,6 @@ from .shared import SharedCollector, WorkerFiles
 
 if TYPE_CHECKING:
     from ..exchange import Exchange
-
-log = logging.getLogger("fastgw")
 
 #: How often a worker publishes its values for the others' scrapes (and samples its gauges).
 PUBLISH_INTERVAL_S = 0.5
@@ -262,11 +260,10 @@ class Metrics(Collector):
 
     def _tick(self) -> None:
         assert self._loop is not None
+        # the next tick first: a publish that fails (a full /dev/shm) is logged by the
+        # loop's exception handler and tried again at the next one
         self._timer = self._loop.call_later(PUBLISH_INTERVAL_S, self._tick)
-        try:
-            self.publish()
-        except Exception:  # a full /dev/shm must not stop the next publish, nor requests
-            log.exception("fastgw could not publish this worker's metrics")
+        self.publish()
 
     def publish(self) -> None:
         """Sample the gauges, then write every value that changed to this worker's files."""
@@ -293,7 +290,7 @@ class Metrics(Collector):
         """``render`` for ``GET /metrics`` on the event loop: this worker publishes here,
         then the sum of every worker's files is read and rendered in a thread (it reads
         files only), so the loop goes on serving between the interpreter's switches
-        (measured ~25 ms for two workers with 900 series each; see the module header)."""
+        (measured ~18 ms for two workers of ~900 series each; see the module header)."""
         shared = self._shared
         if shared is None:
             return self.render()
