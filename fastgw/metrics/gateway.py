@@ -21,9 +21,9 @@ Cost, measured by ``benchmarks/micro/bench_metrics.py`` (figures and machine in 
 an update of prometheus_client's own metrics costs 0.33 µs (a bound child) to 1.3 µs
 (``labels(...).inc()``) in-process and 1.0-2.2 µs in its multiprocess mode (an mmap write
 each), so a plain chat's six updates would cost ~8.6 µs, or ~14.5 µs across workers, a
-fifth of the ~60-80 µs a worker spends on a proxied request. Here ``observe_request`` costs 0.9-1.1 µs
-(0.8 µs for the fewer series before), a publish 0.1-0.4 ms twice a second, and a scrape
-~18 ms for two workers of ~900 series each, in a thread (``scrape``).
+fifth of the ~60-80 µs a worker spends on a proxied request. Here ``observe_request``
+costs 0.9-1.1 µs (0.8 µs for the fewer series before), a publish 0.1-0.4 ms twice a
+second, and a scrape ~18 ms for two workers of ~900 series each, in a thread (``scrape``).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ class WorkerFiles:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        me = worker_id(os.getpid())
+        me = worker_id(os.getpid()) or f"{os.getpid()}-0"  # /proc/self always reads
         self.suffix = f"{me}-{os.urandom(4).hex()}.db"
         self.files: dict[str, MmapedDict] = {}
         self.written: dict[str, float] = {}  # mmap key -> value last written
