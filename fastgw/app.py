@@ -92,7 +92,7 @@ class WorkerState:
         self.created = int(time.time())
         self.redactor = build_redactor(config)  # None: no secret configured, nothing scanned
         self._request_ids = _request_ids()
-        start_worker_metrics(self)  # last: samples what is built above
+        start_worker_metrics(self, lambda: self)  # last: samples what is built above
 
     def next_request_id(self) -> str:
         return next(self._request_ids)

@@ -4,7 +4,9 @@ whichever worker answers the scrape, and its counters never go down; driven with
 
 from __future__ import annotations
 
+import inspect
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ import pytest
 from openai import OpenAI
 from prometheus_client.mmap_dict import MmapedDict
 
+from fastgw import server
 from fastgw.keys import hash_key
 from fastgw.metrics.shared import base_directory
 from fastgw.testing import GatewayProcess
@@ -201,3 +204,50 @@ def test_the_metrics_directory_is_removed_when_the_server_stops(
     assert gw.stop() == 0
     assert not ours[0].exists()
     assert os.path.isdir(base_directory())
+
+
+def _respawns() -> bool:
+    """Whether ``fastgw serve`` replaces a dead worker (the worker-respawn work of issue 13;
+    before it a killed worker ends the server)."""
+    return "respawn_failed_workers=True" in inspect.getsource(server)
+
+
+@pytest.mark.skipif(not _respawns(), reason="fastgw serve does not replace dead workers yet")
+def test_a_killed_worker_leaves_its_counts_in_the_totals(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """After ``kill -9`` of a worker and its replacement, every scrape still shows every
+    request counted before (the dead worker's published counts stay), the live gauges count
+    the two live workers only, and new requests add to the totals."""
+    gw = gateway_factory(mock_config(), workers=2)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: _chats(gw, DEV_KEY, 5), range(4)))
+    deadline = time.monotonic() + LOOKUP_S
+    while total(_scrape(gw), "fastgw_requests_total", model="gpt-test") < 20:
+        assert time.monotonic() < deadline, "the workers' counts never added up"
+    before = _worker_pids(gw.process.pid)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:  # Granian replaces the worker
+        now = _worker_pids(gw.process.pid)
+        if len(now) == 2 and victim not in now:
+            break
+        assert time.monotonic() < deadline, f"no replacement for worker {victim}: {now}"
+        time.sleep(0.05)  # poll interval while the replacement starts
+    healthy = {"model": "gpt-test", "deployment": "mock", "state": "healthy"}
+    deadline = time.monotonic() + LOOKUP_S
+    while True:  # until the replacement has published its first values
+        text = _scrape(gw)
+        assert total(text, "fastgw_requests_total", model="gpt-test") == 20
+        if value(text, "fastgw_deployment_state", **healthy) == 2:
+            break
+        assert time.monotonic() < deadline, "the live gauges never counted two workers"
+    _chats(gw, DEV_KEY, 10)
+    deadline = time.monotonic() + LOOKUP_S
+    while total(_scrape(gw), "fastgw_requests_total", model="gpt-test") < 30:
+        assert time.monotonic() < deadline, "new requests never added to the totals"
+    for _ in range(10):
+        text = _scrape(gw)
+        assert total(text, "fastgw_requests_total", model="gpt-test") == 30
+        assert value(text, "fastgw_deployment_state", **healthy) == 2
