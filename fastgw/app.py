@@ -34,7 +34,8 @@ from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
 from .keys import KeyRing
 from .limits import build_limiter
-from .metrics import Metrics
+from .metrics import CONTENT_TYPE, Metrics
+from .metrics.worker import start_worker_metrics
 from .pricing import PriceTable
 from .providers import Provider, build_provider
 from .proxy import proxy
@@ -91,6 +92,7 @@ class WorkerState:
         self.created = int(time.time())
         self.redactor = build_redactor(config)  # None: no secret configured, nothing scanned
         self._request_ids = _request_ids()
+        start_worker_metrics(self, lambda: self)  # last: samples what is built above
 
     def next_request_id(self) -> str:
         return next(self._request_ids)
@@ -101,8 +103,6 @@ class WorkerState:
         elapsed = time.perf_counter() - ex.start
         # only configured names become metric labels: a client cannot mint new series
         model = ex.model if ex.model in self.models else ""
-        metrics = self.metrics
-        metrics.requests.inc((model, str(ex.status)))
         if ex.prompt_tokens is not None:
             ex.cost_usd = (
                 0.0
@@ -113,15 +113,7 @@ class WorkerState:
             )
         if ex.ticket is not None and self.limiter is not None:
             self.limiter.settle(ex.ticket, ex)
-        metrics.latency.observe((model,), elapsed)
-        if ex.stream and ex.ttft is not None:
-            metrics.ttft.observe((model,), ex.ttft)
-        if ex.prompt_tokens is not None:
-            metrics.tokens.inc((model, "prompt"), ex.prompt_tokens)
-        if ex.completion_tokens:
-            metrics.tokens.inc((model, "completion"), ex.completion_tokens)
-        if ex.cache is not None:
-            metrics.cache.inc((model, ex.cache))
+        self.metrics.observe_request(ex, model, elapsed)
         if self.usage is not None:
             self.usage.record(ex, elapsed)
         if self.access is not None:
@@ -169,6 +161,7 @@ class WorkerState:
             await self.limiter.close()
         if self.access is not None:
             self.access.flush()
+        self.metrics.close()
 
 
 #: The longest ``x-request-id`` a client may choose; a longer one (or one with a byte outside
@@ -240,13 +233,8 @@ async def _ready(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> No
 
 async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
     ex.status, ex.responded = 200, True
-    headers = [("content-type", "text/plain; version=0.0.4"), ("x-request-id", ex.request_id)]
-    state.metrics.in_flight.values[()] = len(state.drain.in_flight)
-    if state.cache is not None:
-        state.metrics.cache_entries.values[()] = state.cache.store.entries
-        state.metrics.cache_bytes.values[()] = state.cache.store.total_bytes
-    body = state.metrics.render() + routing_admin.render_metrics(state.router)
-    proto.response_bytes(200, headers, body)
+    headers = [("content-type", CONTENT_TYPE), ("x-request-id", ex.request_id)]
+    proto.response_bytes(200, headers, await state.metrics.scrape())  # every worker's sum
 
 
 def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:

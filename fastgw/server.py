@@ -48,10 +48,12 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
+    from .metrics.shared import METRICS_DIR_ENV, new_directory
     from .records.db import initialise
 
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     initialise(config.storage.sqlite_path)  # once, before the workers open it
+    os.environ[METRICS_DIR_ENV] = new_directory()  # the workers' metrics, summed on scrape
     raise_fd_limit(config.server.max_connections * workers + FD_HEADROOM)
     server = Granian(
         "fastgw.app:create_app",
