@@ -4,7 +4,6 @@ whichever worker answers the scrape, and its counters never go down; driven with
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import threading
@@ -20,7 +19,6 @@ import pytest
 from openai import OpenAI
 from prometheus_client.mmap_dict import MmapedDict
 
-from fastgw import server
 from fastgw.keys import hash_key
 from fastgw.metrics.shared import base_directory
 from fastgw.testing import GatewayProcess
@@ -206,13 +204,6 @@ def test_the_metrics_directory_is_removed_when_the_server_stops(
     assert os.path.isdir(base_directory())
 
 
-def _respawns() -> bool:
-    """Whether ``fastgw serve`` replaces a dead worker (the worker-respawn work of issue 13;
-    before it a killed worker ends the server)."""
-    return "respawn_failed_workers=True" in inspect.getsource(server)
-
-
-@pytest.mark.skipif(not _respawns(), reason="fastgw serve does not replace dead workers yet")
 def test_a_killed_worker_leaves_its_counts_in_the_totals(
     gateway_factory: Callable[..., GatewayProcess],
 ) -> None:
