@@ -62,7 +62,7 @@ def check_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = Non
         return Report(source=source, config=None, errors=exc.errors, warnings=[])
     config, errors = decode_config(raw, env)
     errors = serving_errors(raw, config) + errors
-    warnings = serving_warnings(config, env)
+    warnings = serving_warnings(raw, config, env)
     if errors:
         return Report(source=source, config=None, errors=errors, warnings=warnings)
     config = resolve_paths(config, Path(path).parent)
@@ -83,8 +83,8 @@ def serving_errors(raw: dict[str, Any], config: Config) -> list[str]:
     return []
 
 
-def serving_warnings(config: Config, env: Mapping[str, str]) -> list[str]:
-    if config.keys or env.get(config.admin.key_env):
+def serving_warnings(raw: dict[str, Any], config: Config, env: Mapping[str, str]) -> list[str]:
+    if raw.get("keys") or env.get(config.admin.key_env):  # a key with an error is still a key
         return []
     return [
         f"keys: no [[keys]] and the admin API is off ({config.admin.key_env} is not set): "
