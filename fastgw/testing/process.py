@@ -35,6 +35,7 @@ class GatewayProcess:
         workers: int = 1,
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
+        python: str = sys.executable,  # another environment's interpreter (install tests)
     ) -> None:
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="fastgw-")
@@ -44,7 +45,7 @@ class GatewayProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "fastgw",
                 "serve",
