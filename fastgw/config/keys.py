@@ -14,7 +14,6 @@ import re
 
 import msgspec
 
-from ._base import STRUCT
 from .known import Known
 from .limits import LimitFields, check_limit_fields
 
@@ -26,11 +25,11 @@ MAX_NAMESPACE_CHARS = 128
 _HASH_RE = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 
 
-# The Structs are keyword-only, so required fields may follow inherited defaults; mypy applies
-# the positional dataclass rule regardless, hence the ignores.
-class KeyConfig(LimitFields, **STRUCT):
-    id: str  # type: ignore[misc]
-    hash: str  # type: ignore[misc]
+# The Struct options are written out (not **STRUCT) so that mypy sees a frozen subclass of the
+# frozen LimitFields.
+class KeyConfig(LimitFields, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: str
+    hash: str
     team: str | None = None  # a [[teams]] id; the team's limits apply on top of the key's
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
     # Cached answers are scoped to this namespace; keys that name the same one share entries.
@@ -41,8 +40,8 @@ class KeyConfig(LimitFields, **STRUCT):
     metadata: dict[str, str] = {}
 
 
-class TeamConfig(LimitFields, **STRUCT):
-    id: str  # type: ignore[misc]
+class TeamConfig(LimitFields, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: str
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
     metadata: dict[str, str] = {}
 

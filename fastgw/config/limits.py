@@ -9,8 +9,9 @@ alike.
 Rules this module keeps:
 - A limit is a whole number from 1 to ``MAX_LIMIT``; a budget a finite amount above 0 and at
   most ``MAX_BUDGET_USD``; None (left out) means no limit.
-- ``LimitFields`` and ``LimitPatch`` carry no Struct options of their own beyond kw_only:
-  each subclass sets its own (frozen, forbid_unknown_fields).
+- ``LimitFields`` and ``LimitPatch`` are frozen and keyword-only, so every holder is too
+  (decoded bodies and records are never changed, only replaced); each subclass adds
+  ``forbid_unknown_fields`` where it decodes input.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ BUDGETS: Final = ("budget_day_usd", "budget_month_usd")
 LIMIT_NAMES: Final = COUNT_LIMITS + BUDGETS
 
 
-class LimitFields(msgspec.Struct, kw_only=True):
+class LimitFields(msgspec.Struct, frozen=True, kw_only=True):
     """Limits and budgets a key, a team or a model may carry; None means no limit."""
 
     rpm: int | None = None  # requests per minute
@@ -54,7 +55,7 @@ class LimitFields(msgspec.Struct, kw_only=True):
     budget_month_usd: float | None = None  # spend per calendar month
 
 
-class LimitPatch(msgspec.Struct, kw_only=True):
+class LimitPatch(msgspec.Struct, frozen=True, kw_only=True):
     """The five fields in a PATCH body: left out (``UNSET``) keeps, null clears."""
 
     rpm: int | UnsetType | None = UNSET
@@ -99,7 +100,7 @@ def check_limit_fields(path: str, item: LimitFields) -> list[str]:
     return [f"{path}.{problem}" for problem in limit_problems(item)]
 
 
-class ModelLimits(LimitFields, **STRUCT):
+class ModelLimits(LimitFields, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Limits on one public model across every key (``[limits.models."name"]``)."""
 
 
