@@ -241,3 +241,67 @@ def test_init_starter_serves_with_the_key_it_printed(tmp_path: Path) -> None:
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
     assert answer.choices[0].message.content
+
+
+# -- hostile files -------------------------------------------------------------------------------
+
+
+def _field_names() -> list[str]:
+    """Every key the schema knows, so that generated documents reach deep into it."""
+    import msgspec
+
+    from fastgw.config import Config, MockProvider, OpenAIProvider
+
+    seen: set[str] = {"type", "openai", "mock", "zzz"}
+    todo: list[type[msgspec.Struct]] = [Config, MockProvider, OpenAIProvider]
+    done: set[type[msgspec.Struct]] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in done:
+            continue
+        done.add(cls)
+        for field in msgspec.structs.fields(cls):
+            seen.add(field.encode_name)
+            for arg in _types_in(field.type):
+                if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+                    todo.append(arg)
+    return sorted(seen)
+
+
+def _types_in(tp: object) -> list[object]:
+    import typing
+
+    args = typing.get_args(tp)
+    return [tp, *(t for a in args for t in _types_in(a))]
+
+
+def test_any_document_gives_errors_never_a_crash() -> None:
+    """Whatever nesting of TOML values a file holds under whichever keys, checking it ends in
+    a list of errors (or a config), never in an exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from fastgw.config import Config, decode_config
+
+    keys = st.sampled_from(_field_names())
+    scalars = st.one_of(
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=8),
+        st.sampled_from(["mock", "openai", "m", "a", "*", "redis", "UTC", f"{HASH}"]),
+    )
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
+        max_leaves=20,
+    )
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.dictionaries(keys, values, max_size=6))
+    def check(raw: dict[str, object]) -> None:
+        config, errors = decode_config(raw, {})
+        assert all(isinstance(e, str) and e for e in errors)
+        assert isinstance(config, Config)
+
+    check()

@@ -117,15 +117,17 @@ def decode_config(raw: dict[str, Any], env: Mapping[str, str]) -> tuple[Config, 
             for i, item in enumerate(raw[name]):
                 item_errors, value = check_shape(item, item_type, join(name, i))
                 errors.extend(item_errors)
-                if value is not DROPPED:
-                    kept.append(msgspec.convert(value, item_type))
+                item = None if value is DROPPED else _convert(value, item_type, errors)
+                if item is not None:
+                    kept.append(item)
                     numbers.append(i)
             sections[name], renumber[name] = kept, numbers
             continue
         shape_errors, value = check_shape(raw[name], field.type, name)
         errors.extend(shape_errors)
-        if value is not DROPPED:
-            sections[name] = msgspec.convert(value, field.type)
+        section = None if value is DROPPED else _convert(value, field.type, errors)
+        if section is not None:
+            sections[name] = section
     config = Config(**sections)
     known = _known(raw)
     meaning = [
@@ -144,6 +146,16 @@ def decode_config(raw: dict[str, Any], env: Mapping[str, str]) -> tuple[Config, 
     errors.extend(_renumbered(e, renumber) for e in meaning)
     errors.sort(key=_section_rank)  # stable: within a section, shape errors come first
     return config, errors
+
+
+def _convert(value: Any, tp: Any, errors: list[str]) -> Any:
+    """``value`` as ``tp``; the shape check passed, so a failure here is msgspec's word
+    against the check's, reported rather than raised."""
+    try:
+        return msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        errors.append(str(exc))
+        return None
 
 
 def _known(raw: dict[str, Any]) -> Known:
