@@ -98,7 +98,7 @@ fuzz: $(CORE_BUILT)
 # install is: tests/test_install.py).
 INSTALL_CHECK := build/install-check
 install-check: $(DEPS)
-	rm -rf $(INSTALL_CHECK) build/lib.* && $(PYTHON) -m venv $(INSTALL_CHECK)
+	rm -rf $(INSTALL_CHECK) build/lib build/lib.* build/bdist.* && $(PYTHON) -m venv $(INSTALL_CHECK)
 	$(INSTALL_CHECK)/bin/python -m pip install -q .
 	! find $(INSTALL_CHECK) -path '*/fastgw/_core/*.c' | grep .
 	cd $(INSTALL_CHECK) && bin/python -c "import importlib.util as u; assert u.find_spec('cython') is None and u.find_spec('Cython') is None, 'Cython at run time'"
