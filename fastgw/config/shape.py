@@ -20,6 +20,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import types
 import typing
@@ -129,11 +130,18 @@ def _check_number(value: Any, here: str) -> list[str]:
     return []
 
 
+@functools.cache  # one entry per Struct type of the schema: a bounded, pure memo
+def _fields(tp: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    """``tp``'s fields by their TOML key. msgspec evaluates the string annotations on every
+    ``fields`` call, which made this the most of a file's check."""
+    return {f.encode_name: f for f in msgspec.structs.fields(tp)}
+
+
 def _check_struct(
     value: dict[str, Any], tp: type[msgspec.Struct], path: str
 ) -> tuple[list[str], Any]:
     errors = unknown_keys(value, tp, path)
-    fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
+    fields = _fields(tp)
     kept: dict[str, Any] = {}
     whole = True
     for name, field in fields.items():
@@ -152,7 +160,7 @@ def _check_struct(
 
 def unknown_keys(value: dict[str, Any], tp: type[msgspec.Struct], path: str) -> list[str]:
     """An error for each key of ``value`` that ``tp`` does not have, with the closest one."""
-    known = [f.encode_name for f in msgspec.structs.fields(tp)]
+    known = list(_fields(tp))
     errors = []
     for key in value:
         if key not in known:
