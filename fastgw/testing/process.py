@@ -41,6 +41,7 @@ class GatewayProcess:
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
         cwd: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,  # another environment's interpreter (install tests)
     ) -> None:
         """``cwd``: the directory the server runs in (this process's by default). ``python -m``
         imports from there first, so a fastgw checkout there is the fastgw that serves (the
@@ -55,7 +56,7 @@ class GatewayProcess:
         self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "fastgw",
                 "serve",
