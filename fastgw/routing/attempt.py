@@ -3,8 +3,9 @@ answer may be relayed, and the ``Answer`` that carries it to the relay.
 
 Rules this module keeps:
 - An attempt is over when its answer is known to be whole enough to relay: a plain answer
-  read to its end, or a stream's first SSE data event (before that, no byte has gone to the
-  client, so the router may retry or fail over).
+  read to its end, or a stream's first event as its provider recognises it
+  (``Provider.first_event``; before that, no byte has gone to the client, so the router may
+  retry or fail over).
 - The deployment's in-flight count covers the attempt; an ``Answer`` keeps the slot until
   ``finish`` (or ``release`` when the router discards it).
 - Only a 200 is measured into the deployment's latency averages (plain answer, or a
@@ -13,10 +14,9 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Sequence
 
-from ..errors import UpstreamProtocolError, UpstreamTimeout
 from ..exchange import Exchange
 from ..metrics import Metrics
 from ..providers import Call, Response
@@ -37,6 +37,11 @@ class Answer:
         self.body = body
         self.head = head
         self.live = True  # holds one of the deployment's in-flight slots
+
+    def upstream_headers(self) -> Sequence[tuple[str, str]]:
+        """The upstream's headers to pass to the client (``x-upstream-ratelimit-*``, see
+        ``fastgw.protocols.openai.ratelimit``); empty when it sent none."""
+        return self.deployment.provider.upstream_headers(self.response)
 
     def release(self) -> None:
         if self.live:
@@ -69,7 +74,8 @@ async def exchange(
         metrics.upstream.observe((deployment.provider_name,), time.perf_counter() - sent)
         if stream and response.status == 200:
             left = deployment.timeouts.first_token_s - (time.perf_counter() - sent)
-            answer = Answer(response, deployment, b"", await _first_event(response, left))
+            head = await deployment.provider.first_event(response, left)
+            answer = Answer(response, deployment, b"", head)
         else:
             answer = Answer(response, deployment, await response.read(), b"")
     except BaseException:
@@ -81,24 +87,6 @@ async def exchange(
     if answer.response.status == 200:  # a quick error is not a fast deployment
         deployment.observe_latency(elapsed, stream)
     return answer
-
-
-async def _first_event(response: Response, timeout: float) -> bytes:
-    """A stream's bytes up to and including the chunk that completes its first data event."""
-    parts: list[bytes] = []
-    try:
-        async with asyncio.timeout(max(timeout, 0.0)):
-            while True:
-                chunk = await response.next_chunk()
-                if chunk is None:
-                    raise UpstreamProtocolError("The upstream stream ended before its first event.")
-                parts.append(chunk)
-                if b"data:" in chunk or (len(parts) > 1 and b"data:" in b"".join(parts)):
-                    return chunk if len(parts) == 1 else b"".join(parts)
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"The upstream did not answer in time (time to first token, {timeout:.3g}s)."
-        ) from None
 
 
 __all__ = ["Answer", "exchange"]

@@ -1,7 +1,7 @@
 """What routing knows about one deployment: its settings, health and load.
 
 Rules this module keeps:
-- No I/O: the provider is held as an opaque object for the shell to call; every time is a
+- No I/O: the provider is held for the shell to call (``Provider``); every time is a
   ``now`` given by the caller (monotonic seconds).
 - Optional parts (breaker, per-minute windows) are ``None`` when not configured, so an
   unconfigured feature is one ``is None`` test.
@@ -12,9 +12,9 @@ Rules this module keeps:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from ..config import CircuitConfig, Deployment, RetryConfig, Timeouts
+from ..providers.base import Provider
 from .breaker import CircuitBreaker
 from .policy import MinuteWindow, RateBucket
 
@@ -51,7 +51,7 @@ class DeploymentState:
         config: Deployment,
         name: str,
         model: str,
-        provider: Any,
+        provider: Provider,
         timeouts: Timeouts,
         retry: RetryConfig,
         circuit: CircuitConfig | None,

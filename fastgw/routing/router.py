@@ -39,10 +39,10 @@ from ..errors import (
 )
 from ..exchange import Exchange
 from ..metrics import Metrics
+from ..protocols.failure import Failure
 from ..providers import Call, Provider
 from .attempt import Answer, exchange
 from .breaker import CLOSED
-from .classify import Failure, classify, retry_after
 from .deployment import DeploymentState
 from .plan import Group, GroupPlan
 
@@ -95,21 +95,14 @@ class Router:
         failed). Raises the last ``UpstreamError`` when the last attempt got no answer, and
         ``ServiceUnavailable`` / ``InvalidRequest`` when no deployment could be tried."""
         if group.simple and not tags:
+            # one deployment, nothing to route: one attempt, relayed whatever it is
             deployment = group.deployments[0]
-            deployment.requests += 1
-            try:
-                answer = await exchange(deployment, call, stream, ex, self.metrics)
-            except UpstreamError as exc:
-                ex.attempts = f"{deployment.label}:{exc.code}"
-                exc.headers.append((ATTEMPTS_HEADER, ex.attempts))
-                deployment.failures += 1
-                raise
-            ex.attempts = (
-                deployment.label_ok
-                if answer.response.status == 200
-                else f"{deployment.label}:{answer.response.status}"
-            )
-            return answer
+            result, kind = await self._attempt(deployment, call, stream, ex)
+            if kind is None:
+                ex.attempts = deployment.label_ok
+                return result  # type: ignore[return-value]  # kind None: an Answer
+            ex.attempts = _outcome(deployment, result)
+            return _answer_or_raise(result, ex.attempts)
         if not tags and group.quota_free:
             # every deployment healthy (closed circuit, not cooling): one pick, one attempt,
             # none of the planning below; a failure hands the attempt to the planner
@@ -123,20 +116,41 @@ class Router:
             else:
                 group.turn += 1
                 deployment = group.choose(group.deployments, group.turn, self.random, stream)
-                deployment.requests += 1
-                try:
-                    first: Answer | GatewayError = await exchange(
-                        deployment, call, stream, ex, self.metrics
-                    )
-                except UpstreamError as exc:
-                    first = exc
-                if isinstance(first, Answer) and first.response.status == 200:
+                result, kind = await self._attempt(deployment, call, stream, ex)
+                if kind is None:
                     ex.attempts = deployment.label_ok
-                    if deployment.breaker is not None:
-                        deployment.breaker.success(self.clock())
-                    return first
-                return await self._route(ex, group, call, stream, tags, (deployment, first), now)
+                    return result  # type: ignore[return-value]  # kind None: an Answer
+                first = (deployment, result, kind)
+                return await self._route(ex, group, call, stream, tags, first, now)
         return await self._route(ex, group, call, stream, tags)
+
+    async def _attempt(
+        self, deployment: DeploymentState, call: Call, stream: bool, ex: Exchange
+    ) -> tuple[Answer | GatewayError, Failure | None]:
+        """One attempt at ``deployment``, recorded on it: its request count and quota; on a
+        200 the breaker's success and ``(answer, None)``; otherwise the failure's kind, as
+        the provider classifies it, recorded (failures, breaker, cooling after a 429), with
+        the failed answer closed and its in-flight slot freed (its body stays readable).
+        A cancelled attempt gives back the breaker's probe and raises."""
+        deployment.requests += 1
+        if deployment.rpm is not None:
+            deployment.rpm.add(self.clock())
+        breaker = deployment.breaker
+        try:
+            result: Answer | GatewayError = await exchange(
+                deployment, call, stream, ex, self.metrics
+            )
+        except UpstreamError as exc:
+            result = exc
+        except BaseException:
+            if breaker is not None:
+                breaker.release()  # cancelled: a probe had no result
+            raise
+        if isinstance(result, Answer) and result.response.status == 200:
+            if breaker is not None:
+                breaker.success(self.clock())
+            return result, None
+        return result, self._record_failure(deployment, result)
 
     async def _route(
         self,
@@ -145,11 +159,11 @@ class Router:
         call: Call,
         stream: bool,
         tags: frozenset[str] | None,
-        first: tuple[DeploymentState, Answer | GatewayError] | None = None,
+        first: tuple[DeploymentState, Answer | GatewayError, Failure] | None = None,
         started: float | None = None,
     ) -> Answer:
-        """The planner. ``first``: an attempt already made (the healthy fast path's, begun at
-        ``started``) whose failure it takes over as its own first attempt."""
+        """The planner. ``first``: an attempt already made and recorded (the healthy fast
+        path's, begun at ``started``) which it takes as its own first attempt."""
         clock, random = self.clock, self.random
         deadline = (clock() if started is None else started) + group.retry.budget_s
         path: list[str] = []
@@ -165,13 +179,9 @@ class Router:
             matched = matched or bool(plan.candidates)
             switch: tuple[Group, ...] | None = None
             while attempts < group.max_attempts:
-                answer: Answer | GatewayError
                 if first is not None:
-                    deployment, answer = first
+                    deployment, result, kind = first
                     first = None
-                    breaker = deployment.breaker
-                    plan.tried.append(deployment)
-                    attempts += 1
                 else:
                     step = plan.next(clock(), deadline, random)
                     if step is None:
@@ -186,29 +196,17 @@ class Router:
                         continue
                     if deployment in plan.tried:
                         deployment.retries.take(now)
-                    plan.tried.append(deployment)
-                    attempts += 1
-                    deployment.requests += 1
-                    if deployment.rpm is not None:
-                        deployment.rpm.add(now)
-                    try:
-                        answer = await exchange(deployment, call, stream, ex, self.metrics)
-                    except UpstreamError as exc:
-                        answer = exc
-                    except BaseException:
-                        if breaker is not None:
-                            breaker.release()  # cancelled: the probe had no result
-                        raise
-                last = answer
-                if isinstance(answer, Answer) and answer.response.status == 200:
+                    result, kind = await self._attempt(deployment, call, stream, ex)
+                plan.tried.append(deployment)
+                attempts += 1
+                last = result
+                if kind is None:
                     path.append(deployment.label_ok)
                     ex.attempts = ", ".join(path)
-                    if breaker is not None:
-                        breaker.success(clock())
                     if current is not group:
                         ex.served_model = current.name
-                    return answer
-                kind = self._record_failure(deployment, answer, path)
+                    return result  # type: ignore[return-value]  # kind None: an Answer
+                path.append(_outcome(deployment, result))
                 if kind is Failure.INVALID:
                     break
                 if kind is Failure.CONTEXT_LENGTH:
@@ -233,30 +231,24 @@ class Router:
         ex.attempts = ", ".join(path) if path else None
         if last is None:
             raise self._unavailable(group, visited, tags, matched)
-        if isinstance(last, GatewayError):
-            if ex.attempts is not None:
-                last.headers.append((ATTEMPTS_HEADER, ex.attempts))
-            raise last
-        return last
+        return _answer_or_raise(last, ex.attempts)
 
     def _record_failure(
-        self, deployment: DeploymentState, answer: Answer | GatewayError, path: list[str]
+        self, deployment: DeploymentState, result: Answer | GatewayError
     ) -> Failure:
+        """Record a failed attempt on its deployment and say what kind of failure it was."""
         now = self.clock()
         breaker = deployment.breaker
-        if isinstance(answer, GatewayError):
-            path.append(f"{deployment.label}:{answer.code}")
-            kind = Failure.TRANSIENT
+        if isinstance(result, GatewayError):
+            kind = Failure.TRANSIENT  # no answer: the transport failed or timed out
         else:
-            response = answer.response
+            response = result.response
             response.close()
-            answer.release()
-            path.append(f"{deployment.label}:{response.status}")
-            kind = classify(response.status, answer.body)
+            result.release()
+            provider = deployment.provider
+            kind = provider.classify(response, result.body)
             if kind is Failure.RATE_LIMITED:
-                wait = retry_after(
-                    response.header(b"retry-after"), response.header(b"retry-after-ms"), time.time()
-                )
+                wait = provider.cooldown(response)
                 if wait is not None:
                     deployment.cooling_until = max(deployment.cooling_until, now + wait)
         if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
@@ -286,6 +278,22 @@ class Router:
             code="no_available_deployment",
             headers=[("retry-after", retry)],
         )
+
+
+def _outcome(deployment: DeploymentState, result: Answer | GatewayError) -> str:
+    """An attempt as ``x-fastgw-attempts`` lists it: ``model/deployment:status-or-code``."""
+    if isinstance(result, GatewayError):
+        return f"{deployment.label}:{result.code}"
+    return f"{deployment.label}:{result.response.status}"
+
+
+def _answer_or_raise(result: Answer | GatewayError, attempts: str | None) -> Answer:
+    """The last attempt's answer to relay, or its error raised with the attempts header."""
+    if isinstance(result, GatewayError):
+        if attempts is not None:
+            result.headers.append((ATTEMPTS_HEADER, attempts))
+        raise result
+    return result
 
 
 def _routed(model: ModelConfig) -> bool:
