@@ -26,7 +26,7 @@ import hashlib
 import math
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import msgspec
 import xxhash
@@ -44,7 +44,7 @@ from ..protocols.openai.responses import (
 )
 from ..protocols.openai.usage import Usage
 from ..tokens import estimate_messages, estimate_prompt, estimate_text, message_text
-from .base import Call
+from .base import Call, Response
 from .openai_wire import OpenAIWire
 
 _FINGERPRINT = "fp_fastgw_mock"
@@ -278,6 +278,9 @@ class MockProvider(OpenAIWire):
         parts += (b'],"model":', encode(model), b',"usage":', encode(Usage(tokens, 0, tokens)))
         parts.append(b',"object":"list"}')
         return MockResponse(parts, self._first, 0, False)
+
+    def upstream_headers(self, response: Response) -> Sequence[tuple[str, str]]:
+        return ()  # no upstream, no upstream limits: nothing to scan
 
     async def close(self) -> None:
         return None

@@ -2,13 +2,19 @@
 waits it asks for, and hands back the first answer worth relaying.
 
 Rules this module keeps:
-- Decisions live in ``plan``, ``classify``, ``breaker`` and ``policy``; one attempt (send,
-  read up to what may be relayed, latency) lives in ``attempt``. This module only sequences
-  attempts, sleeps, and records what happened on the deployment (breaker, cooling, quotas)
-  and on the exchange (``ex.attempts``, the model that answered).
+- Decisions live in ``plan``, ``breaker`` and ``policy``; what a failed answer means is the
+  provider's word (``Provider.classify``, ``Provider.cooldown``), so routing never reads a
+  protocol's statuses or error bodies; one exchange with the upstream (send, read up to
+  what may be relayed, latency) lives in ``attempt``. This module only sequences attempts,
+  sleeps, and records what happened on the deployment (breaker, cooling, quotas) and on the
+  exchange (``ex.attempts``, the model that answered).
+- One attempt is written once (``Router._attempt``): the plain model's single send, the
+  healthy fast path's pick and every planner step all go through it, and so does the
+  recording of its outcome.
 - A failed attempt never sets usage on the exchange: only the answer returned is billed.
-- A model with one deployment and no routing options (``Group.simple``) is one send, with
-  no plan, breaker or quota; everything is decided when the worker starts.
+- A model with one deployment and no routing options (``Group.simple``) is one attempt, with
+  no plan, breaker or quota, its answer relayed whatever it is; everything is decided when
+  the worker starts.
 """
 
 from __future__ import annotations
