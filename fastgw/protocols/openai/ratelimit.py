@@ -30,6 +30,22 @@ _MAX_NAME = len(PREFIX) + MAX_NAME_TAIL
 _NAME_BYTES = b"abcdefghijklmnopqrstuvwxyz0123456789-"
 _VALUE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:+-"
 _NONE: tuple[tuple[str, str], ...] = ()
+# the names OpenAI, Azure OpenAI, Groq and Together send, renamed once here: one dict lookup
+# each on the way out instead of a check and a rename
+_KNOWN = {
+    PREFIX + tail: RENAMED + tail.decode()
+    for tail in (
+        b"limit-requests",
+        b"limit-tokens",
+        b"remaining-requests",
+        b"remaining-tokens",
+        b"reset-requests",
+        b"reset-tokens",
+        b"limit",
+        b"remaining",
+        b"reset",
+    )
+}
 
 
 def upstream_ratelimit_headers(
@@ -39,21 +55,34 @@ def upstream_ratelimit_headers(
     client keeps them), renamed ``x-upstream-ratelimit-*``; ``()`` when there are none."""
     found: list[tuple[str, str]] | None = None
     for name, value in headers:
-        if name[0] == _X and name.startswith(PREFIX):
-            # allowed bytes deleted: anything left is a byte no rate-limit header has
-            if (
-                len(name) == len(PREFIX)
-                or len(name) > _MAX_NAME
-                or not value
-                or len(value) > MAX_VALUE
-                or name.translate(None, _NAME_BYTES)
-                or value.translate(None, _VALUE_BYTES)
-                or (secret is not None and secret in value)
-            ):
+        if name[0] != _X:
+            continue
+        renamed = _KNOWN.get(name)
+        if renamed is None:
+            if not name.startswith(PREFIX):
                 continue
-            if found is None:
-                found = []
-            elif len(found) >= MAX_HEADERS:
-                break
-            found.append((RENAMED + name[len(PREFIX) :].decode(), value.decode()))
+            renamed = _renamed(name)
+            if renamed is None:
+                continue
+        if not (value.isdigit() or _plain_value(value)) or len(value) > MAX_VALUE:
+            continue
+        if secret is not None and len(value) >= len(secret) and secret in value:
+            continue
+        if found is None:
+            found = []
+        elif len(found) >= MAX_HEADERS:
+            break
+        found.append((renamed, value.decode()))
     return _NONE if found is None else found
+
+
+def _renamed(name: bytes) -> str | None:
+    """``x-upstream-ratelimit-<tail>`` for a name of allowed bytes and length, else None."""
+    if len(name) == len(PREFIX) or len(name) > _MAX_NAME or name.translate(None, _NAME_BYTES):
+        return None  # allowed bytes deleted: anything left is a byte no such header has
+    return RENAMED + name[len(PREFIX) :].decode()
+
+
+def _plain_value(value: bytes) -> bool:
+    """Whether a value is made of the bytes rate-limit values use (durations, dates)."""
+    return bool(value) and not value.translate(None, _VALUE_BYTES)
