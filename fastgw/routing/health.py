@@ -87,16 +87,9 @@ async def probe(router: Router, deployment: DeploymentState, timeout: float) -> 
 
 
 def record(deployment: DeploymentState, kind: Failure | None, now: float) -> bool:
-    """Apply one health result (``None``: a 200) to the deployment; whether it is alive."""
-    breaker = deployment.breaker
-    if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
-        deployment.failures += 1
-        if breaker is not None:
-            breaker.failure(now)
-        return False
-    if breaker is not None:
-        breaker.success(now)
-    return True
+    """Apply one health result (``None``: a 200) to the deployment; whether it is alive
+    (``DeploymentState.record``: the same rule as for a client's attempt)."""
+    return deployment.record(kind, now)
 
 
 __all__ = ["REQUEST_ID", "probe", "record", "start"]

@@ -244,7 +244,6 @@ class Router:
     ) -> Failure:
         """Record a failed attempt on its deployment and say what kind of failure it was."""
         now = self.clock()
-        breaker = deployment.breaker
         if isinstance(result, GatewayError):
             kind = Failure.TRANSIENT  # no answer: the transport failed or timed out
         else:
@@ -257,12 +256,7 @@ class Router:
                 wait = provider.cooldown(response)
                 if wait is not None:
                     deployment.cooling_until = max(deployment.cooling_until, now + wait)
-        if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
-            deployment.failures += 1
-            if breaker is not None:
-                breaker.failure(now)
-        elif breaker is not None:
-            breaker.success(now)  # it answered (a 429 or a 4xx): alive
+        deployment.record(kind, now)
         return kind
 
     def _unavailable(
