@@ -4,13 +4,13 @@ waits it asks for, and hands back the first answer worth relaying.
 Rules this module keeps:
 - Decisions live in ``plan``, ``breaker`` and ``policy``; what a failed answer means is the
   provider's word (``Provider.classify``, ``Provider.cooldown``), so routing never reads a
-  protocol's statuses or error bodies; one exchange with the upstream (send, read up to
-  what may be relayed, latency) lives in ``attempt``. This module only sequences attempts,
+  protocol's statuses or error bodies; one attempt (send, read up to what may be relayed,
+  latency, the outcome recorded) lives in ``attempt``. This module only sequences attempts,
   sleeps, and records what happened on the deployment (breaker, cooling, quotas) and on the
   exchange (``ex.attempts``, the model that answered).
-- One attempt is written once (``Router._attempt``): the plain model's single send, the
-  healthy fast path's pick and every planner step all go through it, and so does the
-  recording of its outcome.
+- One attempt is written once (``attempt.attempt``: send, read, record the outcome): the
+  plain model's single send, the healthy fast path's pick and every planner step all make
+  their attempts with it.
 - A failed attempt never sets usage on the exchange: only the answer returned is billed.
 - A model with one deployment and no routing options (``Group.simple``) is one attempt, with
   no plan, breaker or quota, its answer relayed whatever it is; everything is decided when
@@ -41,13 +41,12 @@ from ..errors import (
     GatewayError,
     InvalidRequest,
     ServiceUnavailable,
-    UpstreamError,
 )
 from ..exchange import Exchange
 from ..metrics import Metrics
 from ..protocols.failure import Failure
 from ..providers import Call, Provider
-from .attempt import Answer, exchange
+from .attempt import Answer, attempt
 from .breaker import CLOSED
 from .deployment import DeploymentState
 from .plan import Group, GroupPlan
@@ -103,7 +102,7 @@ class Router:
         if group.simple and not tags:
             # one deployment, nothing to route: one attempt, relayed whatever it is
             deployment = group.deployments[0]
-            result, kind = await self._attempt(deployment, call, stream, ex)
+            result, kind = await attempt(deployment, call, stream, ex, self.metrics, self.clock)
             if kind is None:
                 ex.attempts = deployment.label_ok
                 return result  # type: ignore[return-value]  # kind None: an Answer
@@ -122,41 +121,13 @@ class Router:
             else:
                 group.turn += 1
                 deployment = group.choose(group.deployments, group.turn, self.random, stream)
-                result, kind = await self._attempt(deployment, call, stream, ex)
+                result, kind = await attempt(deployment, call, stream, ex, self.metrics, self.clock)
                 if kind is None:
                     ex.attempts = deployment.label_ok
                     return result  # type: ignore[return-value]  # kind None: an Answer
                 first = (deployment, result, kind)
                 return await self._route(ex, group, call, stream, tags, first, now)
         return await self._route(ex, group, call, stream, tags)
-
-    async def _attempt(
-        self, deployment: DeploymentState, call: Call, stream: bool, ex: Exchange
-    ) -> tuple[Answer | GatewayError, Failure | None]:
-        """One attempt at ``deployment``, recorded on it: its request count and quota; on a
-        200 the breaker's success and ``(answer, None)``; otherwise the failure's kind, as
-        the provider classifies it, recorded (failures, breaker, cooling after a 429), with
-        the failed answer closed and its in-flight slot freed (its body stays readable).
-        A cancelled attempt gives back the breaker's probe and raises."""
-        deployment.requests += 1
-        if deployment.rpm is not None:
-            deployment.rpm.add(self.clock())
-        breaker = deployment.breaker
-        try:
-            result: Answer | GatewayError = await exchange(
-                deployment, call, stream, ex, self.metrics
-            )
-        except UpstreamError as exc:
-            result = exc
-        except BaseException:
-            if breaker is not None:
-                breaker.release()  # cancelled: a probe had no result
-            raise
-        if isinstance(result, Answer) and result.response.status == 200:
-            if breaker is not None:
-                breaker.success(self.clock())
-            return result, None
-        return result, self._record_failure(deployment, result)
 
     async def _route(
         self,
@@ -202,7 +173,9 @@ class Router:
                         continue
                     if deployment in plan.tried:
                         deployment.retries.take(now)
-                    result, kind = await self._attempt(deployment, call, stream, ex)
+                    result, kind = await attempt(
+                        deployment, call, stream, ex, self.metrics, self.clock
+                    )
                 plan.tried.append(deployment)
                 attempts += 1
                 last = result
@@ -238,26 +211,6 @@ class Router:
         if last is None:
             raise self._unavailable(group, visited, tags, matched)
         return _answer_or_raise(last, ex.attempts)
-
-    def _record_failure(
-        self, deployment: DeploymentState, result: Answer | GatewayError
-    ) -> Failure:
-        """Record a failed attempt on its deployment and say what kind of failure it was."""
-        now = self.clock()
-        if isinstance(result, GatewayError):
-            kind = Failure.TRANSIENT  # no answer: the transport failed or timed out
-        else:
-            response = result.response
-            response.close()
-            result.release()
-            provider = deployment.provider
-            kind = provider.classify(response, result.body)
-            if kind is Failure.RATE_LIMITED:
-                wait = provider.cooldown(response)
-                if wait is not None:
-                    deployment.cooling_until = max(deployment.cooling_until, now + wait)
-        deployment.record(kind, now)
-        return kind
 
     def _unavailable(
         self, group: Group, visited: list[Group], tags: frozenset[str] | None, matched: bool
