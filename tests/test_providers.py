@@ -222,3 +222,22 @@ async def test_router_fails_over_on_the_providers_word() -> None:
     assert list(answer.upstream_headers()) == [("x-upstream-ratelimit-other", "1")]
     answer.finish(ex)
     assert router.groups["solo"].deployments[0].in_flight == 0
+
+
+async def test_openai_provider_stream_events_include_an_error_event(
+    built: tuple[FakeUpstream, dict[str, Any]],
+) -> None:
+    """Over HTTP, ``stream_events`` gives the events after ``first_event``'s head in order,
+    a mid-stream error as an ``error`` event carrying OpenAI's error body."""
+    up, providers = built
+    provider = providers["up"]
+    up.fail_next(Fault(error_event_after=3))
+    response = await provider.send(call(stream=True))
+    try:
+        head = await provider.first_event(response, 1.0)
+        events = [e async for e in provider.stream_events(response, head)]
+    finally:
+        response.close()
+    assert [e.event for e in events] == ["message", "message", "message", "error"]
+    assert decode_chunk(events[0].data).choices[0].delta == Delta(role="assistant", content="")
+    assert msgspec.json.decode(events[-1].data)["error"]["type"] == "server_error"
