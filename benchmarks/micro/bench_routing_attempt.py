@@ -12,7 +12,8 @@ Cases:
   only).
 
 Each router case runs in a child process per checkout, interleaved round by round with
-``--against DIR`` (another checkout, e.g. ``/work/main``), so a busy machine weighs on both
+``--against DIR`` (another checkout run by this venv, e.g. ``git worktree add`` of the
+base commit with this checkout's built ``_core/*.so`` copied in), so a busy machine weighs on both
 alike. Figures: microseconds per answer (router, best round; the mock's answer is included
 and is the same in both) or nanoseconds per call (headers).
 """
