@@ -123,6 +123,7 @@ async def proxy(
         answer = await state.router.answer(ex, state.groups[model.name], call, stream, tags)
         upstream = answer.response
         base.append((ATTEMPTS_HEADER, ex.attempts or ""))
+        base.extend(answer.upstream_headers())  # x-upstream-ratelimit-*: the upstream's limits
         if stream and upstream.status == 200:
             transport = proto.response_stream(200, [*_SSE_HEADERS, *base])
             ex.status, ex.responded = 200, True
