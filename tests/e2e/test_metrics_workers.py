@@ -99,8 +99,8 @@ def _per_worker_requests(pids: set[int]) -> dict[int, dict[tuple[str, str], floa
 def test_every_scrape_shows_the_total_of_both_workers(
     gateway_factory: Callable[..., GatewayProcess],
 ) -> None:
-    """N chat requests over several connections land on both workers; once published, every
-    scrape (on new connections, landing on both workers) shows exactly N requests, their
+    """N chat requests over several connections; once published, every scrape (on new
+    connections, landing on both workers) shows exactly N requests, their
     tokens, their cost and N upstream attempts, and both workers see the deployment healthy;
     every counter of every scrape, taken during the load and after, is at least what the scrape
     before it showed."""
@@ -157,13 +157,15 @@ def test_every_scrape_shows_the_total_of_both_workers(
         assert value(text, "fastgw_deployment_state", **healthy) == 2  # both workers see it
         assert value(text, "fastgw_in_flight_requests") >= 1  # the scrape itself
 
-    # each worker answered some chats and some scrapes: every total above was a sum
+    # each worker answered some scrapes, and the chats add up to N over the two: a worker's
+    # scrape showed the other's chats (which worker accepts a connection is the kernel's
+    # choice; under load one may take every chat, and then the other's scrapes prove it)
     deadline = time.monotonic() + LOOKUP_S
     while True:
         shares = _per_worker_requests(pids)
         chats = [s.get(("gpt-test", "200"), 0) for s in shares.values()]
         scraped = [s.get(("", "200"), 0) for s in shares.values()]
-        if sum(chats) == N and len(shares) == 2 and all(chats) and all(scraped):
+        if sum(chats) == N and len(shares) == 2 and all(scraped):
             break
         assert time.monotonic() < deadline, f"not both workers served: {shares}"
 
