@@ -14,7 +14,7 @@ APT_UPDATED  := $(VENV)/.apt-updated
 BENCH_DEPS   := $(VENV)/.bench-deps
 REDIS_SERVER := $(VENV)/.redis-server
 
-.PHONY: run test test-pure unit lint typecheck build bench soak fuzz install-semantic clean
+.PHONY: run test test-pure unit lint typecheck build bench soak fuzz install-semantic install-check clean
 
 run: $(CORE_BUILT)
 	$(BIN)/fastgw serve --config config/fastgw.toml
@@ -91,6 +91,20 @@ fuzz: $(CORE_BUILT)
 	for target in sse http1 canonical; do \
 		PYTHONPATH=. $(PY) benchmarks/fuzz/fuzz_parsers.py $$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
+
+# `pip install .` as a user runs it (Cython only in pip's isolated build environment) into a
+# fresh virtual environment, then the installed fastgw, which has no Cython: --version, init,
+# check-config, and both cores. Compiles the core, so it is not part of `make test` (the pure
+# install is: tests/test_install.py).
+INSTALL_CHECK := build/install-check
+install-check: $(DEPS)
+	rm -rf $(INSTALL_CHECK) build/lib build/lib.* build/bdist.* && $(PYTHON) -m venv $(INSTALL_CHECK)
+	$(INSTALL_CHECK)/bin/python -m pip install -q .
+	! find $(INSTALL_CHECK) -path '*/fastgw/_core/*.c' | grep .
+	cd $(INSTALL_CHECK) && bin/python -c "import importlib.util as u; assert u.find_spec('cython') is None and u.find_spec('Cython') is None, 'Cython at run time'"
+	cd $(INSTALL_CHECK) && bin/fastgw --version && bin/fastgw init starter.toml && bin/fastgw check-config --strict starter.toml
+	cd $(INSTALL_CHECK) && bin/python -c "import fastgw._core as c; assert c.IMPLEMENTATION == 'cython', c.IMPLEMENTATION; import fastgw.app"
+	cd $(INSTALL_CHECK) && FASTGW_NO_EXTENSIONS=1 bin/python -c "import fastgw._core as c; assert c.IMPLEMENTATION == 'python', c.IMPLEMENTATION; import fastgw.app"
 
 clean:
 	rm -rf build fastgw/_core/*.c fastgw/_core/*.so fastgw/_core/*.html $(CORE_BUILT)

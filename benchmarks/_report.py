@@ -156,6 +156,10 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {row['scenario']} | {row['rps']} | {row['p50']} | {row['p99']} | {row['ratio']} "
             f"| {row['target']} | {row['result']} |"
         )
+    if data.get("ab"):
+        from _ab import markdown as ab_markdown
+
+        lines += ab_markdown(data["ab"])
     if data.get("sweep"):
         lines += [
             "",

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--duration 10] [--workers 1,2] [--scenarios plain,cache,...]
                              [--access-log on|off] [--soak] [--profile]
+                             [--baseline REF [--ab-rounds 3]]
 
 Starts a canned nginx upstream, an nginx proxy in front of it, the SSE mock upstream
 (``mock_upstream.py``) and fastgw (``GatewayProcess``: keys and metrics on, one ``openai``
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import _ab
 import _table
 import msgspec
 from _nginx import Nginx, canned_config, proxy_config, wait_for_port
@@ -131,6 +133,7 @@ class Bench:
         self.m = _table.Measurements(args.workers, args.connections, args.scenarios)
         self.core = "unknown"
         self.limits: dict[str, dict[str, float]] = {}
+        self.ab: dict[str, Any] = {}
         self.loadavg_start = Path("/proc/loadavg").read_text().split()[:3]
         self.bare: subprocess.Popen[bytes] | None = None
         self.bare_url = ""
@@ -311,13 +314,13 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             url = gateway.base_url + PATH
             check_answer(f"fastgw (w{workers})", url, chat_body(PLAIN_MODEL, 0.7), self.key)
             if wants_cache and state[workers] == "ok":
-                state[workers] = self._check_cache(url)
+                state[workers] = self.check_cache(url)
         except BaseException:
             gateway.__exit__(None, None, None)
             raise
         return gateway
 
-    def _check_cache(self, url: str) -> str:
+    def check_cache(self, url: str) -> str:
         body = chat_body(CACHED_MODEL, 0.0)
         post(url, body, self.key)
         # each worker has its own cache and a new connection may land on either (not
@@ -508,6 +511,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
 
     def run(self) -> dict[str, Any]:
         a, sc, c = self.args, self.args.scenarios, self.args.connections
+        # first: a baseline that does not build fails the run before anything is measured
+        baseline = _ab.prepare_baseline(a.baseline, self.stack) if a.baseline else None
         print("starting canned nginx, nginx proxy and the mock upstream", flush=True)
         self.start_upstreams()
         if "plain" in sc or "cache" in sc:
@@ -544,7 +549,10 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             self.sweep("nginx proxy", self.proxy_url)
         if self.bare is not None:
             stop_process(self.bare)  # done with it; keep it off the cores fastgw runs on
-        for w in a.workers:
+        if baseline is not None:
+            self.ab = _ab.measure(self, baseline, PATH, chat_body(PLAIN_MODEL, 0.7))
+            self.core = self.ab["sides"]["current"]["core"] or self.core
+        for w in a.workers if self.gateway_scenarios() else ():
             print(f"starting fastgw with {w} worker(s)", flush=True)
             gateway = self.start_gateway(w)
             try:
@@ -556,6 +564,14 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
         if a.soak:
             self.soak()
         return self.results()
+
+    def gateway_scenarios(self) -> list[str]:
+        """The scenarios measured on this checkout's gateway per worker count (with a baseline,
+        plain and cache are measured in the A/B instead)."""
+        done_apart = {"limits", "limits-redis"} | (
+            set(_ab.AB_SCENARIOS) if self.args.baseline else set()
+        )
+        return [s for s in self.args.scenarios if s not in done_apart]
 
     def measure_limits(self) -> None:
         """One worker, the plain chat run with limits off then on (locally, then through
@@ -616,7 +632,7 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 )
 
     def measure_gateway(self, w: int, gateway: GatewayProcess) -> None:
-        a, sc, c = self.args, self.args.scenarios, self.args.connections
+        a, sc, c = self.args, self.gateway_scenarios(), self.args.connections
         url = gateway.base_url + PATH
         pids = worker_pids(gateway)
         mem: dict[str, Any] = {"start": self.memory_sample(gateway)}
@@ -767,6 +783,7 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             "fastgw_cpu": m.cpu,
             "cache": {f"w{w}": state for w, state in m.cache_state.items()},
             "limits": self.limits,
+            "ab": self.ab,
             "notes": m.notes,
             "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
         }
@@ -788,6 +805,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             "chunk_delay_ms": a.chunk_delay_ms,
             "mock_processes": a.mock_processes,
             "cache_model_toml": CACHE_MODEL_TOML.strip(),
+            "baseline": a.baseline,
+            "ab_rounds": a.ab_rounds,
         }
 
 
@@ -810,6 +829,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--soak-workers", type=int, default=1)
     p.add_argument("--profile", action="store_true", help="py-spy flame graph of each fastgw")
     p.add_argument("--results", type=Path, default=HERE / "results")
+    p.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="a commit or a directory with another fastgw checkout: measure plain and cache "
+        "on it and on this checkout side by side, in interleaved rounds",
+    )
+    p.add_argument("--ab-rounds", type=int, default=3, help="rounds per side with --baseline")
     args = p.parse_args(argv)
     args.workers = [int(w) for w in str(args.workers).split(",") if w]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
@@ -818,6 +844,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"unknown scenarios {sorted(unknown)}; choose from {','.join(SCENARIOS)}")
     if args.sweep_duration is None:
         args.sweep_duration = max(2.0, args.duration / 2)
+    if args.baseline and not set(_ab.AB_SCENARIOS) & set(args.scenarios):
+        p.error("--baseline compares the plain and cache scenarios: choose at least one")
+    if not 2 <= args.ab_rounds <= 50:
+        p.error("--ab-rounds must be 2-50")
     if args.soak and args.soak_seconds < 20:
         p.error("--soak-seconds must be at least 20")
     return args

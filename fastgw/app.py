@@ -30,9 +30,10 @@ from .config import Config, ConfigError, load_config
 from .drain import SHUTTING_DOWN
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
+from .metrics import CONTENT_TYPE
+from .metrics.worker import start_worker_metrics
 from .pipeline import Pipelines
 from .respond import client_gone, send_bytes, send_error, send_json
-from .routing import admin as routing_admin
 from .runtime import Runtime
 from .wire import ModelCard, ModelList, encode
 
@@ -102,14 +103,8 @@ async def _ready(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None
 
 
 async def _metrics(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None:
-    runtime = pipes.runtime
-    metrics = runtime.metrics
-    metrics.in_flight.values[()] = len(runtime.drain.in_flight)
-    if pipes.cache is not None:
-        metrics.cache_entries.values[()] = pipes.cache.store.entries
-        metrics.cache_bytes.values[()] = pipes.cache.store.total_bytes
-    body = metrics.render() + routing_admin.render_metrics(pipes.router)
-    send_bytes(proto, ex, 200, [("content-type", "text/plain; version=0.0.4")], body)
+    body = await pipes.runtime.metrics.scrape()  # every worker's sum
+    send_bytes(proto, ex, 200, [("content-type", CONTENT_TYPE)], body)
 
 
 ANY_METHOD = "*"  # the handler checks the method itself (the admin API)
@@ -192,6 +187,8 @@ class Gateway:
         logging.basicConfig(level=self.config.server.log_level.upper(), format="%(message)s")
         self.runtime = Runtime(self.config, loop)
         self.pipelines = self._build(self.config)
+        # the metrics sample the runtime and, at each sample, the newest pipelines
+        start_worker_metrics(self.runtime, lambda: self._current())
         if self.own_process:
             self.runtime.drain.install()
             reload.install(loop, self.reload_file)
@@ -203,6 +200,11 @@ class Gateway:
             loop.run_until_complete(self.pipelines.close())
         if self.runtime is not None:
             loop.run_until_complete(self.runtime.close())
+
+    def _current(self) -> Pipelines:
+        pipes = self.pipelines
+        assert pipes is not None
+        return pipes
 
     # -- reload ----------------------------------------------------------------------------
 

@@ -21,8 +21,9 @@
         └── UpstreamTimeout           504     timeout                upstream_timeout
 
 Each class carries the HTTP status and OpenAI error ``type`` so that the OpenAI SDK raises its
-matching exception. ``error_body`` renders the one OpenAI error shape; ``sse_error_event``
-renders it as the SSE event that ends a stream which failed after its headers were sent.
+matching exception. ``error_body`` renders the one OpenAI error shape (written once, in
+``fastgw.protocols.openai.errors``); ``sse_error_event`` renders it as the SSE event that
+ends a stream which failed after its headers were sent.
 Foreign exceptions (OS errors, timeouts) are mapped in ``fastgw.upstream`` only.
 """
 
@@ -30,21 +31,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+# the OpenAI error body is the protocol's (one copy of its Structs); re-exported here
+from .protocols.openai.errors import ErrorBody as ErrorBody
+from .protocols.openai.errors import ErrorDetail as ErrorDetail
+from .protocols.openai.errors import error_body as error_body
+from .protocols.openai.errors import error_event
 
-
-class ErrorDetail(msgspec.Struct, omit_defaults=False):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorBody(msgspec.Struct):
-    error: ErrorDetail
-
-
-_encode = msgspec.json.Encoder().encode
 _CLASS_CODE: Any = object()  # default of ``code=``: keep the class's code; ``None`` means null
 
 
@@ -190,11 +182,6 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
-def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> bytes:
-    """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
-    return _encode(ErrorBody(ErrorDetail(message, type, param, code)))
-
-
 def sse_error_event(exc: GatewayError) -> bytes:
     """The event that ends a failed stream; the OpenAI SDKs raise ``APIError`` on it."""
-    return b"event: error\ndata: " + exc.body() + b"\n\n"
+    return error_event(exc.body())

@@ -15,27 +15,21 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 
-import msgspec
-
-from .config import RESERVED_NAMESPACE_PREFIX, KeyConfig, TeamConfig
+from .config import RESERVED_NAMESPACE_PREFIX, KeyConfig, LimitFields, TeamConfig, limit_values
 from .errors import AuthenticationFailed, PermissionDenied
 
 KEY_PREFIX = "sk-fgw-"
 
 
-class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One gateway key as the request path sees it (from the TOML or the key store)."""
+class KeyRecord(LimitFields, frozen=True, kw_only=True):
+    """One gateway key as the request path sees it (from the TOML or the key store), with
+    the five limit fields of ``LimitFields``."""
 
     id: str
     digest: bytes
     models: frozenset[str] | None  # None: every model
     namespace: str  # cached answers are shared only within one namespace
     team: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    parallel: int | None = None
-    budget_day_usd: float | None = None
-    budget_month_usd: float | None = None
     expires_at: float | None = None  # Unix time; None: never
     enabled: bool = True
     metadata: dict[str, str] = {}
@@ -44,16 +38,12 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
         return self.models is None or model in self.models
 
 
-class TeamRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A team: its limits and budgets apply on top of those of each of its keys."""
+class TeamRecord(LimitFields, frozen=True, kw_only=True):
+    """A team: its limits and budgets (``LimitFields``) apply on top of those of each of its
+    keys."""
 
     id: str
     models: frozenset[str] | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    parallel: int | None = None
-    budget_day_usd: float | None = None
-    budget_month_usd: float | None = None
     metadata: dict[str, str] = {}
 
     def allows(self, model: str) -> bool:
@@ -98,11 +88,7 @@ def key_record(key: KeyConfig) -> KeyRecord:
         models=None if "*" in key.models else frozenset(key.models),
         namespace=key.cache_namespace or default_namespace(key.id, digest),
         team=key.team,
-        rpm=key.rpm,
-        tpm=key.tpm,
-        parallel=key.parallel,
-        budget_day_usd=key.budget_day_usd,
-        budget_month_usd=key.budget_month_usd,
+        **limit_values(key),
         expires_at=parse_expiry(key.expires_at),
         enabled=key.enabled,
         metadata=dict(key.metadata),
@@ -113,11 +99,7 @@ def team_record(team: TeamConfig) -> TeamRecord:
     return TeamRecord(
         id=team.id,
         models=None if "*" in team.models else frozenset(team.models),
-        rpm=team.rpm,
-        tpm=team.tpm,
-        parallel=team.parallel,
-        budget_day_usd=team.budget_day_usd,
-        budget_month_usd=team.budget_month_usd,
+        **limit_values(team),
         metadata=dict(team.metadata),
     )
 

@@ -66,6 +66,7 @@ class Route:
             upstream = answer.response
             headers = ex.extra_headers
             headers.append((ATTEMPTS_HEADER, ex.attempts or ""))
+            headers.extend(answer.upstream_headers())  # x-upstream-ratelimit-*: its limits
             if stream and upstream.status == 200:
                 await self._relay_stream(ex, proto, answer, strip)
                 return

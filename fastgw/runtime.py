@@ -67,7 +67,7 @@ class Runtime:
         )
         self.metrics = Metrics()
         self.access = AccessLog(loop) if server.access_log else None
-        self.drain = Drain(loop, server.drain_timeout_s)
+        self.drain = Drain(loop, server.drain_timeout_s, server.drain_grace_s)
         self.bodies = BodyDeadlines(loop, server.body_timeout_s)
         self.disconnects = Disconnects(loop)
         self.created = int(time.time())
@@ -164,6 +164,7 @@ class Runtime:
             await self.limiter.close()
         if self.access is not None:
             self.access.flush()
+        self.metrics.close()
 
 
 def _request_ids() -> Iterator[str]:

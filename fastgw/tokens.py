@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core
-from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, Message, Usage
+from .protocols.openai.requests import ChatRequest, CompletionRequest, EmbeddingRequest, Message
+from .protocols.openai.usage import Usage
 
 
 def estimate_text(text: str) -> int:

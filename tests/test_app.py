@@ -21,6 +21,7 @@ from fastgw.app import GC_YOUNG_THRESHOLD, tune_gc
 from fastgw.providers.mock import MockResponse
 from fastgw.testing.rsgi import RSGIClient, RSGIResponse
 from tests.conftest import DEV_KEY, LIMITED_KEY, mock_config
+from tests.promtext import value
 
 DEV = {"authorization": f"Bearer {DEV_KEY}"}
 LIMITED = {"authorization": f"Bearer {LIMITED_KEY}"}
@@ -342,24 +343,28 @@ def _samples(text: str) -> dict[str, float]:
 
 
 def test_metrics_count_requests(client: RSGIClient) -> None:
-    """``/metrics`` is Prometheus text counting answered requests by model and status,
-    tokens by kind, and no request in flight between requests."""
+    """``/metrics`` is Prometheus text counting answered requests by key, team, model and
+    status, tokens by kind, and no request in flight between requests."""
     client.post("/v1/chat/completions", json=CHAT, headers=DEV)
     client.post("/v1/chat/completions", json={**CHAT, "stream": True}, headers=DEV)
     client.post("/v1/chat/completions", json={**CHAT, "model": "gpt-other"}, headers=LIMITED)
     client.get("/v1/nope")
     response = client.get("/metrics")
     assert response.status == 200
-    assert response.header("content-type") == "text/plain; version=0.0.4"
+    assert response.header("content-type") == "text/plain; version=0.0.4; charset=utf-8"
     samples = _samples(response.text)
-    assert samples['fastgw_requests_total{model="gpt-test",status="200"}'] == 2
-    assert samples['fastgw_requests_total{model="gpt-other",status="403"}'] == 1
-    assert samples['fastgw_requests_total{model="",status="404"}'] == 1
+    text, requests = response.text, "fastgw_requests_total"
+    assert value(text, requests, key="dev", team="", model="gpt-test", status="200") == 2
+    assert value(text, requests, key="limited", team="", model="gpt-other", status="403") == 1
+    assert value(text, requests, key="", team="", model="", status="404") == 1
     assert samples['fastgw_request_duration_seconds_count{model="gpt-test"}'] == 2
     assert samples['fastgw_time_to_first_token_seconds_count{model="gpt-test"}'] == 1
     assert samples['fastgw_upstream_duration_seconds_count{provider="mock"}'] == 2
     # the stream's too: the gateway asks for its usage though the client did not
-    assert samples['fastgw_tokens_total{model="gpt-test",kind="completion"}'] == 2 * TOKENS
+    tokens = value(
+        text, "fastgw_tokens_total", key="dev", team="", model="gpt-test", kind="completion"
+    )
+    assert tokens == 2 * TOKENS
     assert samples["fastgw_in_flight_requests"] == 1  # the /metrics request itself
     assert client.get("/metrics").status == 200
     assert not client.app.runtime.drain.in_flight
@@ -808,5 +813,6 @@ def test_unknown_model_names_do_not_become_metric_labels(client: RSGIClient) -> 
     client.get("/v1/models/made-up-2")
     text = client.get("/metrics").body.decode()
     assert "made-up" not in text
-    assert 'fastgw_requests_total{model="",status="404"} 1' in text
-    assert 'fastgw_requests_total{model="",status="401"} 1' in text
+    requests = "fastgw_requests_total"
+    assert value(text, requests, key="dev", team="", model="", status="404") == 1
+    assert value(text, requests, key="", team="", model="", status="401") == 1

@@ -54,6 +54,7 @@ def test_check_config_prints_every_error_with_its_key_path(tmp_path: Path) -> No
     path.write_text(
         '[server]\nprot = 8080\nworkers = "two"\n'
         '[providers.m]\ntype = "mock"\ntokns = 3\n'
+        '[[models]]\nname = "a"\ndeployments = [{ provider = "m", model = "x" }]\n'
         '[[keys]]\nid = "k"\n'
     )
     result = fastgw("check-config", str(path))

@@ -158,6 +158,7 @@ def test_unknown_key_suggests_the_close_one() -> None:
 def test_unknown_key_without_close_match_lists_known_keys() -> None:
     """A key like nothing known lists the keys that are allowed there."""
     (error,) = errors_of(
+        '[providers.p]\ntype = "mock"\n'
         '[[models]]\nname = "a"\ndeployments = [{provider = "p", model = "m", zzz = 1}]\n'
     )
     assert error == (
@@ -421,10 +422,13 @@ def test_config_error_message_lists_every_error() -> None:
     assert str(ConfigError("f.toml", ["a: one"])) == "f.toml: 1 configuration error:\n  - a: one"
 
 
-def test_shape_errors_come_before_meaning_checks() -> None:
-    """When the shape is wrong, only shape errors are reported (meaning needs a decoded file)."""
+def test_shape_errors_do_not_hide_meaning_errors() -> None:
+    """A typo in a section is reported together with the range errors of the same section."""
     errors = errors_of("[server]\nport = 0\nprot = 1\n")
-    assert errors == ["server.prot: unknown key; did you mean 'port'?"]
+    assert errors == [
+        "server.prot: unknown key; did you mean 'port'?",
+        "server.port: 0 is not a TCP port; use 1-65535",
+    ]
 
 
 # -- environment --------------------------------------------------------------------------------

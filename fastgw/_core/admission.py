@@ -41,7 +41,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import cython
+try:
+    import cython
+except ImportError:  # Cython builds the core; the pure twin runs without it (see the shim)
+    from . import _cython_shim as cython
 
 # Gate.failure: why the last admit returned None
 PERIOD = 1  # the wall clock left the plan's day (not a refusal)

@@ -24,7 +24,10 @@ Compiled by Cython as ``fastgw._core.buckets_c`` with ``buckets_c.pxd`` beside i
 import time
 from collections.abc import Callable
 
-import cython
+try:
+    import cython
+except ImportError:  # Cython builds the core; the pure twin runs without it (see the shim)
+    from . import _cython_shim as cython  # type: ignore[no-redef]
 
 if cython.compiled:
     from cython.cimports.cpython.mem import PyMem_Free, PyMem_Realloc

@@ -26,7 +26,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import cython
+try:
+    import cython
+except ImportError:  # Cython builds the core; the pure twin runs without it (see the shim)
+    from . import _cython_shim as cython  # type: ignore[no-redef]
 
 if cython.compiled:
     from cython.cimports.posix.time import CLOCK_MONOTONIC, clock_gettime, timespec

@@ -26,7 +26,10 @@ import collections
 import time
 from collections.abc import Callable
 
-import cython
+try:
+    import cython
+except ImportError:  # Cython builds the core; the pure twin runs without it (see the shim)
+    from . import _cython_shim as cython
 import httptools
 
 from ..errors import GatewayError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable

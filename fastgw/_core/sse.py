@@ -24,7 +24,10 @@ Rules this module keeps:
 Compiled by Cython as ``fastgw._core.sse_c`` with ``sse.pxd`` beside it.
 """
 
-import cython
+try:
+    import cython
+except ImportError:  # Cython builds the core; the pure twin runs without it (see the shim)
+    from . import _cython_shim as cython
 
 _DONE = b"[DONE]"
 _FINISH = b'"finish_reason"'

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..config import limit_problems, namespace_problem
+from ..config import LimitFields, LimitPatch, limit_problems, limit_values, namespace_problem
 from ..errors import InvalidRequest, MalformedJSON
 from ..keys import KeyRecord, TeamRecord, default_namespace, expiry_text, parse_expiry
 
@@ -26,53 +26,35 @@ _FIELD_RE = re.compile(r"(?:unknown|required) field `([^`]+)`")
 _STRICT: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True}
 
 
-class KeyCreate(msgspec.Struct, **_STRICT):
+# The five limit fields come from LimitFields (create) and LimitPatch (patch), written once in
+# fastgw.config.limits and checked by the one limit_problems.
+class KeyCreate(LimitFields, frozen=True, **_STRICT):
     id: str | None = None  # generated when left out
     team: str | None = None
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
     cache_namespace: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    parallel: int | None = None
-    budget_day_usd: float | None = None
-    budget_month_usd: float | None = None
     expires_at: str | None = None
     enabled: bool = True
     metadata: dict[str, str] = {}
 
 
-class KeyPatch(msgspec.Struct, **_STRICT):
+class KeyPatch(LimitPatch, frozen=True, **_STRICT):
     team: str | UnsetType | None = UNSET
     models: list[str] | UnsetType = UNSET
     cache_namespace: str | UnsetType | None = UNSET
-    rpm: int | UnsetType | None = UNSET
-    tpm: int | UnsetType | None = UNSET
-    parallel: int | UnsetType | None = UNSET
-    budget_day_usd: float | UnsetType | None = UNSET
-    budget_month_usd: float | UnsetType | None = UNSET
     expires_at: str | UnsetType | None = UNSET
     enabled: bool | UnsetType = UNSET
     metadata: dict[str, str] | UnsetType = UNSET
 
 
-class TeamCreate(msgspec.Struct, **_STRICT):
+class TeamCreate(LimitFields, frozen=True, **_STRICT):
     id: str
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
-    rpm: int | None = None
-    tpm: int | None = None
-    parallel: int | None = None
-    budget_day_usd: float | None = None
-    budget_month_usd: float | None = None
     metadata: dict[str, str] = {}
 
 
-class TeamPatch(msgspec.Struct, **_STRICT):
+class TeamPatch(LimitPatch, frozen=True, **_STRICT):
     models: list[str] | UnsetType = UNSET
-    rpm: int | UnsetType | None = UNSET
-    tpm: int | UnsetType | None = UNSET
-    parallel: int | UnsetType | None = UNSET
-    budget_day_usd: float | UnsetType | None = UNSET
-    budget_month_usd: float | UnsetType | None = UNSET
     metadata: dict[str, str] | UnsetType = UNSET
 
 
@@ -231,11 +213,7 @@ def key_view(
         team=record.team,
         models=_models_list(record.models),
         cache_namespace=record.namespace,
-        rpm=record.rpm,
-        tpm=record.tpm,
-        parallel=record.parallel,
-        budget_day_usd=record.budget_day_usd,
-        budget_month_usd=record.budget_month_usd,
+        **limit_values(record),
         expires_at=None if expires is None else _expiry_view(expires),
         enabled=record.enabled,
         metadata=record.metadata,
@@ -262,11 +240,7 @@ def team_view(
         id=record.id,
         source=source,
         models=_models_list(record.models),
-        rpm=record.rpm,
-        tpm=record.tpm,
-        parallel=record.parallel,
-        budget_day_usd=record.budget_day_usd,
-        budget_month_usd=record.budget_month_usd,
+        **limit_values(record),
         metadata=record.metadata,
         created_at=created,
         updated_at=updated,

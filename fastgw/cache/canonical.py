@@ -106,7 +106,7 @@ def key_prefix(namespace: str) -> bytes:
 def _canonical(tag: bytes, body: bytes, resolved_model: str, ignored: frozenset[str]) -> bytes:
     try:
         request = _DECODER.decode(body)
-    except RecursionError:  # callers bound the depth first (wire.MAX_JSON_DEPTH); never a 500
+    except RecursionError:  # callers bound the depth first (decode.MAX_JSON_DEPTH); never a 500
         raise msgspec.DecodeError("the body nests too deeply to be canonicalised") from None
     form = {
         name: value for name, value in request.items() if value is not None and name not in ignored

@@ -5,7 +5,8 @@ for. ``assemble`` builds that form from the ``data`` payloads of a stream that e
 ``replay`` turns it back into SSE events for a streamed request that hits the cache.
 
 Rules this module keeps:
-- Pure functions, bytes in and bytes out; no I/O.
+- Pure functions, bytes in and bytes out; no I/O. The wire Structs are the protocol's
+  (``fastgw.protocols.openai``): this module defines none.
 - ``assemble`` returns ``None`` for anything it cannot store faithfully (an error event,
   logprobs, a legacy ``function_call`` or ``audio`` delta, a choice without a finish_reason,
   a payload it cannot decode), so such an answer is simply not cached.
@@ -19,118 +20,38 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
-
 import msgspec
 
-from ..wire import Usage
+from ..protocols.openai.chunks import (
+    DONE,
+    Chunk,
+    ChunkChoice,
+    Delta,
+    FunctionDelta,
+    ToolCallDelta,
+    chunk_event,
+    decode_chunk,
+)
+from ..protocols.openai.responses import (
+    AssistantMessage,
+    ChatChoice,
+    Completion,
+    TextChoice,
+    ToolCall,
+    chat_decoder,
+    completion_kind,
+    embeddings_decoder,
+    text_decoder,
+)
+from ..protocols.openai.usage import Usage
 
-# -- the stored form -----------------------------------------------------------------------------
-
-
-# Not omit_defaults: "type" and an empty "arguments" are part of OpenAI's form (the SDK tells
-# tool calls apart by "type"), and msgspec omits a str default only when it is the very same
-# object, so whether a decoded "function" was kept would depend on string interning.
-class Function(msgspec.Struct):
-    name: str | None = None
-    arguments: str = ""
-
-
-class ToolCall(msgspec.Struct):
-    id: str | None = None
-    type: str = "function"
-    function: Function = msgspec.field(default_factory=Function)
-
-
-class AssistantMessage(msgspec.Struct):
-    role: str = "assistant"
-    content: str | None = None
-    refusal: str | None = None
-    tool_calls: list[ToolCall] | msgspec.UnsetType = msgspec.UNSET
-
-
-class ChatChoice(msgspec.Struct):
-    index: int
-    message: AssistantMessage
-    finish_reason: str | None = None
-    logprobs: Any = None
-
-
-class TextChoice(msgspec.Struct):
-    index: int
-    text: str = ""
-    finish_reason: str | None = None
-    logprobs: Any = None
-
-
-C = TypeVar("C", ChatChoice, TextChoice)
-
-
-class Completion(msgspec.Struct, Generic[C]):
-    """The stored form: a plain chat completion (``Completion[ChatChoice]``) or text
-    completion (``Completion[TextChoice]``)."""
-
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[C]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-# -- stream chunks as they arrive ------------------------------------------------------------
-
-
-class _FunctionDelta(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _ToolCallDelta(msgspec.Struct):
-    index: int = 0
-    id: str | None = None
-    type: str | None = None
-    function: _FunctionDelta | None = None
-
-
-class _Delta(msgspec.Struct):
-    role: str | None = None
-    content: str | None = None
-    refusal: str | None = None
-    tool_calls: list[_ToolCallDelta] | None = None
-    function_call: Any = None  # legacy functions API: not modelled, so not stored
-    audio: Any = None  # audio output: not modelled, so not stored
-
-
-class _ChunkChoice(msgspec.Struct):
-    index: int = 0
-    delta: _Delta | None = None
-    text: str | None = None
-    finish_reason: str | None = None
-    logprobs: Any = None
-
-
-class _Chunk(msgspec.Struct):
-    id: str = ""
-    object: str = ""
-    created: int = 0
-    model: str = ""
-    choices: list[_ChunkChoice] = []
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-
-
-_chunk_decoder = msgspec.json.Decoder(_Chunk)
-_chat_decoder = msgspec.json.Decoder(Completion[ChatChoice])
-_text_decoder = msgspec.json.Decoder(Completion[TextChoice])
 _encode = msgspec.json.Encoder().encode
 
 
 def assemble(payloads: list[bytes]) -> bytes | None:
     """The plain completion equivalent to a stream's ``data`` payloads (``[DONE]`` excluded),
     or ``None`` if the stream cannot be stored faithfully."""
-    head: _Chunk | None = None
+    head: Chunk | None = None
     chat = True
     texts: dict[int, list[str]] = {}
     refusals: dict[int, list[str]] = {}
@@ -139,11 +60,11 @@ def assemble(payloads: list[bytes]) -> bytes | None:
     usage: Usage | None = None
     try:
         for payload in payloads:
-            chunk = _chunk_decoder.decode(payload)
+            chunk = decode_chunk(payload)
             if head is None and chunk.choices:  # not Azure's leading prompt-filter chunk
                 head = chunk
                 chat = chunk.object != "text_completion"
-            if chunk.usage is not None:
+            if isinstance(chunk.usage, Usage):
                 usage = chunk.usage
             for choice in chunk.choices:
                 if choice.logprobs is not None:
@@ -153,10 +74,10 @@ def assemble(payloads: list[bytes]) -> bytes | None:
                 finish.setdefault(i, None)
                 if choice.finish_reason is not None:
                     finish[i] = choice.finish_reason
-                if choice.text is not None:
+                if isinstance(choice.text, str):
                     texts[i].append(choice.text)
                 delta = choice.delta
-                if delta is None:
+                if not isinstance(delta, Delta):
                     continue
                 if delta.function_call is not None or delta.audio is not None:
                     return None
@@ -201,14 +122,20 @@ def assemble(payloads: list[bytes]) -> bytes | None:
                 head.created,
                 head.model,
                 chat_choices,
-                usage,
-                fingerprint,
+                system_fingerprint=fingerprint,
+                usage=usage,
             )
         )
     text_choices = [TextChoice(i, "".join(texts[i]), finish[i]) for i in sorted(finish)]
     return _encode(
         Completion(
-            head.id, "text_completion", head.created, head.model, text_choices, usage, fingerprint
+            head.id,
+            "text_completion",
+            head.created,
+            head.model,
+            text_choices,
+            system_fingerprint=fingerprint,
+            usage=usage,
         )
     )
 
@@ -222,59 +149,17 @@ def _content(pieces: list[str], other_parts: bool) -> str | None:
 # -- replay --------------------------------------------------------------------------------------
 
 
-class _OutDelta(msgspec.Struct, omit_defaults=True):
-    role: str | None = None
-    content: str | None = None
-    refusal: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-
-
-class _OutChatChoice(msgspec.Struct):
-    index: int
-    delta: _OutDelta
-    finish_reason: str | None = None
-    logprobs: Any = None
-
-
-class _OutTextChoice(msgspec.Struct):
-    index: int
-    text: str
-    finish_reason: str | None = None
-    logprobs: Any = None
-
-
-class _OutChunk(msgspec.Struct):
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[_OutChatChoice] | list[_OutTextChoice]
-    system_fingerprint: str | None = None
-    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
-
-
-DONE = b"data: [DONE]\n\n"
-
-
-class _EmbeddingList(msgspec.Struct):
-    data: list[msgspec.Raw]
-    object: str = "list"
-
-
-_embedding_decoder = msgspec.json.Decoder(_EmbeddingList)
-
-
 def storable(body: bytes, embeddings: bool) -> bool:
     """Whether a 200 body is a whole answer worth storing: it decodes as an embedding list
     or as the completion its ``object`` names. An error object sent with a 200, or a body cut
     short by the connection closing, is not."""
     try:
         if embeddings:
-            _embedding_decoder.decode(body)
-        elif _kind(body) == "text_completion":
-            _text_decoder.decode(body)
+            embeddings_decoder.decode(body)
+        elif completion_kind(body) == "text_completion":
+            text_decoder.decode(body)
         else:
-            _chat_decoder.decode(body)
+            chat_decoder.decode(body)
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return False
     return True
@@ -282,88 +167,50 @@ def storable(body: bytes, embeddings: bool) -> bool:
 
 def replay(body: bytes, include_usage: bool) -> list[bytes]:
     """SSE events equivalent to a stored completion, ending with ``[DONE]``."""
-    kind = _kind(body)
-    events: list[bytes] = []
     no_usage: msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
-    if kind == "text_completion":
-        text = _text_decoder.decode(body)
-
-        def emit_text(choices: list[_OutTextChoice]) -> None:
-            chunk = _OutChunk(
-                text.id,
-                "text_completion",
-                text.created,
-                text.model,
-                choices,
-                text.system_fingerprint,
-                no_usage,
-            )
-            events.append(b"data: " + _encode(chunk) + b"\n\n")
-
-        emit_text([_OutTextChoice(c.index, c.text, None, c.logprobs) for c in text.choices])
-        emit_text([_OutTextChoice(c.index, "", c.finish_reason) for c in text.choices])
-        head_id, created, model = text.id, text.created, text.model
-        fp, usage = text.system_fingerprint, text.usage
+    completion: Completion[ChatChoice] | Completion[TextChoice]
+    if completion_kind(body) == "text_completion":
+        completion = text = text_decoder.decode(body)
         obj = "text_completion"
+        steps = [
+            [ChunkChoice(c.index, text=c.text, logprobs=c.logprobs) for c in text.choices],
+            [ChunkChoice(c.index, text="", finish_reason=c.finish_reason) for c in text.choices],
+        ]
     else:
-        chat = _chat_decoder.decode(body)
-
-        def emit(choices: list[_OutChatChoice]) -> None:
-            chunk = _OutChunk(
-                chat.id,
-                "chat.completion.chunk",
-                chat.created,
-                chat.model,
-                choices,
-                chat.system_fingerprint,
-                no_usage,
-            )
-            events.append(b"data: " + _encode(chunk) + b"\n\n")
-
-        emit([_OutChatChoice(c.index, _role_delta(c.message)) for c in chat.choices])
-        emit(
-            [
-                _OutChatChoice(c.index, _content_delta(c.message), None, c.logprobs)
-                for c in chat.choices
-            ]
-        )
-        emit([_OutChatChoice(c.index, _OutDelta(), c.finish_reason) for c in chat.choices])
-        head_id, created, model = chat.id, chat.created, chat.model
-        fp, usage = chat.system_fingerprint, chat.usage
+        completion = chat = chat_decoder.decode(body)
         obj = "chat.completion.chunk"
-    if include_usage and usage is not None:
-        final = _OutChunk(head_id, obj, created, model, [], fp, usage)
-        events.append(b"data: " + _encode(final) + b"\n\n")
+        steps = [
+            [ChunkChoice(c.index, _role_delta(c.message)) for c in chat.choices],
+            [
+                ChunkChoice(c.index, _content_delta(c.message), logprobs=c.logprobs)
+                for c in chat.choices
+            ],
+            [ChunkChoice(c.index, Delta(), finish_reason=c.finish_reason) for c in chat.choices],
+        ]
+    head_id, created, model = completion.id, completion.created, completion.model
+    fp = completion.system_fingerprint
+    events = [
+        chunk_event(Chunk(head_id, obj, created, model, choices, fp, no_usage)) for choices in steps
+    ]
+    if include_usage and completion.usage is not None:
+        events.append(chunk_event(Chunk(head_id, obj, created, model, [], fp, completion.usage)))
     events.append(DONE)
     return events
 
 
-def _role_delta(message: AssistantMessage) -> _OutDelta:
+def _role_delta(message: AssistantMessage) -> Delta:
     """The first delta: the role, and empty content unless the message has none."""
-    return _OutDelta(role="assistant", content=None if message.content is None else "")
+    return Delta(role="assistant", content=None if message.content is None else "")
 
 
-def _content_delta(message: AssistantMessage) -> _OutDelta:
+def _content_delta(message: AssistantMessage) -> Delta:
     calls = None
     if message.tool_calls:
         calls = [
-            {
-                "index": k,
-                "id": c.id,
-                "type": c.type,
-                "function": {"name": c.function.name, "arguments": c.function.arguments},
-            }
+            ToolCallDelta(k, c.id, c.type, FunctionDelta(c.function.name, c.function.arguments))
             for k, c in enumerate(message.tool_calls)
         ]
-    return _OutDelta(content=message.content, refusal=message.refusal, tool_calls=calls)
+    return Delta(content=message.content, refusal=message.refusal, tool_calls=calls)
 
 
-class _Kind(msgspec.Struct):
-    object: str = "chat.completion"
-
-
-_kind_decoder = msgspec.json.Decoder(_Kind)
-
-
-def _kind(body: bytes) -> str:
-    return _kind_decoder.decode(body).object
+__all__ = ["DONE", "assemble", "replay", "storable"]

@@ -227,4 +227,4 @@ class LocalLimiter:
         )
 
     def _reject(self, kind: str, what: str) -> None:
-        self.metrics.rejections.inc((kind, what))
+        self.metrics.refused(kind, what)

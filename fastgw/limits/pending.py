@@ -39,7 +39,7 @@ class PendingKeys:
         counts = self.counts
         held = counts.get(key.id, 0)
         if held >= limit:
-            self.metrics.rejections.inc(("key", "parallel"))
+            self.metrics.refused("key", "parallel")
             raise RateLimited(
                 parallel_message("key", key.id, limit),
                 "requests",

@@ -100,12 +100,12 @@ class RedisLimiter:
         outcome = decide(call, answer, self.periods.zone, now)
         if isinstance(outcome, Ticket):
             return outcome
-        self.metrics.rejections.inc(rejected_scope(call, answer))
+        self.metrics.refused(*rejected_scope(call, answer))
         raise outcome
 
     def _without_redis(self, scopes: list[Scope], tokens: int, estimate: float) -> Ticket:
         if not self.fail_open:
-            self.metrics.rejections.inc(("state", "unavailable"))
+            self.metrics.refused("state", "unavailable")
             raise StateUnavailable(
                 "The gateway cannot reach its shared limit state; retry the request shortly.",
                 headers=[("retry-after", "1")],

@@ -91,17 +91,7 @@ class Account:
         """The metrics of one request: the only place they are recorded."""
         # only configured names become metric labels: a client cannot mint new series
         model = ex.model if ex.model in self.models else ""
-        metrics = self.metrics
-        metrics.requests.inc((model, str(ex.status)))
-        metrics.latency.observe((model,), elapsed)
-        if ex.stream and ex.ttft is not None:
-            metrics.ttft.observe((model,), ex.ttft)
-        if ex.prompt_tokens is not None:
-            metrics.tokens.inc((model, "prompt"), ex.prompt_tokens)
-        if ex.completion_tokens:
-            metrics.tokens.inc((model, "completion"), ex.completion_tokens)
-        if ex.cache is not None:
-            metrics.cache.inc((model, ex.cache))
+        self.metrics.observe_request(ex, model, elapsed)
 
     def _access(self, ex: Exchange, elapsed: float) -> None:
         ttft = ex.ttft

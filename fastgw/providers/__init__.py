@@ -1,9 +1,11 @@
 """Providers: where a deployment's requests go.
 
-``build_provider`` turns a provider's config into an object with one coroutine,
-``send(call) -> response``; the response has ``status``, ``header(name)``, ``next_chunk()``,
-``read()`` and ``close()`` whether it comes over the network (``openai``) or from the
-embedded ``mock``.
+``build_provider`` turns a provider's config into a ``Provider`` (``base``: ``send``,
+``first_event``, ``classify``, ``cooldown``, ``upstream_headers``, ``stream_events``); its
+responses have ``status``, ``headers``, ``header(name)``, ``next_chunk()``, ``read()``,
+``pump(sink)`` and ``close()`` whether they come over the network (``openai``) or from the
+embedded ``mock``. A provider for another upstream protocol is one module here beside its
+protocol package in ``fastgw.protocols``, and one line in ``build_provider``.
 """
 
 from __future__ import annotations

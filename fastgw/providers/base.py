@@ -1,16 +1,31 @@
-"""What a provider is given (``Call``) and what it gives back (``Response``)."""
+"""What a provider is: what it is given (``Call``), what it gives back (``Response``), and the
+interface routing and the relay use (``Provider``).
+
+Rules this module keeps:
+- Routing, limits, caching and accounting talk to an upstream only through ``Provider``:
+  ``send`` a call, ``first_event`` of a stream (read before the gateway commits to the
+  attempt), ``classify`` a failed answer into a routing ``Failure``, ``cooldown`` (the wait a
+  rate-limited upstream asked for), ``upstream_headers`` (its rate-limit headers, renamed for
+  the client) and ``stream_events`` (a stream as events, for stream filters). So an upstream
+  speaking another protocol (Anthropic, Gemini, Bedrock, Cohere) is one new provider module.
+- ``protocol`` names the wire protocol a provider's answers are in. When it is the client's
+  (``openai`` today), a stream is relayed as the buffers received (``Response.pump``), never
+  parsed into events: ``stream_events`` is for filters and translation only.
+- An answer with status 200 is a success for every provider; ``classify`` is asked about the
+  others only, so the success path costs one integer comparison.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
 from ..config import Timeouts
-from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
-
-Request = ChatRequest | CompletionRequest | EmbeddingRequest
+from ..protocols.failure import Failure
+from ..protocols.openai.requests import Request
+from ..protocols.sse import Event
 
 
 class Call(msgspec.Struct):
@@ -30,7 +45,14 @@ class Call(msgspec.Struct):
 
 
 class Response(Protocol):
+    """An upstream answer: ``status``, ``headers`` (lower-case names), the body whole
+    (``read``), chunk by chunk (``next_chunk``) or pushed to a sink as received (``pump``);
+    ``close`` when done."""
+
     status: int
+
+    @property
+    def headers(self) -> Sequence[tuple[bytes, bytes]]: ...
 
     def header(self, name: bytes) -> bytes | None: ...
 
@@ -43,9 +65,38 @@ class Response(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class Provider(Protocol):
-    name: str
+    """Where a deployment's requests go; see the module rules."""
 
-    async def send(self, call: Call) -> Response: ...
+    name: str
+    protocol: str
+
+    async def send(self, call: Call) -> Response:
+        """Send ``call``; the response once its head arrived. Raises ``UpstreamError``."""
+        ...
+
+    async def first_event(self, response: Response, timeout: float) -> bytes:
+        """A 200 stream's bytes up to and including its first complete event, read within
+        ``timeout`` seconds; raises ``UpstreamTimeout`` / ``UpstreamProtocolError``."""
+        ...
+
+    def classify(self, response: Response, body: bytes) -> Failure:
+        """What a non-200 answer (``body`` read whole) means for routing."""
+        ...
+
+    def cooldown(self, response: Response) -> float | None:
+        """Seconds a rate-limited upstream asked to be left alone, if it said."""
+        ...
+
+    def upstream_headers(self, response: Response) -> Sequence[tuple[str, str]]:
+        """Headers of the upstream's answer to pass to the client (``x-upstream-ratelimit-*``);
+        empty, without allocating, when it sent none."""
+        ...
+
+    def stream_events(self, response: Response, head: bytes = b"") -> AsyncIterator[Event]:
+        """A 200 stream as events in the gateway's internal (OpenAI chunk) form, ``head``
+        (what ``first_event`` read) first; for stream filters."""
+        ...
 
     async def close(self) -> None: ...

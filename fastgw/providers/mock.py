@@ -26,16 +26,31 @@ import hashlib
 import math
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import msgspec
 import xxhash
 
 from ..config import MockProvider as MockConfig
-from ..errors import error_body
+from ..protocols.openai.chunks import DONE, Chunk, ChunkChoice, Delta, chunk_event
+from ..protocols.openai.errors import error_body
+from ..protocols.openai.requests import ChatRequest, EmbeddingRequest
+from ..protocols.openai.responses import (
+    AssistantMessage,
+    ChatChoice,
+    Completion,
+    Embedding,
+    TextChoice,
+)
+from ..protocols.openai.usage import Usage
 from ..tokens import estimate_messages, estimate_prompt, estimate_text, message_text
-from ..wire import ChatRequest, EmbeddingRequest, Usage, encode
-from .base import Call
+from .base import Call, Response
+from .openai_wire import OpenAIWire
+
+_FINGERPRINT = "fp_fastgw_mock"
+_SSE_HEADERS = ((b"content-type", b"text/event-stream"),)
+_JSON_HEADERS = ((b"content-type", b"application/json"),)
+encode = msgspec.json.Encoder().encode
 
 _WORDS = [
     "the",
@@ -79,61 +94,6 @@ _WORDS = [
 ]
 
 
-class _Content(msgspec.Struct):
-    role: str
-    content: str
-    refusal: None = None
-
-
-class _Choice(msgspec.Struct):
-    index: int
-    message: _Content
-    finish_reason: str
-    logprobs: None = None
-
-
-class _Delta(msgspec.Struct, omit_defaults=True):
-    role: str | None = None
-    content: str | None = None
-
-
-class _ChunkChoice(msgspec.Struct):
-    index: int
-    delta: _Delta
-    finish_reason: str | None = None
-    logprobs: None = None
-
-
-class _TextChoice(msgspec.Struct):
-    index: int
-    text: str
-    finish_reason: str | None = None
-    logprobs: None = None
-
-
-class _Body(msgspec.Struct):
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[_Choice] | list[_ChunkChoice] | list[_TextChoice]
-    system_fingerprint: str = "fp_fastgw_mock"
-    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
-
-
-class _Embedding(msgspec.Struct):
-    index: int
-    embedding: list[float] | str
-    object: str = "embedding"
-
-
-class _EmbeddingList(msgspec.Struct):
-    data: list[_Embedding]
-    model: str
-    usage: Usage
-    object: str = "list"
-
-
 # Words or floats built between two yields to the event loop: about 10 ms of work (a float
 # of an embedding costs about 0.3 us to draw and encode, a word of an answer less).
 _SLICE_WORK = 32_768
@@ -158,11 +118,11 @@ class MockResponse:
         self._started = False
         self._first_delay = first_delay
         self._gap = gap
-        self._type = b"text/event-stream" if sse else b"application/json"
+        self.headers = _SSE_HEADERS if sse else _JSON_HEADERS
         self._unyielded = 0  # bytes handed out since the loop was last yielded to
 
     def header(self, name: bytes) -> bytes | None:
-        return self._type if name == b"content-type" else None
+        return self.headers[0][1] if name == b"content-type" else None
 
     async def next_chunk(self) -> bytes | None:
         chunk = next(self._chunks, None)
@@ -203,7 +163,9 @@ class MockResponse:
         self._chunks = iter(())
 
 
-class MockProvider:
+class MockProvider(OpenAIWire):
+    """The embedded provider: answers as an OpenAI upstream would, with no network."""
+
     def __init__(self, name: str, config: MockConfig) -> None:
         self.name = name
         self.config = config
@@ -252,14 +214,31 @@ class MockProvider:
                 asked or call.stream_usage,
             )
             return MockResponse(events, self._first, self._gap, True)
+        completion: Completion[ChatChoice] | Completion[TextChoice]
         if kind == "chat.completion":
-            choices: list[_Choice] | list[_TextChoice] = [
-                _Choice(i, _Content("assistant", "".join(words)), finish)
-                for i, words in enumerate(answers)
-            ]
+            completion = Completion(
+                ident,
+                kind,
+                created,
+                call.upstream_model,
+                [
+                    ChatChoice(i, AssistantMessage(content="".join(words)), finish)
+                    for i, words in enumerate(answers)
+                ],
+                _FINGERPRINT,
+                usage,
+            )
         else:
-            choices = [_TextChoice(i, "".join(words), finish) for i, words in enumerate(answers)]
-        body = encode(_Body(ident, kind, created, call.upstream_model, choices, usage=usage))
+            completion = Completion(
+                ident,
+                kind,
+                created,
+                call.upstream_model,
+                [TextChoice(i, "".join(words), finish) for i, words in enumerate(answers)],
+                _FINGERPRINT,
+                usage,
+            )
+        body = encode(completion)
         return MockResponse([body], self._first, 0, False)
 
     async def _embeddings(self, request: EmbeddingRequest, model: str) -> MockResponse:
@@ -293,12 +272,15 @@ class MockProvider:
                 value = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
             if i:
                 parts.append(b",")
-            parts.append(encode(_Embedding(i, value)))
+            parts.append(encode(Embedding(i, value)))
             if (i + 1) % per_slice == 0:
                 await asyncio.sleep(0)  # a yield to the loop between slices of the work
         parts += (b'],"model":', encode(model), b',"usage":', encode(Usage(tokens, 0, tokens)))
         parts.append(b',"object":"list"}')
         return MockResponse(parts, self._first, 0, False)
+
+    def upstream_headers(self, response: Response) -> Sequence[tuple[str, str]]:
+        return ()  # no upstream, no upstream limits: nothing to scan
 
     async def close(self) -> None:
         return None
@@ -341,26 +323,22 @@ def _stream(
     obj = "chat.completion.chunk" if chat else "text_completion"
     unset_usage: msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
 
-    def event(choices: list[_ChunkChoice] | list[_TextChoice]) -> bytes:
-        body = _Body(ident, obj, created, model, choices, usage=unset_usage)
-        return b"data: " + encode(body) + b"\n\n"
+    def event(choices: list[ChunkChoice]) -> bytes:
+        return chunk_event(Chunk(ident, obj, created, model, choices, _FINGERPRINT, unset_usage))
 
     if chat:
         yield event(
-            [_ChunkChoice(i, _Delta(role="assistant", content="")) for i in range(len(answers))]
+            [ChunkChoice(i, Delta(role="assistant", content="")) for i in range(len(answers))]
         )
     for position in range(len(answers[0])):
         if chat:
-            yield event(
-                [_ChunkChoice(i, _Delta(content=a[position])) for i, a in enumerate(answers)]
-            )
+            yield event([ChunkChoice(i, Delta(content=a[position])) for i, a in enumerate(answers)])
         else:
-            yield event([_TextChoice(i, a[position]) for i, a in enumerate(answers)])
+            yield event([ChunkChoice(i, text=a[position]) for i, a in enumerate(answers)])
     if chat:
-        yield event([_ChunkChoice(i, _Delta(), finish) for i in range(len(answers))])
+        yield event([ChunkChoice(i, Delta(), finish_reason=finish) for i in range(len(answers))])
     else:
-        yield event([_TextChoice(i, "", finish) for i in range(len(answers))])
+        yield event([ChunkChoice(i, text="", finish_reason=finish) for i in range(len(answers))])
     if usage_event:
-        final = _Body(ident, obj, created, model, [], usage=usage)
-        yield b"data: " + encode(final) + b"\n\n"
-    yield b"data: [DONE]\n\n"
+        yield chunk_event(Chunk(ident, obj, created, model, [], _FINGERPRINT, usage))
+    yield DONE

@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 
 from ..config import OpenAIProvider as OpenAIConfig
 from ..config import provider_api_key
+from ..protocols.openai.rewrite import with_model, with_stream_usage
 from ..upstream import Pool, UpstreamResponse
-from ..wire import with_model, with_stream_usage
 from .base import Call
+from .openai_wire import OpenAIWire
 
 
-class OpenAIProvider:
+class OpenAIProvider(OpenAIWire):
     def __init__(self, name: str, config: OpenAIConfig, loop: asyncio.AbstractEventLoop) -> None:
         self.name = name
         self.config = config
@@ -30,6 +31,7 @@ class OpenAIProvider:
         headers = [("content-type", "application/json"), ("accept-encoding", "identity")]
         key = provider_api_key(config)
         if key:
+            self.secret = key.encode()
             header = config.api_key_header.lower()
             headers.append((header, f"Bearer {key}" if header == "authorization" else key))
         headers.extend((k.lower(), v) for k, v in config.headers.items())

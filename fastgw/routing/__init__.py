@@ -3,7 +3,8 @@ fails (strategies, retries with backoff, fallbacks, circuit breakers, timeouts).
 
 ``Router`` is built once per worker from the config; ``Router.answer`` is the only call on
 the request path. The decisions are I/O-free modules (``plan``, ``strategies``, ``breaker``,
-``policy``, ``classify``); ``router`` and ``attempt`` are the thin async shell around them.
+``policy``); what a failed answer means is its provider's word (``Provider.classify``);
+``router`` and ``attempt`` are the thin async shell around them.
 """
 
 from .attempt import Answer

@@ -1,15 +1,20 @@
 """Deployment health for operators: the rows of ``GET /admin/deployments`` (JSON, admin key,
 served by ``fastgw.admin.deployments``) and the
-deployment lines of ``/metrics``. Labels are configured model and deployment names only."""
+deployment series of ``/metrics`` (``record_metrics``, sampled by each worker and summed
+across workers by ``fastgw.metrics``). Labels are configured model and deployment names
+only."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..metrics import _labels
 from .router import Router
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 _STATES = ("healthy", "cooling", "open", "half_open")
 
@@ -63,39 +68,24 @@ def health(router: Router) -> list[DeploymentHealth]:
     return rows
 
 
-def render_metrics(router: Router) -> bytes:
-    """Prometheus lines: per deployment its state, in-flight requests, attempts, failures,
-    circuit openings and latency moving averages (plain answers, streams' first token)."""
-    rows = health(router)
-    out = [
-        "# HELP fastgw_deployment_state 1 for the deployment's current routing state.",
-        "# TYPE fastgw_deployment_state gauge",
-    ]
-    for r in rows:
+def record_metrics(router: Router, metrics: Metrics) -> None:
+    """Set the deployment series of ``metrics`` from this worker's router: per deployment its
+    state, in-flight requests, attempts, failures, circuit openings and latency moving
+    averages (plain answers, streams' first token). The gauges are set anew (a deployment a
+    reload removed leaves them); the counters copy the deployment's own totals."""
+    state, in_flight = metrics.deployment_state.values, metrics.deployment_in_flight.values
+    latency, ttft = metrics.deployment_latency.values, metrics.deployment_ttft.values
+    for gauge in (state, in_flight, latency, ttft):
+        gauge.clear()
+    for r in health(router):
+        labels = (r.model, r.deployment)
         for s in _STATES:
-            labels = _labels(("model", "deployment", "state"), (r.model, r.deployment, s))
-            out.append(f"fastgw_deployment_state{labels} {int(r.state == s)}")
-    for name, kind, help, value in (
-        ("in_flight", "gauge", "Requests under way on the deployment.", "in_flight"),
-        ("attempts_total", "counter", "Upstream attempts sent.", "requests"),
-        (
-            "failures_total",
-            "counter",
-            "Attempts that failed (5xx, 401/403, none).",
-            "failures",
-        ),
-        ("circuit_opens_total", "counter", "Times the circuit breaker opened.", "circuit_opens"),
-        ("latency_seconds", "gauge", "Moving average time to a whole plain answer.", "latency_ms"),
-        ("ttft_seconds", "gauge", "Moving average time to a stream's first token.", "ttft_ms"),
-    ):
-        out.append(f"# HELP fastgw_deployment_{name} {help}")
-        out.append(f"# TYPE fastgw_deployment_{name} {kind}")
-        for r in rows:
-            v = getattr(r, value)
-            if v is None:
-                continue
-            if value in ("latency_ms", "ttft_ms"):
-                v = v / 1000
-            labels = _labels(("model", "deployment"), (r.model, r.deployment))
-            out.append(f"fastgw_deployment_{name}{labels} {v}")
-    return ("\n".join(out) + "\n").encode()
+            state[(r.model, r.deployment, s)] = float(r.state == s)
+        in_flight[labels] = r.in_flight
+        metrics.deployment_attempts.observe_total(labels, r.requests)
+        metrics.deployment_failures.observe_total(labels, r.failures)
+        metrics.deployment_circuit_opens.observe_total(labels, r.circuit_opens)
+        if r.latency_ms is not None:
+            latency[labels] = r.latency_ms / 1000
+        if r.ttft_ms is not None:
+            ttft[labels] = r.ttft_ms / 1000

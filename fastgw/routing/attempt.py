@@ -1,10 +1,13 @@
-"""One attempt at one deployment: send the request, then read what must arrive before the
-answer may be relayed, and the ``Answer`` that carries it to the relay.
+"""One attempt at one deployment: send the request, read what must arrive before the answer
+may be relayed, record the outcome on the deployment; and the ``Answer`` that carries it to
+the relay. Every path of the router (a plain model's one send, the healthy fast path, each
+planner step) makes its attempts here: the attempt is written once.
 
 Rules this module keeps:
 - An attempt is over when its answer is known to be whole enough to relay: a plain answer
-  read to its end, or a stream's first SSE data event (before that, no byte has gone to the
-  client, so the router may retry or fail over).
+  read to its end, or a stream's first event as its provider recognises it
+  (``Provider.first_event``; before that, no byte has gone to the client, so the router may
+  retry or fail over).
 - The deployment's in-flight count covers the attempt; an ``Answer`` keeps the slot until
   ``finish`` (or ``release`` when the router discards it).
 - Only a 200 is measured into the deployment's latency averages (plain answer, or a
@@ -13,12 +16,13 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Callable, Sequence
 
-from ..errors import UpstreamProtocolError, UpstreamTimeout
+from ..errors import GatewayError, UpstreamError
 from ..exchange import Exchange
 from ..metrics import Metrics
+from ..protocols.failure import Failure
 from ..providers import Call, Response
 from .deployment import DeploymentState
 
@@ -38,6 +42,11 @@ class Answer:
         self.head = head
         self.live = True  # holds one of the deployment's in-flight slots
 
+    def upstream_headers(self) -> Sequence[tuple[str, str]]:
+        """The upstream's headers to pass to the client (``x-upstream-ratelimit-*``, see
+        ``fastgw.protocols.openai.ratelimit``); empty when it sent none."""
+        return self.deployment.provider.upstream_headers(self.response)
+
     def release(self) -> None:
         if self.live:
             self.live = False
@@ -52,53 +61,69 @@ class Answer:
             deployment.tpm.add(time.monotonic(), tokens)
 
 
-async def exchange(
-    deployment: DeploymentState, call: Call, stream: bool, ex: Exchange, metrics: Metrics
-) -> Answer:
-    """One attempt: send, then read the body (plain answers, errors) or a stream's first
-    data event. The deployment's in-flight count covers the attempt; on success it stays up
-    until ``Answer.finish``."""
+async def attempt(
+    deployment: DeploymentState,
+    call: Call,
+    stream: bool,
+    ex: Exchange,
+    metrics: Metrics,
+    clock: Callable[[], float],
+) -> tuple[Answer | GatewayError, Failure | None]:
+    """One attempt at ``deployment``, recorded on it. Send, then read the body (plain
+    answers, errors) or a stream's first event; count the request (and its quota).
+
+    A 200: ``(answer, None)``, the latency measured, the breaker told; the deployment's
+    in-flight slot stays taken until ``Answer.finish``. Anything else: ``(answer or error,
+    kind)``, the kind as the provider classifies it, recorded (failures, breaker, cooling
+    after a 429), a failed answer closed with its slot freed (its body stays readable).
+    A cancelled attempt frees its slot, gives back the breaker's probe and raises."""
+    deployment.requests += 1
+    if deployment.rpm is not None:
+        deployment.rpm.add(clock())
     call.upstream_model = deployment.model
     call.timeouts = deployment.timeouts
     ex.deployment, ex.provider = deployment.model, deployment.provider_name
+    provider = deployment.provider
     deployment.in_flight += 1
     response: Response | None = None
     sent = time.perf_counter()
     try:
-        response = await deployment.provider.send(call)
+        response = await provider.send(call)
         metrics.upstream.observe((deployment.provider_name,), time.perf_counter() - sent)
         if stream and response.status == 200:
             left = deployment.timeouts.first_token_s - (time.perf_counter() - sent)
-            answer = Answer(response, deployment, b"", await _first_event(response, left))
+            answer = Answer(response, deployment, b"", await provider.first_event(response, left))
         else:
             answer = Answer(response, deployment, await response.read(), b"")
+    except UpstreamError as exc:  # no answer: the transport failed or timed out
+        if response is not None:
+            response.close()
+        deployment.in_flight -= 1
+        deployment.record(Failure.TRANSIENT, clock())
+        return exc, Failure.TRANSIENT
     except BaseException:
         if response is not None:
             response.close()
         deployment.in_flight -= 1
+        if deployment.breaker is not None:
+            deployment.breaker.release()  # cancelled: a probe had no result
         raise
     ex.upstream_s = elapsed = time.perf_counter() - sent
-    if answer.response.status == 200:  # a quick error is not a fast deployment
-        deployment.observe_latency(elapsed, stream)
-    return answer
+    if response.status == 200:
+        deployment.observe_latency(elapsed, stream)  # a quick error is not a fast deployment
+        if deployment.breaker is not None:
+            deployment.breaker.success(clock())
+        return answer, None
+    response.close()
+    answer.release()
+    now = clock()
+    kind = provider.classify(response, answer.body)
+    if kind is Failure.RATE_LIMITED:
+        wait = provider.cooldown(response)
+        if wait is not None:
+            deployment.cooling_until = max(deployment.cooling_until, now + wait)
+    deployment.record(kind, now)
+    return answer, kind
 
 
-async def _first_event(response: Response, timeout: float) -> bytes:
-    """A stream's bytes up to and including the chunk that completes its first data event."""
-    parts: list[bytes] = []
-    try:
-        async with asyncio.timeout(max(timeout, 0.0)):
-            while True:
-                chunk = await response.next_chunk()
-                if chunk is None:
-                    raise UpstreamProtocolError("The upstream stream ended before its first event.")
-                parts.append(chunk)
-                if b"data:" in chunk or (len(parts) > 1 and b"data:" in b"".join(parts)):
-                    return chunk if len(parts) == 1 else b"".join(parts)
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"The upstream did not answer in time (time to first token, {timeout:.3g}s)."
-        ) from None
-
-
-__all__ = ["Answer", "exchange"]
+__all__ = ["Answer", "attempt"]

@@ -1,7 +1,7 @@
 """What routing knows about one deployment: its settings, health and load.
 
 Rules this module keeps:
-- No I/O: the provider is held as an opaque object for the shell to call; every time is a
+- No I/O: the provider is held for the shell to call (``Provider``); every time is a
   ``now`` given by the caller (monotonic seconds).
 - Optional parts (breaker, per-minute windows) are ``None`` when not configured, so an
   unconfigured feature is one ``is None`` test.
@@ -12,9 +12,10 @@ Rules this module keeps:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from ..config import CircuitConfig, Deployment, RetryConfig, Timeouts
+from ..protocols.failure import Failure
+from ..providers.base import Provider
 from .breaker import CircuitBreaker
 from .policy import MinuteWindow, RateBucket
 
@@ -51,7 +52,7 @@ class DeploymentState:
         config: Deployment,
         name: str,
         model: str,
-        provider: Any,
+        provider: Provider,
         timeouts: Timeouts,
         retry: RetryConfig,
         circuit: CircuitConfig | None,
@@ -100,6 +101,20 @@ class DeploymentState:
         if self.breaker is not None and self.breaker.state != "closed":
             return self.breaker.state
         return "cooling" if self.ready_in(now, False) > 0 else "healthy"
+
+    def record(self, kind: Failure | None, now: float) -> bool:
+        """Apply one attempt's or health check's result (``None``: a 200) to the failure
+        count and the breaker; whether it shows the deployment alive. An answer that is a
+        429 or a 4xx shows it alive; no answer, a 5xx or refused credentials do not."""
+        breaker = self.breaker
+        if kind is Failure.TRANSIENT or kind is Failure.DEPLOYMENT:
+            self.failures += 1
+            if breaker is not None:
+                breaker.failure(now)
+            return False
+        if breaker is not None:
+            breaker.success(now)
+        return True
 
     def observe_latency(self, seconds: float, stream: bool) -> None:
         """Add one successful attempt's time: to its first token when ``stream``, else to

@@ -2,7 +2,7 @@
 deployment of a model that has ``[models.health_check]``.
 
 Rules this module keeps:
-- An answer means what it means for a client's attempt (``classify``): a 200, a 429 or a
+- An answer means what it means for a client's attempt (``Provider.classify``): a 200, a 429 or a
   4xx shows the deployment alive and closes its circuit (back in rotation without waiting
   for a client's probe; a 429 also cools it down for its Retry-After); a 5xx, a 401/403 or no
   answer counts against it like a client's failed attempt, and enough of them open the
@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import msgspec
 
 from ..config import Config
 from ..errors import UpstreamError
+from ..protocols.failure import Failure
+from ..protocols.openai.requests import ChatRequest, Message
+from ..protocols.openai.rewrite import encode
 from ..providers import Call
-from ..wire import ChatRequest, Message, encode
-from .classify import Failure, classify, retry_after
 from .deployment import DeploymentState
 from .router import Router
 
@@ -74,11 +74,10 @@ async def probe(router: Router, deployment: DeploymentState, timeout: float) -> 
         response = await deployment.provider.send(call)
         try:
             body = await response.read()
-            kind = None if response.status == 200 else classify(response.status, body)
+            provider = deployment.provider
+            kind = None if response.status == 200 else provider.classify(response, body)
             if kind is Failure.RATE_LIMITED:
-                wait = retry_after(
-                    response.header(b"retry-after"), response.header(b"retry-after-ms"), time.time()
-                )
+                wait = provider.cooldown(response)
                 if wait is not None:
                     until = router.clock() + wait
                     deployment.cooling_until = max(deployment.cooling_until, until)
@@ -88,16 +87,9 @@ async def probe(router: Router, deployment: DeploymentState, timeout: float) -> 
 
 
 def record(deployment: DeploymentState, kind: Failure | None, now: float) -> bool:
-    """Apply one health result (``None``: a 200) to the deployment; whether it is alive."""
-    breaker = deployment.breaker
-    if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
-        deployment.failures += 1
-        if breaker is not None:
-            breaker.failure(now)
-        return False
-    if breaker is not None:
-        breaker.success(now)
-    return True
+    """Apply one health result (``None``: a 200) to the deployment; whether it is alive
+    (``DeploymentState.record``: the same rule as for a client's attempt)."""
+    return deployment.record(kind, now)
 
 
 __all__ = ["REQUEST_ID", "probe", "record", "start"]

@@ -2,13 +2,19 @@
 waits it asks for, and hands back the first answer worth relaying.
 
 Rules this module keeps:
-- Decisions live in ``plan``, ``classify``, ``breaker`` and ``policy``; one attempt (send,
-  read up to what may be relayed, latency) lives in ``attempt``. This module only sequences
-  attempts, sleeps, and records what happened on the deployment (breaker, cooling, quotas)
-  and on the exchange (``ex.attempts``, the model that answered).
+- Decisions live in ``plan``, ``breaker`` and ``policy``; what a failed answer means is the
+  provider's word (``Provider.classify``, ``Provider.cooldown``), so routing never reads a
+  protocol's statuses or error bodies; one attempt (send, read up to what may be relayed,
+  latency, the outcome recorded) lives in ``attempt``. This module only sequences attempts,
+  sleeps, and records what happened on the deployment (breaker, cooling, quotas) and on the
+  exchange (``ex.attempts``, the model that answered).
+- One attempt is written once (``attempt.attempt``: send, read, record the outcome): the
+  plain model's single send, the healthy fast path's pick and every planner step all make
+  their attempts with it.
 - A failed attempt never sets usage on the exchange: only the answer returned is billed.
-- A model with one deployment and no routing options (``Group.simple``) is one send, with
-  no plan, breaker or quota; everything is decided when the worker starts.
+- A model with one deployment and no routing options (``Group.simple``) is one attempt, with
+  no plan, breaker or quota, its answer relayed whatever it is; everything is decided when
+  the worker starts.
 """
 
 from __future__ import annotations
@@ -35,14 +41,13 @@ from ..errors import (
     GatewayError,
     InvalidRequest,
     ServiceUnavailable,
-    UpstreamError,
 )
 from ..exchange import Exchange
 from ..metrics import Metrics
+from ..protocols.failure import Failure
 from ..providers import Call, Provider
-from .attempt import Answer, exchange
+from .attempt import Answer, attempt
 from .breaker import CLOSED
-from .classify import Failure, classify, retry_after
 from .deployment import DeploymentState
 from .plan import Group, GroupPlan
 
@@ -95,21 +100,14 @@ class Router:
         failed). Raises the last ``UpstreamError`` when the last attempt got no answer, and
         ``ServiceUnavailable`` / ``InvalidRequest`` when no deployment could be tried."""
         if group.simple and not tags:
+            # one deployment, nothing to route: one attempt, relayed whatever it is
             deployment = group.deployments[0]
-            deployment.requests += 1
-            try:
-                answer = await exchange(deployment, call, stream, ex, self.metrics)
-            except UpstreamError as exc:
-                ex.attempts = f"{deployment.label}:{exc.code}"
-                exc.headers.append((ATTEMPTS_HEADER, ex.attempts))
-                deployment.failures += 1
-                raise
-            ex.attempts = (
-                deployment.label_ok
-                if answer.response.status == 200
-                else f"{deployment.label}:{answer.response.status}"
-            )
-            return answer
+            result, kind = await attempt(deployment, call, stream, ex, self.metrics, self.clock)
+            if kind is None:
+                ex.attempts = deployment.label_ok
+                return result  # type: ignore[return-value]  # kind None: an Answer
+            ex.attempts = _outcome(deployment, result)
+            return _answer_or_raise(result, ex.attempts)
         if not tags and group.quota_free:
             # every deployment healthy (closed circuit, not cooling): one pick, one attempt,
             # none of the planning below; a failure hands the attempt to the planner
@@ -123,19 +121,12 @@ class Router:
             else:
                 group.turn += 1
                 deployment = group.choose(group.deployments, group.turn, self.random, stream)
-                deployment.requests += 1
-                try:
-                    first: Answer | GatewayError = await exchange(
-                        deployment, call, stream, ex, self.metrics
-                    )
-                except UpstreamError as exc:
-                    first = exc
-                if isinstance(first, Answer) and first.response.status == 200:
+                result, kind = await attempt(deployment, call, stream, ex, self.metrics, self.clock)
+                if kind is None:
                     ex.attempts = deployment.label_ok
-                    if deployment.breaker is not None:
-                        deployment.breaker.success(self.clock())
-                    return first
-                return await self._route(ex, group, call, stream, tags, (deployment, first), now)
+                    return result  # type: ignore[return-value]  # kind None: an Answer
+                first = (deployment, result, kind)
+                return await self._route(ex, group, call, stream, tags, first, now)
         return await self._route(ex, group, call, stream, tags)
 
     async def _route(
@@ -145,11 +136,11 @@ class Router:
         call: Call,
         stream: bool,
         tags: frozenset[str] | None,
-        first: tuple[DeploymentState, Answer | GatewayError] | None = None,
+        first: tuple[DeploymentState, Answer | GatewayError, Failure] | None = None,
         started: float | None = None,
     ) -> Answer:
-        """The planner. ``first``: an attempt already made (the healthy fast path's, begun at
-        ``started``) whose failure it takes over as its own first attempt."""
+        """The planner. ``first``: an attempt already made and recorded (the healthy fast
+        path's, begun at ``started``) which it takes as its own first attempt."""
         clock, random = self.clock, self.random
         deadline = (clock() if started is None else started) + group.retry.budget_s
         path: list[str] = []
@@ -165,13 +156,9 @@ class Router:
             matched = matched or bool(plan.candidates)
             switch: tuple[Group, ...] | None = None
             while attempts < group.max_attempts:
-                answer: Answer | GatewayError
                 if first is not None:
-                    deployment, answer = first
+                    deployment, result, kind = first
                     first = None
-                    breaker = deployment.breaker
-                    plan.tried.append(deployment)
-                    attempts += 1
                 else:
                     step = plan.next(clock(), deadline, random)
                     if step is None:
@@ -186,29 +173,19 @@ class Router:
                         continue
                     if deployment in plan.tried:
                         deployment.retries.take(now)
-                    plan.tried.append(deployment)
-                    attempts += 1
-                    deployment.requests += 1
-                    if deployment.rpm is not None:
-                        deployment.rpm.add(now)
-                    try:
-                        answer = await exchange(deployment, call, stream, ex, self.metrics)
-                    except UpstreamError as exc:
-                        answer = exc
-                    except BaseException:
-                        if breaker is not None:
-                            breaker.release()  # cancelled: the probe had no result
-                        raise
-                last = answer
-                if isinstance(answer, Answer) and answer.response.status == 200:
+                    result, kind = await attempt(
+                        deployment, call, stream, ex, self.metrics, self.clock
+                    )
+                plan.tried.append(deployment)
+                attempts += 1
+                last = result
+                if kind is None:
                     path.append(deployment.label_ok)
                     ex.attempts = ", ".join(path)
-                    if breaker is not None:
-                        breaker.success(clock())
                     if current is not group:
                         ex.served_model = current.name
-                    return answer
-                kind = self._record_failure(deployment, answer, path)
+                    return result  # type: ignore[return-value]  # kind None: an Answer
+                path.append(_outcome(deployment, result))
                 if kind is Failure.INVALID:
                     break
                 if kind is Failure.CONTEXT_LENGTH:
@@ -233,39 +210,7 @@ class Router:
         ex.attempts = ", ".join(path) if path else None
         if last is None:
             raise self._unavailable(group, visited, tags, matched)
-        if isinstance(last, GatewayError):
-            if ex.attempts is not None:
-                last.headers.append((ATTEMPTS_HEADER, ex.attempts))
-            raise last
-        return last
-
-    def _record_failure(
-        self, deployment: DeploymentState, answer: Answer | GatewayError, path: list[str]
-    ) -> Failure:
-        now = self.clock()
-        breaker = deployment.breaker
-        if isinstance(answer, GatewayError):
-            path.append(f"{deployment.label}:{answer.code}")
-            kind = Failure.TRANSIENT
-        else:
-            response = answer.response
-            response.close()
-            answer.release()
-            path.append(f"{deployment.label}:{response.status}")
-            kind = classify(response.status, answer.body)
-            if kind is Failure.RATE_LIMITED:
-                wait = retry_after(
-                    response.header(b"retry-after"), response.header(b"retry-after-ms"), time.time()
-                )
-                if wait is not None:
-                    deployment.cooling_until = max(deployment.cooling_until, now + wait)
-        if kind in (Failure.TRANSIENT, Failure.DEPLOYMENT):
-            deployment.failures += 1
-            if breaker is not None:
-                breaker.failure(now)
-        elif breaker is not None:
-            breaker.success(now)  # it answered (a 429 or a 4xx): alive
-        return kind
+        return _answer_or_raise(last, ex.attempts)
 
     def _unavailable(
         self, group: Group, visited: list[Group], tags: frozenset[str] | None, matched: bool
@@ -286,6 +231,22 @@ class Router:
             code="no_available_deployment",
             headers=[("retry-after", retry)],
         )
+
+
+def _outcome(deployment: DeploymentState, result: Answer | GatewayError) -> str:
+    """An attempt as ``x-fastgw-attempts`` lists it: ``model/deployment:status-or-code``."""
+    if isinstance(result, GatewayError):
+        return f"{deployment.label}:{result.code}"
+    return f"{deployment.label}:{result.response.status}"
+
+
+def _answer_or_raise(result: Answer | GatewayError, attempts: str | None) -> Answer:
+    """The last attempt's answer to relay, or its error raised with the attempts header."""
+    if isinstance(result, GatewayError):
+        if attempts is not None:
+            result.headers.append((ATTEMPTS_HEADER, attempts))
+        raise result
+    return result
 
 
 def _routed(model: ModelConfig) -> bool:

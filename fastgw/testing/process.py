@@ -2,11 +2,16 @@
 
 ``GatewayProcess(config_text)`` writes the TOML to a temporary file, starts
 ``python -m fastgw serve`` on a free loopback port and returns once ``GET /ready`` answers
-200 (polled, never slept on). ``stop()`` sends SIGTERM and waits for the drain.
+200 (polled, never slept on). The server runs in a process group of its own; ``stop()``
+sends SIGINT to the whole group (as Ctrl-C would: no readiness grace, in-flight requests
+drain) and waits for it, ``terminate()`` sends SIGTERM to the main process (as an
+orchestrator would: the grace of ``server.drain_grace_s`` first). stdout (the JSON access
+log) and stderr (everything else) are kept apart: ``stdout()`` and ``log()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -35,16 +40,23 @@ class GatewayProcess:
         workers: int = 1,
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
+        cwd: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,  # another environment's interpreter (install tests)
     ) -> None:
+        """``cwd``: the directory the server runs in (this process's by default). ``python -m``
+        imports from there first, so a fastgw checkout there is the fastgw that serves (the
+        baseline of an A/B benchmark)."""
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="fastgw-")
         self.config_path = Path(self._dir.name) / "fastgw.toml"
         self.config_path.write_text(config_text)
-        self.log_path = Path(self._dir.name) / "server.log"
+        self.log_path = Path(self._dir.name) / "server.log"  # stderr
+        self.stdout_path = Path(self._dir.name) / "stdout.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "fastgw",
                 "serve",
@@ -57,9 +69,11 @@ class GatewayProcess:
                 "--workers",
                 str(workers),
             ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            stdout=self._stdout,
+            stderr=self._log,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,  # its own process group: stop() reaches every worker
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._wait_ready(ready_timeout)
@@ -81,22 +95,44 @@ class GatewayProcess:
         raise RuntimeError(f"fastgw was not ready within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        """Everything the server wrote: stderr (its own log), then stdout (access lines)."""
+        return self.log_path.read_text(errors="replace") + self.stdout()
+
+    def stdout(self) -> str:
+        """What the server wrote to stdout: the JSON access log, one line per request."""
+        return self.stdout_path.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        """The Granian worker processes now alive (children of the main process; Linux)."""
+        pids: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    pids += [int(p) for p in (task / "children").read_text().split()]
+        return sorted(pids)
 
     def terminate(self) -> None:
-        """Send SIGTERM (start the drain) without waiting."""
+        """Send SIGTERM to the main process (the grace, then the drain) without waiting."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
+    def interrupt(self) -> None:
+        """Send SIGINT to every process of the server (as Ctrl-C does): the drain at once."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGINT)
+
     def stop(self, timeout: float = 30.0) -> int:
-        self.terminate()
+        """SIGINT to the group, and wait; SIGKILL to the group past ``timeout``."""
+        self.interrupt()
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._log.close()
+        self._stdout.close()
         return code
 
     def __enter__(self) -> GatewayProcess:

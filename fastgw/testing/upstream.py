@@ -10,6 +10,8 @@ Rules this module keeps:
 - Everything it saw and sent is recorded: ``requests`` (method, path, query, headers, raw
   body, status and body bytes sent), ``connections`` accepted, and ``disconnects``: exchanges
   whose connection the *client* closed before the response was complete.
+- ``headers`` are sent with every answer (``RATELIMIT_HEADERS``: OpenAI's rate-limit ones),
+  after the defaults and before a fault's own.
 - Misbehaviour is a ``Fault`` (a frozen value) queued for the next requests (``fail_next``)
   or set for every request (``fail_always``); a new fault mode is a new field, read in
   ``_answer``.
@@ -245,8 +247,16 @@ class _Connection(asyncio.Protocol):
 class FakeUpstream:
     """A fake OpenAI-compatible server on 127.0.0.1. See the module docstring."""
 
-    def __init__(self, *, chunks: int = 5, chunk_delay: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        chunks: int = 5,
+        chunk_delay: float = 0.0,
+        port: int = 0,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.chunks = chunks
+        self.headers = headers  # sent with every answer (``RATELIMIT_HEADERS``: as OpenAI does)
         self.chunk_delay = chunk_delay
         self.port = port
         self.requests: list[RecordedRequest] = []
@@ -423,7 +433,8 @@ class FakeUpstream:
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         kind = "application/json" if body.lstrip()[:1] == b"{" else "text/plain"
-        extra = [("content-type", kind), ("content-length", str(len(body))), *headers]
+        extra = [("content-type", kind), ("content-length", str(len(body))), *self.headers]
+        extra += headers
         rec.status = status  # recorded before writing: a test may look as soon as it reads
         rec.response.append(body)
         conn.write(_head(status, extra, rec.keep_alive) + body)
@@ -437,6 +448,7 @@ class FakeUpstream:
             ("content-type", "text/event-stream"),
             ("cache-control", "no-cache"),
             ("transfer-encoding", "chunked"),
+            *self.headers,
             *fault.headers,
         ]
         out = [_head(200, headers, rec.keep_alive)]
@@ -473,6 +485,16 @@ class FakeUpstream:
 
 
 _NORMAL = Fault()
+#: The rate-limit headers OpenAI sends with every answer (values from its rate-limit guide):
+#: ``FakeUpstream(headers=RATELIMIT_HEADERS)`` answers like it.
+RATELIMIT_HEADERS = (
+    ("x-ratelimit-limit-requests", "10000"),
+    ("x-ratelimit-limit-tokens", "150000"),
+    ("x-ratelimit-remaining-requests", "9999"),
+    ("x-ratelimit-remaining-tokens", "149984"),
+    ("x-ratelimit-reset-requests", "6ms"),
+    ("x-ratelimit-reset-tokens", "6m0.5s"),
+)
 SPLIT_PAUSE_S = 0.05
 
 
@@ -584,4 +606,4 @@ def _embeddings(request: _Request) -> bytes:
     )
 
 
-__all__ = ["FakeUpstream", "Fault", "RecordedRequest", "openai_error"]
+__all__ = ["RATELIMIT_HEADERS", "FakeUpstream", "Fault", "RecordedRequest", "openai_error"]

@@ -3,7 +3,6 @@ keys, admin query parameters, and cache namespaces. One real server for the modu
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ import msgspec
 import pytest
 
 from fastgw.testing import GatewayProcess
+from tests.adversarial.raw import exchange
 from tests.conftest import DEV_KEY, LIMITED_KEY, mock_config
 
 ADMIN_KEY = "admin-key-for-the-inputs-suite-0123"
@@ -92,15 +92,7 @@ def test_a_huge_request_id_is_replaced_and_never_logged(
 
 
 def _raw(gw: GatewayProcess, head: bytes, body: bytes = b"") -> bytes:
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
-        sock.sendall(head + body)
-        parts = []
-        for _ in range(10_000):  # bounded: the gateway closes after the response
-            data = sock.recv(65536)
-            if not data:
-                break
-            parts.append(data)
-    return b"".join(parts)
+    return exchange(gw.port, head + body)
 
 
 def test_huge_paths_methods_and_model_names_are_not_logged_whole(

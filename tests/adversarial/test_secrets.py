@@ -7,7 +7,6 @@ A real server in front of a FakeUpstream; every response is read as raw bytes of
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import msgspec
@@ -16,6 +15,7 @@ import pytest
 
 from fastgw.keys import hash_key
 from fastgw.testing import FakeUpstream, Fault, GatewayProcess
+from tests.adversarial.raw import exchange
 from tests.conftest import DEV_KEY
 
 UPSTREAM_KEY = "sk-Zq8v3XkP9wLm2Rt7Yb4Nc6Hd-Uq5Jx"
@@ -82,15 +82,7 @@ def raw_post(gw: GatewayProcess, path: str, body: bytes) -> bytes:
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
-        sock.sendall(head + body)
-        parts = []
-        for _ in range(10_000):  # bounded: the gateway closes after the response
-            data = sock.recv(65536)
-            if not data:
-                break
-            parts.append(data)
-    return b"".join(parts)
+    return exchange(gw.port, head + body)
 
 
 def assert_no_secret(data: bytes) -> None:
