@@ -1,10 +1,12 @@
-"""The RSGI application: per-worker state, routing, and the error edge.
+"""The RSGI application: the route table, the gateway's own endpoints, reload, and the error
+edge.
 
-Granian calls ``__rsgi_init__(loop)`` in each worker before serving (the state is built there:
-key ring, model table, providers with their connection pools, metrics, access log),
-``__rsgi__(scope, proto)`` per request, and ``__rsgi_del__(loop)`` once every connection has
-finished (``fastgw.drain`` bounds that by the drain timeout); there pools are closed and the
-access log flushed.
+Granian calls ``__rsgi_init__(loop)`` in each worker before serving (there the process's
+``Runtime`` and the config's ``Pipelines`` are built), ``__rsgi__(scope, proto)`` per request,
+and ``__rsgi_del__(loop)`` once every connection has finished (``fastgw.drain`` bounds that by
+the drain timeout); there pools are closed and the access log flushed. A request runs on the
+pipelines current when it started and is accounted by them (``Pipelines.account``); a reload
+swaps the reference (``Gateway.swap``). Every response starts at ``fastgw.respond``.
 
 Every ``GatewayError`` becomes its OpenAI error body here; anything else is logged and
 answered with a 500, the only ``except Exception`` in fastgw.
@@ -16,152 +18,28 @@ import asyncio
 import gc
 import logging
 import os
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
-from . import _core, admin
-from .accesslog import AccessLine, AccessLog
-from .bodies import BodyDeadlines
-from .cache.exact import ResponseCache
-from .config import Config, ModelConfig, load_config
-from .disconnect import Disconnects
-from .drain import SHUTTING_DOWN, Drain
+from . import _core, admin, reload
+from .admin.context import AdminContext
+from .config import Config, ConfigError, load_config
+from .drain import SHUTTING_DOWN
 from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
-from .keys import KeyRing
-from .limits import build_limiter
-from .metrics import CONTENT_TYPE, Metrics
+from .metrics import CONTENT_TYPE
 from .metrics.worker import start_worker_metrics
-from .pricing import PriceTable
-from .providers import Provider, build_provider
-from .proxy import proxy
-from .records.db import initialise
-from .records.keystore import KeyStore
-from .records.refresh import KeyRefresher
-from .records.usage import UsageLog
-from .redact import build_redactor
-from .routing import Router
-from .routing import admin as routing_admin
-from .routing import health as routing_health
-from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, ModelCard, ModelList, encode
+from .pipeline import Pipelines
+from .respond import client_gone, send_bytes, send_error, send_json
+from .runtime import Runtime
+from .wire import ModelCard, ModelList, encode
 
 log = logging.getLogger("fastgw")
 
-Handler = Callable[["WorkerState", Any, Any, Exchange], Awaitable[None]]
-_JSON = ("content-type", "application/json")
-
-
-class WorkerState:
-    """Everything one worker builds once and uses for every request."""
-
-    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop) -> None:
-        self.config = config
-        self.loop = loop
-        self.keys = KeyRing(config.keys, config.teams)
-        # keys and teams of the admin API, and the usage log (fastgw.records)
-        storage, usage = config.storage.sqlite_path, config.usage
-        initialise(storage)
-        self.store = KeyStore(storage)
-        self.refresher = KeyRefresher(self.store, self.keys, loop)
-        self.usage = (
-            UsageLog(storage, loop, usage.flush_interval_s, usage.batch_max)
-            if usage.enabled
-            else None
-        )
-        self.admin_digest = admin.admin_digest(config)
-        self.models: dict[str, ModelConfig] = {m.name: m for m in config.models}
-        self.providers: dict[str, Provider] = {
-            name: build_provider(name, cfg, loop) for name, cfg in config.providers.items()
-        }
-        self.metrics = Metrics()
-        self.router = Router(config, self.providers, metrics=self.metrics)
-        self.groups = self.router.groups
-        self.health_checks = routing_health.start(self.router, config, loop)
-        self.prices = PriceTable(config.prices)
-        self.limiter = build_limiter(config, self.prices, self.metrics)  # None: no limits
-        caching = any(m.cache is not None and m.cache.enabled for m in config.models)
-        self.cache = ResponseCache(config.cache) if caching else None
-        self.access = AccessLog(loop) if config.server.access_log else None
-        self.drain = Drain(loop, config.server.drain_timeout_s, config.server.drain_grace_s)
-        self.bodies = BodyDeadlines(loop, config.server.body_timeout_s)
-        self.disconnects = Disconnects(loop)
-        self.created = int(time.time())
-        self.redactor = build_redactor(config)  # None: no secret configured, nothing scanned
-        self._request_ids = _request_ids()
-        start_worker_metrics(self, lambda: self)  # last: samples what is built above
-
-    def next_request_id(self) -> str:
-        return next(self._request_ids)
-
-    def finish(self, ex: Exchange) -> None:
-        if ex.pending_key is not None and self.limiter is not None:  # first: nothing skips it
-            self.limiter.pending.leave(ex.pending_key)
-        elapsed = time.perf_counter() - ex.start
-        # only configured names become metric labels: a client cannot mint new series
-        model = ex.model if ex.model in self.models else ""
-        if ex.prompt_tokens is not None:
-            ex.cost_usd = (
-                0.0
-                if ex.cache == "hit"
-                else self.prices.cost(
-                    ex.deployment, ex.prompt_tokens, ex.completion_tokens or 0, ex.cached_tokens
-                )
-            )
-        if ex.ticket is not None and self.limiter is not None:
-            self.limiter.settle(ex.ticket, ex)
-        self.metrics.observe_request(ex, model, elapsed)
-        if self.usage is not None:
-            self.usage.record(ex, elapsed)
-        if self.access is not None:
-            ttft = ex.ttft
-            self.access.write(
-                AccessLine(  # positional (the field order of AccessLine): cheaper per request
-                    time.time(),
-                    ex.request_id,
-                    ex.method,
-                    ex.path,
-                    ex.status,
-                    int(elapsed * 1e6 + 0.5) / 1000,  # to the µs: round(x, 3) costs ~3x
-                    ex.key_id,
-                    ex.model,
-                    ex.deployment,
-                    ex.provider,
-                    ex.stream,
-                    None if ttft is None else int(ttft * 1e6 + 0.5) / 1000,
-                    ex.prompt_tokens,
-                    ex.completion_tokens,
-                    ex.cache,
-                    ex.error,
-                    ex.team_id,
-                    ex.cost_usd,
-                    ex.attempts,
-                )
-            )
-
-    @property
-    def ready(self) -> bool:
-        return not self.drain.draining
-
-    async def close(self) -> None:
-        self.drain.draining = True
-        self.bodies.close()
-        for task in self.health_checks:
-            task.cancel()
-        for provider in self.providers.values():
-            await provider.close()
-        if self.usage is not None:
-            await self.usage.close()
-        self.refresher.close()
-        self.store.close()
-        if self.limiter is not None:
-            await self.limiter.close()
-        if self.access is not None:
-            self.access.flush()
-        self.metrics.close()
+Handler = Callable[[Any, Any, Exchange], Awaitable[None]]
 
 
 #: The longest ``x-request-id`` a client may choose; a longer one (or one with a byte outside
@@ -185,95 +63,77 @@ def client_request_id(value: str | None) -> str | None:
     return None
 
 
-def _request_ids() -> Iterator[str]:
-    prefix = os.urandom(6).hex()
-    counter = 0
-    while True:
-        counter += 1
-        yield f"req_{prefix}{counter:010x}"
+# -- handlers of the gateway's own endpoints ----------------------------------------------------
 
 
-# -- handlers -----------------------------------------------------------------------------------
-
-
-def _visible_models(state: WorkerState, scope: Any, ex: Exchange) -> list[str]:
+def _visible_models(pipes: Pipelines, scope: Any, ex: Exchange) -> list[str]:
     headers = scope.headers
-    key = state.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
+    key = pipes.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
     ex.key_id = key.id
-    return [name for name in state.models if key.allows(name)]
+    return [name for name in pipes.models if key.allows(name)]
 
 
-async def _models(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    cards = [ModelCard(n, state.created, "fastgw") for n in _visible_models(state, scope, ex)]
-    _respond(proto, ex, 200, encode(ModelList(cards)))
+async def _models(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None:
+    created = pipes.runtime.created
+    cards = [ModelCard(n, created, "fastgw") for n in _visible_models(pipes, scope, ex)]
+    send_json(proto, ex, 200, encode(ModelList(cards)))
 
 
-async def _model(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+async def _model(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None:
     name = scope.path.split("/models/", 1)[1]
     ex.model = loggable(name)
-    if name not in _visible_models(state, scope, ex):
+    if name not in _visible_models(pipes, scope, ex):
         raise NotFound(
             f"The model '{name}' does not exist or you do not have access to it.",
             code="model_not_found",
             param="model",
         )
-    _respond(proto, ex, 200, encode(ModelCard(name, state.created, "fastgw")))
+    send_json(proto, ex, 200, encode(ModelCard(name, pipes.runtime.created, "fastgw")))
 
 
-async def _health(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    _respond(proto, ex, 200, b'{"status":"ok"}')
+async def _health(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None:
+    send_json(proto, ex, 200, b'{"status":"ok"}')
 
 
-async def _ready(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    if state.ready:
-        _respond(proto, ex, 200, b'{"status":"ready"}')
+async def _ready(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None:
+    if not pipes.runtime.drain.draining:
+        send_json(proto, ex, 200, b'{"status":"ready"}')
     else:
-        _respond(proto, ex, 503, b'{"status":"draining"}')
+        send_json(proto, ex, 503, b'{"status":"draining"}')
 
 
-async def _metrics(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    ex.status, ex.responded = 200, True
-    headers = [("content-type", CONTENT_TYPE), ("x-request-id", ex.request_id)]
-    proto.response_bytes(200, headers, await state.metrics.scrape())  # every worker's sum
-
-
-def _respond(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
-    ex.status, ex.responded = status, True
-    proto.response_bytes(status, [_JSON, ("x-request-id", ex.request_id)], body)
-
-
-ROUTES: dict[str, tuple[str, Handler]] = {}
-for _prefix in ("/v1", ""):
-    # partials, not wrapper coroutines: one coroutine less per proxied request
-    ROUTES[f"{_prefix}/chat/completions"] = (
-        "POST",
-        partial(proxy, endpoint="/chat/completions", cls=ChatRequest),
-    )
-    ROUTES[f"{_prefix}/completions"] = (
-        "POST",
-        partial(proxy, endpoint="/completions", cls=CompletionRequest),
-    )
-    ROUTES[f"{_prefix}/embeddings"] = (
-        "POST",
-        partial(proxy, endpoint="/embeddings", cls=EmbeddingRequest),
-    )
-    ROUTES[f"{_prefix}/models"] = ("GET", _models)
-ROUTES["/health"] = ("GET", _health)
-ROUTES["/ready"] = ("GET", _ready)
-ROUTES["/metrics"] = ("GET", _metrics)
-ROUTES["/admin/deployments"] = ("GET", routing_admin.deployments_handler)
+async def _metrics(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None:
+    body = await pipes.runtime.metrics.scrape()  # every worker's sum
+    send_bytes(proto, ex, 200, [("content-type", CONTENT_TYPE)], body)
 
 
 ANY_METHOD = "*"  # the handler checks the method itself (the admin API)
 
 
-def _route(path: str) -> tuple[str, Handler] | None:
-    route = ROUTES.get(path)
-    if route is None and (path.startswith("/v1/models/") or path.startswith("/models/")):
-        return ("GET", _model)
-    if route is None and path.startswith("/admin/"):
-        return (ANY_METHOD, admin.handle)
-    return route
+def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str, Handler]]:
+    """Path -> (method, handler) for one config: handlers bound to its pipelines (partials,
+    not wrapper coroutines: one coroutine less per request)."""
+    table: dict[str, tuple[str, Handler]] = {}
+    for prefix in ("/v1", ""):
+        for endpoint, pipeline in pipes.endpoints.items():
+            table[prefix + endpoint] = ("POST", pipeline)
+        table[f"{prefix}/models"] = ("GET", partial(_models, pipes))
+    table["/health"] = ("GET", partial(_health, pipes))
+    table["/ready"] = ("GET", partial(_ready, pipes))
+    table["/metrics"] = ("GET", partial(_metrics, pipes))
+    table["/admin/"] = (ANY_METHOD, partial(admin.handle, admin_context))
+    table["/models/"] = ("GET", partial(_model, pipes))
+    return table
+
+
+def _handler_for(table: dict[str, tuple[str, Handler]], path: str) -> tuple[str, Handler] | None:
+    """The (method, handler) of a path that is not in the table as it is: a prefix
+    (``/admin/``, a model's card), else None."""
+    if path.startswith("/v1/models/") or path.startswith("/models/"):
+        return table["/models/"]
+    if path.startswith("/admin/"):
+        return table["/admin/"]
+    return None
 
 
 # -- the RSGI application ---------------------------------------------------------------------
@@ -283,43 +143,136 @@ class Gateway:
     """The RSGI application. ``Gateway(config)`` for tests and embedding;
     ``create_app()`` for ``fastgw serve`` (reads the path the CLI put in the environment).
     ``own_process``: the app is its worker process's only tenant, so it chains the drain in
-    front of the server's SIGTERM/SIGINT handlers and tunes the process's garbage collector
-    (``tune_gc``): right for a worker of ``fastgw serve``, wrong for an app driven in-process
-    by tests."""
+    front of the server's SIGTERM/SIGINT handlers, reloads on the server's signal
+    (``fastgw.reload``) and tunes the process's garbage collector (``tune_gc``): right for a
+    worker of ``fastgw serve``, wrong for an app driven in-process by tests. ``config_path``:
+    the file a reload reads (None: ``reload_file`` is refused; tests call ``swap``).
 
-    def __init__(self, config: Config, *, own_process: bool = False) -> None:
+    ``runtime`` lives as long as the worker; ``pipelines`` is the newest config's, swapped by
+    a reload (one reference); each request keeps the pipelines it started on."""
+
+    def __init__(
+        self, config: Config, *, own_process: bool = False, config_path: str | None = None
+    ) -> None:
         self.config = config
         self.own_process = own_process
-        self.state: WorkerState | None = None
+        self.config_path = config_path
+        self.runtime: Runtime | None = None
+        self.pipelines: Pipelines | None = None
+        self.admin_digest = admin.admin_digest(config)
+
+    def _build(self, config: Config) -> Pipelines:
+        runtime = self.runtime
+        assert runtime is not None
+        pipes = Pipelines(config, runtime)
+        context = AdminContext(
+            admin_digest=self.admin_digest,
+            config=config,
+            disconnects=runtime.disconnects,
+            drain=runtime.drain,
+            keys=pipes.keys,
+            loop=runtime.loop,
+            models=pipes.models,
+            providers=pipes.providers,
+            refresher=pipes.refresher,
+            reload=self.request_reload,
+            router=pipes.router,
+            store=runtime.store,
+            usage=runtime.usage,
+        )
+        pipes.routes = routes(pipes, context)
+        return pipes
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         logging.basicConfig(level=self.config.server.log_level.upper(), format="%(message)s")
-        self.state = WorkerState(self.config, loop)
+        self.runtime = Runtime(self.config, loop)
+        self.pipelines = self._build(self.config)
+        # the metrics sample the runtime and, at each sample, the newest pipelines
+        start_worker_metrics(self.runtime, lambda: self._current())
         if self.own_process:
-            self.state.drain.install()
+            self.runtime.drain.install()
+            reload.install(loop, self.reload_file)
             tune_gc()
         log.info("fastgw worker %d ready (core: %s)", os.getpid(), _core.IMPLEMENTATION)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.state is not None:
-            loop.run_until_complete(self.state.close())
+        if self.pipelines is not None:
+            loop.run_until_complete(self.pipelines.close())
+        if self.runtime is not None:
+            loop.run_until_complete(self.runtime.close())
+
+    def _current(self) -> Pipelines:
+        pipes = self.pipelines
+        assert pipes is not None
+        return pipes
+
+    # -- reload ----------------------------------------------------------------------------
+
+    def swap(self, config: Config) -> Pipelines:
+        """Build ``config``'s pipelines and make them the ones new requests use; the old ones
+        serve their requests in flight to the end, then let go of what only they used."""
+        runtime, old = self.runtime, self.pipelines
+        assert runtime is not None and old is not None
+        for section in runtime.changed_for_restart(config):
+            log.warning("reload: [%s] changed; it takes effect at the next restart", section)
+        new = self._build(config)
+        self.pipelines = new
+        in_flight = runtime.drain.in_flight
+        old.retire(lambda: any(ex.pipes is old for ex in in_flight.values()))
+        log.info("fastgw worker %d reloaded its config (%d models)", os.getpid(), len(new.models))
+        return new
+
+    def reload_file(self) -> bool:
+        """Read the config file again and swap it in if it is valid (the server's reload
+        signal); an invalid one is logged and refused, the running config keeps serving."""
+        if self.config_path is None:
+            log.error("reload refused: this gateway was not started from a config file")
+            return False
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, the running config keeps serving: %s", exc)
+            return False
+        self.swap(config)
+        return True
+
+    def request_reload(self) -> str | None:
+        """``POST /admin/reload``: validate the file, then reload every worker (through the
+        server's parent process when this is a worker of ``fastgw serve``). Returns the
+        errors of an invalid file (nothing is reloaded), else None."""
+        if self.config_path is None:
+            return "This gateway was not started from a config file."
+        try:
+            load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, the running config keeps serving: %s", exc)
+            return str(exc)
+        if self.own_process:
+            reload.signal_server()
+        else:
+            self.reload_file()
+        return None
+
+    # -- requests --------------------------------------------------------------------------
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        state = self.state
-        assert state is not None, "__rsgi_init__ was not called"
-        request_id = client_request_id(scope.headers.get("x-request-id"))
-        if request_id is None:
-            request_id = state.next_request_id()
-        task = asyncio.current_task(state.loop)  # with the loop: no getpid() on 3.11
+        pipes = self.pipelines
+        assert pipes is not None, "__rsgi_init__ was not called"
+        runtime = pipes.runtime
+        request_id = scope.headers.get("x-request-id")  # the client's, if it is usable
+        if request_id is None or client_request_id(request_id) is None:
+            request_id = runtime.next_request_id()
+        task = asyncio.current_task(runtime.loop)  # with the loop: no getpid() on 3.11
         assert task is not None
         path, method = scope.path, scope.method  # bounded for the log: no key needed to send
         if len(path) > MAX_LOGGED_CHARS or len(method) > MAX_LOGGED_CHARS:
             path, method = loggable(path), loggable(method)
         ex = Exchange(request_id, method, path, task)
-        in_flight = state.drain.in_flight
+        ex.pipes = pipes
+        in_flight = runtime.drain.in_flight
         in_flight[task] = ex
         try:
-            route = _route(scope.path)
+            route = pipes.routes.get(scope.path) or _handler_for(pipes.routes, scope.path)
             if route is None:
                 raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
             method, handler = route
@@ -328,14 +281,14 @@ class Gateway:
                     f"Method {scope.method} is not allowed for {scope.path}; use {method}.",
                     headers=[("allow", method)],
                 )
-            await handler(state, scope, proto, ex)
+            await handler(scope, proto, ex)
         except GatewayError as exc:
             if _large_body(scope.headers):  # maybe left unread: the server will close
                 exc.headers = [*exc.headers, ("connection", "close")]
-            _error(proto, ex, exc)
+            send_error(proto, ex, exc)
         except (asyncio.CancelledError, RSGIProtocolClosed):
             if ex.error == SHUTTING_DOWN:  # cut at the drain timeout
-                _error(
+                send_error(
                     proto,
                     ex,
                     ServiceUnavailable(
@@ -345,13 +298,13 @@ class Gateway:
             else:
                 # the client went away: its disconnect watcher cancelled us, or a send found
                 # the connection already closed (whichever Granian noticed first)
-                ex.status, ex.error = 499, "client_disconnected"
+                client_gone(ex)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
-            _error(proto, ex, GatewayError("The gateway failed to answer this request."))
+            send_error(proto, ex, GatewayError("The gateway failed to answer this request."))
         finally:
             del in_flight[task]
-            state.finish(ex)
+            pipes.account(ex)
 
 
 #: Granian drains a request body the app left unread up to about 64 KiB and past that closes
@@ -368,22 +321,12 @@ def _large_body(headers: Any) -> bool:
     return not declared.isdigit() or int(declared) > LARGE_BODY_BYTES
 
 
-def _error(proto: Any, ex: Exchange, exc: GatewayError) -> None:
-    ex.error = exc.code or exc.type
-    if ex.responded:
-        return
-    ex.status, ex.responded = exc.status, True
-    headers = [_JSON, ("x-request-id", ex.request_id), *exc.headers]
-    if ex.ticket is not None:  # admitted, then failed: still say where the limits stand
-        headers.extend(ex.ticket.headers)
-    proto.response_bytes(exc.status, headers, exc.body())
-
-
 def create_app() -> Gateway:
     """Granian factory target: the config path comes from ``fastgw serve``."""
     from .config import config_path_from_env
 
-    return Gateway(load_config(config_path_from_env()), own_process=True)
+    path = config_path_from_env()
+    return Gateway(load_config(path), own_process=True, config_path=path)
 
 
 #: Allocations of tracked objects between two young-generation collections (CPython: 700).

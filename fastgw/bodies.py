@@ -22,7 +22,7 @@ import asyncio
 import time
 from typing import Any
 
-from .errors import RequestTimeout
+from .errors import PayloadTooLarge, RequestTimeout
 from .exchange import Exchange
 
 BODY_TIMEOUT = "body_timeout"
@@ -65,3 +65,26 @@ class BodyDeadlines:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+async def read_body(proto: Any, declared: str | None, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit``: from
+    its content-length before reading, or while reading a chunked body (never buffered
+    past the limit)."""
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise _too_large(limit)
+        body: bytes = await proto()  # the server reads at most content-length bytes
+        return body
+    parts = []
+    size = 0
+    async for chunk in proto:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the gateway's limit of {limit} bytes.")

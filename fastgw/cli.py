@@ -1,4 +1,4 @@
-"""The ``fastgw`` command: serve, check-config, init, hash-key, usage, --version.
+"""The ``fastgw`` command: serve, check-config, reload, init, hash-key, usage, --version.
 
 Rules this module keeps:
 - Each subcommand is one ``add_parser`` call in ``build_parser`` and one handler taking the
@@ -38,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to bind (overrides server.port)")
     serve.add_argument("--workers", type=int, help="worker processes (overrides server.workers)")
+    serve.add_argument("--pid-file", help="where to write the server's pid (for fastgw reload)")
     serve.set_defaults(run=_serve)
+
+    reloading = commands.add_parser(
+        "reload", help="validate the config file, then make the running server reload it"
+    )
+    reloading.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="TOML config file")
+    reloading.add_argument("--port", type=int, help="the server's port (default: server.port)")
+    reloading.add_argument("--pid-file", help="the server's pid file (default: from the port)")
+    reloading.set_defaults(run=_reload)
 
     check = commands.add_parser(
         "check-config", help="validate a config file and print every error and warning"
@@ -93,7 +102,33 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or server.host,
         port=args.port or server.port,
         workers=args.workers or server.workers,
+        pid_file=args.pid_file,
     )
+    return 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    """Validate the file (refused: its errors, exit 1), then SIGHUP the server in the pid file
+    (the server validates it again and every worker swaps; fastgw.reload)."""
+    import signal
+
+    from .reload import default_pid_file
+
+    report = check_file(args.config)
+    _print_warnings(report)
+    if report.config is None:
+        print(ConfigError(report.source, report.errors), file=sys.stderr)
+        print("fastgw reload: not reloaded; the running config keeps serving", file=sys.stderr)
+        return 1
+    port = args.port or report.config.server.port
+    pid_file = Path(args.pid_file) if args.pid_file else default_pid_file(port)
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        print(f"fastgw reload: no running server found through {pid_file} ({exc})", file=sys.stderr)
+        return 2
+    print(f"fastgw reload: {args.config} is valid; server {pid} is reloading it")
     return 0
 
 

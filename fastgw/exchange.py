@@ -1,12 +1,21 @@
-"""What the gateway learns about one request while answering it: the access-log line's
-fields, the timings for metrics, and whether the response has started."""
+"""The exchange: the per-request record. What the gateway learns about one request while
+answering it (the access-log line's fields, the timings for metrics, whether the response has
+started), and what the pipeline's stages hand each other (the key, the decoded request, the
+model, the cache lookup). One object per request, created by the application and read last
+by the account stage; "exchange" means this record and nothing else in fastgw."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .wire import Usage
+
+if TYPE_CHECKING:
+    from .cache.exact import CacheLookup
+    from .config import ModelConfig
+    from .keys import KeyRecord, TeamRecord
+    from .wire import ChatRequest, CompletionRequest, EmbeddingRequest
 
 #: The longest client text (a path, a model name) kept for the access log and the usage
 #: table; longer text is cut there with "..." (the client's request is not changed).
@@ -19,21 +28,37 @@ def loggable(text: str) -> str:
 
 
 class Exchange:
+    # set by the stage that learns each (never read before): see ``__init__``'s last lines
+    key: KeyRecord
+    team: TeamRecord | None
+    body: bytes
+    request: ChatRequest | CompletionRequest | EmbeddingRequest
+    model_config: ModelConfig
+    lookup: CacheLookup | None
+    extra_headers: list[tuple[str, str]]
+
     __slots__ = (
         "attempts",
+        "body",
         "cache",
         "cached_tokens",
         "completion_tokens",
         "cost_usd",
         "deployment",
         "error",
+        "extra_headers",
+        "key",
         "key_id",
+        "lookup",
         "method",
         "model",
+        "model_config",
         "path",
         "pending_key",
+        "pipes",
         "prompt_tokens",
         "provider",
+        "request",
         "request_id",
         "responded",
         "served_model",
@@ -41,6 +66,7 @@ class Exchange:
         "status",
         "stream",
         "task",
+        "team",
         "team_id",
         "ticket",
         "ttft",
@@ -73,7 +99,11 @@ class Exchange:
         self.served_model: str | None = None  # the fallback model that answered, if any
         self.cached_tokens = 0  # prompt tokens the upstream served from its prompt cache
         self.ticket: Any = None  # the limiter's admission, settled when the request finishes
-        self.pending_key: str | None = None  # counted in the limiter's PendingKeys till finish
+        self.pending_key: str | None = None  # counted in the limiter's PendingKeys till account
+        # set by the stages that learn them (fastgw.pipeline), read only after: ``key``,
+        # ``team``, ``body``, ``request``, ``model_config``, ``lookup`` (the cache's),
+        # ``extra_headers`` (headers the answer will carry, e.g. the cache outcome)
+        self.pipes: Any = None  # the pipelines (config generation) this request runs on
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

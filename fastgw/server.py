@@ -7,6 +7,11 @@ in ``__rsgi_init__``. On SIGTERM each worker keeps serving for ``server.drain_gr
 to ``server.drain_timeout_s`` (``fastgw.drain``; SIGINT skips the grace); Granian kills a
 worker still alive a few seconds after both.
 
+On SIGHUP the server validates the config file again and, if it is valid, every worker swaps
+in its new pipelines without dropping a connection; an invalid file is logged and the running
+config keeps serving (``fastgw.reload``). The server's pid is written to a pid file
+(``--pid-file``, default ``fastgw.reload.default_pid_file``) for ``fastgw reload``.
+
 A worker that dies (a crash, the OOM killer, ``kill -9``) is replaced by Granian
 (``respawn_failed_workers``): the others keep their connections and the port stays open. A
 worker that dies again within a few seconds of its replacement is a crash loop, and Granian
@@ -33,9 +38,11 @@ import logging
 import math
 import os
 import resource
+from pathlib import Path
 from typing import Any
 
 from .config import CONFIG_ENV, Config
+from .reload import default_pid_file, take_over
 
 log = logging.getLogger("fastgw")
 
@@ -43,7 +50,14 @@ log = logging.getLogger("fastgw")
 FD_HEADROOM = 1024
 
 
-def serve(config: Config, config_path: str, host: str, port: int, workers: int) -> None:
+def serve(
+    config: Config,
+    config_path: str,
+    host: str,
+    port: int,
+    workers: int,
+    pid_file: str | None = None,
+) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -75,7 +89,10 @@ def serve(config: Config, config_path: str, host: str, port: int, workers: int) 
             header_read_timeout=max(1, round(config.server.header_timeout_s * 1000))
         ),
         websockets=False,
+        # ``fastgw reload`` finds the server here (fastgw.reload)
+        pid_file=Path(pid_file) if pid_file else default_pid_file(port),
     )
+    take_over(server, os.path.abspath(config_path))  # SIGHUP: validate, then workers swap
     server.serve()
 
 

@@ -319,6 +319,6 @@ def test_usage_disabled_writes_no_rows(monkeypatch: pytest.MonkeyPatch, tmp_path
     """With [usage] enabled = false nothing is queued or written."""
     monkeypatch.setenv("FASTGW_ADMIN_KEY", ADMIN_KEY)
     with RSGIClient(gateway("\n[usage]\nenabled = false\n")) as c:
-        assert c.app.state.usage is None
+        assert c.app.runtime.usage is None
         chat(c, DEV_KEY)
         assert c.get("/admin/usage", headers=ADMIN).json()["data"][0]["requests"] == 0

@@ -328,7 +328,7 @@ def test_health(client: RSGIClient) -> None:
 def test_ready_until_draining(client: RSGIClient) -> None:
     """``/ready`` is 200 while serving and 503 once the worker drains."""
     assert (client.get("/ready").status, client.get("/ready").json()) == (200, {"status": "ready"})
-    state = client.app.state
+    state = client.app.runtime
     state.drain.begin()
     response = client.get("/ready")
     assert (response.status, response.json()) == (503, {"status": "draining"})
@@ -367,7 +367,7 @@ def test_metrics_count_requests(client: RSGIClient) -> None:
     assert tokens == 2 * TOKENS
     assert samples["fastgw_in_flight_requests"] == 1  # the /metrics request itself
     assert client.get("/metrics").status == 200
-    assert not client.app.state.drain.in_flight
+    assert not client.app.runtime.drain.in_flight
 
 
 # -- chat completions -----------------------------------------------------------------------------
@@ -575,7 +575,7 @@ def test_client_disconnect_mid_stream_stops_it(capsys: pytest.CaptureFixture[str
             return await flight
 
         response = client.run(scenario())
-        assert not client.app.state.drain.in_flight
+        assert not client.app.runtime.drain.in_flight
     assert response.chunks is not None and len(response.chunks) == 2
     assert b"[DONE]" not in response.body
     (line,) = access_lines(capsys.readouterr().out)
@@ -607,7 +607,7 @@ def _upstream_sends(client: RSGIClient, chunks: list[bytes]) -> None:
     async def send(call: Any) -> MockResponse:
         return MockResponse(chunks, 0, 0, True)
 
-    client.app.state.providers["mock"].send = send
+    client.app.pipelines.providers["mock"].send = send
 
 
 def test_stream_cut_before_finish_ends_with_error_event(client: RSGIClient) -> None:
@@ -638,7 +638,7 @@ def test_unexpected_exception_is_a_logged_500(
     async def broken(call: Any) -> Any:
         raise RuntimeError("provider bug")
 
-    client.app.state.providers["mock"].send = broken
+    client.app.pipelines.providers["mock"].send = broken
     response = client.post("/v1/chat/completions", json=CHAT, headers=DEV)
     assert response.status == 500
     error = error_of(response)
@@ -652,13 +652,13 @@ def test_worker_lifecycle_drains_on_exit() -> None:
     """The client runs Granian's hooks: state exists after ``__rsgi_init__`` and is drained
     (not ready, nothing in flight) by ``__rsgi_del__``."""
     app = gateway()
-    assert app.state is None
+    assert app.runtime is None
     with RSGIClient(app) as client:
-        assert app.state is not None and app.state.ready
-        assert app.state.loop is client.loop
+        assert app.runtime is not None and not app.runtime.drain.draining
+        assert app.runtime.loop is client.loop
         assert client.get("/health").status == 200
-    assert not app.state.ready
-    assert not app.state.drain.in_flight
+    assert app.runtime.drain.draining
+    assert not app.runtime.drain.in_flight
 
 
 def test_gc_is_tuned_only_by_a_worker_process() -> None:
@@ -775,7 +775,7 @@ def test_drain_timeout_cuts_streams_with_an_error_event(capsys: pytest.CaptureFi
                 "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=DEV
             )
             await flight.proto.wait_chunks(2)
-            client.app.state.drain.cut()
+            client.app.runtime.drain.cut()
             return await flight
 
         response = client.run(scenario())
@@ -794,9 +794,9 @@ def test_drain_timeout_answers_plain_requests_503(capsys: pytest.CaptureFixture[
 
         async def scenario() -> RSGIResponse:
             flight = client.start("POST", "/v1/chat/completions", json=CHAT, headers=DEV)
-            while not client.app.state.drain.in_flight:
+            while not client.app.runtime.drain.in_flight:
                 await asyncio.sleep(0)
-            client.app.state.drain.cut()
+            client.app.runtime.drain.cut()
             return await flight
 
         response = client.run(scenario())

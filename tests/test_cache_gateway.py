@@ -86,7 +86,7 @@ class Cached:
     def __init__(self, client: RSGIClient, provider: str) -> None:
         self.client = client
         self.calls: list[str] = []
-        state = client.app.state
+        state = client.app.pipelines
         target = state.providers[provider]
         send = target.send
 
@@ -98,7 +98,7 @@ class Cached:
 
     @property
     def state(self) -> Any:
-        return self.client.app.state
+        return self.client.app.pipelines
 
     def post(
         self,
@@ -214,7 +214,7 @@ def test_no_cached_model_means_no_cache_at_all() -> None:
     """With no model caching, the worker has no cache and answers carry no cache header."""
     app = Gateway(parse_config(mock_config(), "mock.toml", {}))
     with RSGIClient(app) as client:
-        assert app.state is not None and app.state.cache is None
+        assert app.pipelines is not None and app.pipelines.cache is None
         response = client.post(CHAT_PATH, json=T0, headers=DEV)
     assert response.status == 200 and response.header(HEADER) is None
 
@@ -728,8 +728,9 @@ def test_an_entry_that_cannot_be_replayed_is_dropped(gw: Cached) -> None:
     key = state.keys.authenticate(f"Bearer {DEV_KEY}", None)
     body = msgspec.json.encode(T0)
     request = decode_request(ChatRequest, body)
-    plan = state.cache.plan(model, key.namespace, request, body, None)
-    state.cache.store.put(plan.key, b'{"error":{"message":"not an answer"}}', 60.0)
+    lookup = state.cache.lookup(model, key.namespace, request, body, None)
+    assert lookup is not None
+    state.cache.store.put(lookup.key, b'{"error":{"message":"not an answer"}}', 60.0)
     response = gw.post({**T0, **STREAM})
     assert response.header(HEADER) == "miss"
     assert response.body.endswith(b"data: [DONE]\n\n")

@@ -168,7 +168,7 @@ def test_pending_count_returns_to_zero_on_every_path() -> None:
     extra = f'[[keys]]\nid = "par"\nhash = "{hash_key(PAR_KEY)}"\nparallel = 2\n'
     config = parse_config(mock_config(extra=extra, chunk_delay_ms=5), "mock.toml", {})
     with RSGIClient(Gateway(config)) as client:
-        state = client.app.state
+        state = client.app.pipelines
         assert state is not None and state.limiter is not None
         counts = state.limiter.pending.counts
         assert client.post("/v1/chat/completions", json=CHAT, headers=PAR).status == 200

@@ -1,4 +1,8 @@
-"""The admin API: ``/admin/keys``, ``/admin/teams``, ``/admin/usage`` and ``/admin/live``.
+"""The admin API: ``/admin/keys``, ``/admin/teams``, ``/admin/usage``, ``/admin/live``,
+``/admin/deployments`` and ``/admin/reload``.
+
+Handlers are given an ``AdminContext`` (``admin.context``): the admin package imports nothing
+of the application.
 
 Every request is checked by ``require_admin`` first, then dispatched on its path and method
 (405 with ``Allow`` for a wrong method, 404 for an unknown path). Keys and teams from the TOML
@@ -14,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MethodNotAllowed, NotFound
 from ..exchange import Exchange
 from .auth import admin_digest, require_admin
+from .deployments import deployments
 from .live import live
 from .records import key_item, keys_collection, team_item, teams_collection
+from .reload import reload
 from .usage import usage
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
+    from .context import AdminContext
 
 __all__ = ["admin_digest", "handle", "require_admin"]
 
@@ -30,20 +36,20 @@ _ALLOWED = {
     "item": "GET, PATCH, DELETE",
     "usage": "GET",
     "live": "GET",
+    "deployments": "GET",
+    "reload": "POST",
 }
+_SINGLE = {"usage": usage, "live": live, "deployments": deployments, "reload": reload}
 
 
-async def handle(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+async def handle(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> None:
     """Every ``/admin/...`` request."""
     require_admin(state, scope)
     parts = scope.path.split("/")[2:]  # "/admin/keys/k1" -> ["keys", "k1"]
     method = scope.method
-    if parts == ["usage"]:
-        _allow(method, "usage", scope.path)
-        await usage(state, scope, proto, ex)
-    elif parts == ["live"]:
-        _allow(method, "live", scope.path)
-        await live(state, scope, proto, ex)
+    if len(parts) == 1 and parts[0] in _SINGLE:
+        _allow(method, parts[0], scope.path)
+        await _SINGLE[parts[0]](state, scope, proto, ex)
     elif len(parts) == 1 and parts[0] in _COLLECTIONS:
         _allow(method, "collection", scope.path)
         await _COLLECTIONS[parts[0]](state, scope, proto, ex)

@@ -16,7 +16,7 @@ from ..config import Config, admin_key
 from ..errors import AuthenticationFailed, PermissionDenied
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
+    from .context import AdminContext
 
 
 def admin_digest(config: Config) -> bytes | None:
@@ -25,7 +25,7 @@ def admin_digest(config: Config) -> bytes | None:
     return None if key is None else hashlib.sha256(key.encode()).digest()
 
 
-def require_admin(state: WorkerState, scope: Any) -> None:
+def require_admin(state: AdminContext, scope: Any) -> None:
     """Return if the request carries the admin key; raise ``PermissionDenied`` (403) when the
     admin API is off and ``AuthenticationFailed`` (401) when the key is missing or wrong."""
     expected = state.admin_digest

@@ -27,7 +27,7 @@ import msgspec
 from granian._granian import RSGIHTTPProtocol, RSGIHTTPStreamTransport
 
 from .. import _core
-from ..cache.exact import CachePlan
+from ..cache.exact import CacheLookup
 from ..disconnect import Watch
 from ..disconnect import _Connection as WatchedConnection
 from ..errors import InvalidRequest
@@ -40,7 +40,7 @@ from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .respond import send
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
+    from .context import AdminContext
 
 #: The classes of which each request makes instances that must die with it, by the name the
 #: answer gives them. Upstream connections are per pool, not per request: an idle pooled one
@@ -54,7 +54,7 @@ PER_REQUEST: dict[type, str] = {
     Call: "Call",
     Answer: "Answer",
     GroupPlan: "GroupPlan",
-    CachePlan: "CachePlan",
+    CacheLookup: "CacheLookup",
     _core.Ticket: "Ticket",
     Watch: "Watch",
     WatchedConnection: "WatchedConnection",
@@ -77,7 +77,7 @@ class LiveObjects(msgspec.Struct):
     uncollectable: int  # len(gc.garbage)
 
 
-async def live(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+async def live(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> None:
     params = dict(parse_qsl(scope.query_string or "", keep_blank_values=True))
     collect = params.pop("collect", "0")
     if collect not in ("0", "1") or params:

@@ -20,7 +20,7 @@ from . import bodies
 from .respond import body, send
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
+    from .context import AdminContext
 
 
 def _in_config(kind: str, item_id: str) -> Conflict:
@@ -32,15 +32,15 @@ def _in_config(kind: str, item_id: str) -> Conflict:
     )
 
 
-def _config_keys(state: WorkerState) -> dict[str, KeyRecord]:
+def _config_keys(state: AdminContext) -> dict[str, KeyRecord]:
     return {k.id: key_record(k) for k in state.config.keys}
 
 
-def _config_teams(state: WorkerState) -> dict[str, TeamRecord]:
+def _config_teams(state: AdminContext) -> dict[str, TeamRecord]:
     return {t.id: team_record(t) for t in state.config.teams}
 
 
-def _check_team(state: WorkerState, team: str | None) -> None:
+def _check_team(state: AdminContext, team: str | None) -> None:
     if team is None:
         return
     state.refresher.refresh()  # a team created on another worker a moment ago
@@ -53,7 +53,7 @@ def _check_team(state: WorkerState, team: str | None) -> None:
 # -- keys ----------------------------------------------------------------------------------------
 
 
-async def keys_collection(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+async def keys_collection(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> None:
     store = state.store
     if scope.method == "GET":
         views = [bodies.key_view(r, "config") for r in _config_keys(state).values()]
@@ -92,7 +92,7 @@ async def keys_collection(state: WorkerState, scope: Any, proto: Any, ex: Exchan
     send(proto, ex, 201, bodies.CreatedKey(**msgspec.structs.asdict(view), key=secret))
 
 
-async def key_item(state: WorkerState, scope: Any, proto: Any, ex: Exchange, key_id: str) -> None:
+async def key_item(state: AdminContext, scope: Any, proto: Any, ex: Exchange, key_id: str) -> None:
     config_key = _config_keys(state).get(key_id)
     if scope.method == "GET":
         if config_key is not None:
@@ -121,7 +121,7 @@ async def key_item(state: WorkerState, scope: Any, proto: Any, ex: Exchange, key
 # -- teams ---------------------------------------------------------------------------------------
 
 
-async def teams_collection(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+async def teams_collection(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> None:
     store = state.store
     if scope.method == "GET":
         views = [bodies.team_view(r, "config") for r in _config_teams(state).values()]
@@ -148,7 +148,9 @@ async def teams_collection(state: WorkerState, scope: Any, proto: Any, ex: Excha
     send(proto, ex, 201, bodies.team_view(stored.record, "api", *_times(stored.stored)))
 
 
-async def team_item(state: WorkerState, scope: Any, proto: Any, ex: Exchange, team_id: str) -> None:
+async def team_item(
+    state: AdminContext, scope: Any, proto: Any, ex: Exchange, team_id: str
+) -> None:
     config_team = _config_teams(state).get(team_id)
     if scope.method == "GET":
         if config_team is not None:

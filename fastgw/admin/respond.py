@@ -6,16 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..bodies import read_body
 from ..exchange import Exchange
-from ..proxy import read_body
+from ..respond import send_json
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
+    from .context import AdminContext
 
 _encode = msgspec.json.Encoder().encode
 
 
-async def body(state: WorkerState, scope: Any, proto: Any) -> bytes:
+async def body(state: AdminContext, scope: Any, proto: Any) -> bytes:
     """The request body, bounded by ``server.max_body_bytes`` (413 past it)."""
     return await read_body(
         proto, scope.headers.get("content-length"), state.config.server.max_body_bytes
@@ -23,9 +24,5 @@ async def body(state: WorkerState, scope: Any, proto: Any) -> bytes:
 
 
 def send(proto: Any, ex: Exchange, status: int, value: Any) -> None:
-    ex.status, ex.responded = status, True
-    proto.response_bytes(
-        status,
-        [("content-type", "application/json"), ("x-request-id", ex.request_id)],
-        _encode(value),
-    )
+    """Answer ``value`` as JSON, through the response seam (``fastgw.respond``)."""
+    send_json(proto, ex, status, _encode(value))

@@ -16,10 +16,10 @@ from ..records.report import UsageQuery, UsageSummary, parse_filters, summarise,
 from .respond import send
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
+    from .context import AdminContext
 
 
-async def usage(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
+async def usage(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> None:
     tz = zone(state.config.limits.timezone)
     params = dict(parse_qsl(scope.query_string or "", keep_blank_values=True))
     query = parse_filters(params, tz)

@@ -2,8 +2,9 @@
 to store.
 
 Rules this module keeps:
-- A model without ``[models.cache]`` (or with ``enabled = false``) gets no plan at all: no
-  canonical form is built and no header is added, so a disabled cache costs nothing.
+- A model without ``[models.cache]`` (or with ``enabled = false``) has no cache stage in its
+  pipeline (``fastgw.pipeline``): no canonical form is built and no header is added, so a
+  disabled cache costs nothing.
 - Cacheable by default only when the answer is meant to repeat: ``temperature == 0`` or a
   ``seed`` (``when = "always"`` caches every request); embeddings are always cacheable.
 - The key is xxh3-128 of the request's canonical form (the public model name in place of the
@@ -57,18 +58,19 @@ _CANONICAL: dict[type, Callable[[bytes, str], bytes]] = {
 }
 
 
-class CachePlan:
-    """What the cache will do for one request. ``outcome`` starts as ``miss`` or ``bypass``
-    and becomes ``hit`` when the lookup finds an answer."""
+class CacheLookup:
+    """What the cache does for one request: its key, whether to read and to store.
+    ``outcome`` starts as ``miss`` or ``bypass`` and becomes ``hit`` when the read finds an
+    answer."""
 
-    __slots__ = ("key", "lookup", "outcome", "store", "ttl_s")
+    __slots__ = ("key", "outcome", "read", "store", "ttl_s")
 
-    def __init__(self, key: bytes, lookup: bool, store: bool, ttl_s: float) -> None:
+    def __init__(self, key: bytes, read: bool, store: bool, ttl_s: float) -> None:
         self.key = key
-        self.lookup = lookup
+        self.read = read
         self.store = store
         self.ttl_s = ttl_s
-        self.outcome = MISS if lookup else BYPASS
+        self.outcome = MISS if read else BYPASS
 
 
 def _directives(cache_control: str) -> tuple[bool, bool]:
@@ -93,14 +95,16 @@ class ResponseCache:
         head = self._raw_heads[namespace, kind] = key_prefix(namespace) + _RAW_TAG[kind]
         return head
 
-    def plan(
+    def lookup(
         self,
         model: ModelConfig,
         namespace: str,
         request: ChatRequest | CompletionRequest | EmbeddingRequest,
         body: bytes,
         cache_control: str | None,
-    ) -> CachePlan | None:
+    ) -> CacheLookup | None:
+        """How the cache treats ``request`` on ``model`` (a model whose cache is on: the
+        pipeline has no cache stage otherwise)."""
         settings = model.cache
         if settings is None or not settings.enabled:
             return None
@@ -110,7 +114,7 @@ class ResponseCache:
             or request.temperature == 0
             or request.seed is not None
         ):
-            return CachePlan(b"", False, False, 0.0)
+            return CacheLookup(b"", False, False, 0.0)
         no_cache, no_store = _directives(cache_control) if cache_control else (False, False)
         kind = type(request)
         head = self._raw_heads.get((namespace, kind))
@@ -122,27 +126,27 @@ class ResponseCache:
             try:
                 canonical = _CANONICAL[kind](body, model.name)
             except msgspec.DecodeError:  # a number no double holds (1e999) in a field fastgw
-                return CachePlan(b"", False, False, 0.0)  # does not read: the upstream judges
+                return CacheLookup(b"", False, False, 0.0)  # does not read: the upstream judges
             key = cache_key(namespace, canonical)
             self.aliases.put(raw, key, settings.ttl_s)
-        return CachePlan(key, not no_cache, not no_store, settings.ttl_s)
+        return CacheLookup(key, not no_cache, not no_store, settings.ttl_s)
 
-    def get(self, plan: CachePlan) -> tuple[bytes, Usage | None] | None:
+    def get(self, lookup: CacheLookup) -> tuple[bytes, Usage | None] | None:
         """The stored answer and its usage (as ``put`` was given it), or None."""
-        if not plan.lookup:
+        if not lookup.read:
             return None
-        found = self.store.get_with_meta(plan.key)
+        found = self.store.get_with_meta(lookup.key)
         if found is not None:
-            plan.outcome = HIT
+            lookup.outcome = HIT
         return found
 
-    def discard(self, plan: CachePlan) -> None:
+    def discard(self, lookup: CacheLookup) -> None:
         """Forget the entry (it could not be used) and count the request as a miss."""
-        self.store.delete(plan.key)
-        plan.outcome = MISS
+        self.store.delete(lookup.key)
+        lookup.outcome = MISS
 
-    def put(self, plan: CachePlan, value: bytes, usage: Usage | None) -> None:
+    def put(self, lookup: CacheLookup, value: bytes, usage: Usage | None) -> None:
         """Store ``value`` with its ``usage`` (the answer's own, decoded once here rather
         than on every hit)."""
-        if plan.store:
-            self.store.put(plan.key, value, plan.ttl_s, usage)
+        if lookup.store:
+            self.store.put(lookup.key, value, lookup.ttl_s, usage)

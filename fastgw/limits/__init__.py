@@ -1,7 +1,10 @@
 """Rate limits, parallel limits and budgets: admission before the upstream, settlement after.
 
 ``build_limiter(config, prices, metrics)`` returns ``None`` when no limit or budget is
-configured (the proxy then skips admission altogether), else a ``Limiter``:
+configured (the pipeline then has no admit stage at all), else a ``Limiter``. A reload builds
+the new config's limiter with ``previous=`` the old one: the bucket tables, parallel counters,
+spend book and Redis connection (process state, ``fastgw.runtime``) carry over; the scopes
+and limits are the new config's.
 
 - ``await limiter.admit(key, team, model, request)`` (``limiter.admit_local(...)``, not
   awaited, when ``limiter.remote`` is None) → a ``Ticket`` (its ``headers`` are the
@@ -63,11 +66,16 @@ class _Cached:
 
 class Limiter:
     def __init__(
-        self, config: Config, prices: PriceTable, local: LocalLimiter, remote: Any = None
+        self,
+        config: Config,
+        prices: PriceTable,
+        local: LocalLimiter,
+        remote: Any = None,
+        pending: PendingKeys | None = None,
     ) -> None:
         self.local = local
         self.remote = remote  # a RedisLimiter, or None
-        self.pending = PendingKeys(local.metrics)
+        self.pending = pending if pending is not None else PendingKeys(local.metrics)
         self.prices = prices
         self.model_limits = dict(config.limits.models)
         self.default_completion = config.limits.default_completion_tokens
@@ -166,10 +174,16 @@ class Limiter:
             await self.remote.close()
 
 
-def build_limiter(config: Config, prices: PriceTable, metrics: Metrics) -> Limiter | None:
-    """The limiter of one worker, or None when nothing is limited (see ``limits_wanted``)."""
+def build_limiter(
+    config: Config, prices: PriceTable, metrics: Metrics, previous: Limiter | None = None
+) -> Limiter | None:
+    """The limiter of one worker, or None when nothing is limited (see ``limits_wanted``).
+    ``previous``: the limiter of the config this one replaces (a reload), whose tables and
+    counters it keeps when the backend is the same."""
     if not limits_wanted(config):
         return None
+    if previous is not None and (previous.remote is None) == (config.state.backend != "redis"):
+        return Limiter(config, prices, previous.local, previous.remote, previous.pending)
     periods = Periods(config.limits.timezone)
     local = LocalLimiter(periods, metrics)
     if config.state.backend == "redis":

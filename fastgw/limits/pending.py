@@ -5,8 +5,9 @@ would let a key limited to N requests in flight open thousands of connections th
 head and then stall their body: none of them is admitted yet, none is counted. So each
 worker also counts a limited key's requests from their head to their finish
 (``PendingKeys``): the request past the key's ``parallel`` is refused with 429 before its
-body is read, and the count is given back in ``WorkerState.finish``, which runs once for
-every request whatever happened to it (``Exchange.pending_key`` says what to give back).
+body is read, and the count is given back in the account stage
+(``fastgw.pipeline.account``), which runs once for every request whatever happened to it
+(``Exchange.pending_key`` says what to give back).
 
 This count is this worker's share: with several workers or the Redis backend the admission
 still enforces the limit across them; here it only bounds what one worker holds. Costs: a

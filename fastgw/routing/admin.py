@@ -1,4 +1,5 @@
-"""Deployment health for operators: ``GET /admin/deployments`` (JSON, admin key) and the
+"""Deployment health for operators: the rows of ``GET /admin/deployments`` (JSON, admin key,
+served by ``fastgw.admin.deployments``) and the
 deployment series of ``/metrics`` (``record_metrics``, sampled by each worker and summed
 across workers by ``fastgw.metrics``). Labels are configured model and deployment names
 only."""
@@ -6,16 +7,13 @@ only."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..admin.auth import require_admin
 from .router import Router
 
 if TYPE_CHECKING:
-    from ..app import WorkerState
-    from ..exchange import Exchange
     from ..metrics import Metrics
 
 _STATES = ("healthy", "cooling", "open", "half_open")
@@ -43,9 +41,6 @@ class DeploymentList(msgspec.Struct):
     object: str = "list"
 
 
-_encode = msgspec.json.Encoder().encode
-
-
 def health(router: Router) -> list[DeploymentHealth]:
     now = router.clock()
     rows = []
@@ -71,14 +66,6 @@ def health(router: Router) -> list[DeploymentHealth]:
                 )
             )
     return rows
-
-
-async def deployments_handler(state: WorkerState, scope: Any, proto: Any, ex: Exchange) -> None:
-    require_admin(state, scope)
-    ex.status, ex.responded = 200, True
-    body = _encode(DeploymentList(health(state.router)))
-    headers = [("content-type", "application/json"), ("x-request-id", ex.request_id)]
-    proto.response_bytes(200, headers, body)
 
 
 def record_metrics(router: Router, metrics: Metrics) -> None:

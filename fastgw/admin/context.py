@@ -1,0 +1,72 @@
+"""What the admin handlers are given: the parts of the running gateway they read or change.
+
+Built by the application for each config (``fastgw.app``), so the admin package imports
+nothing of the application (no import circle) and a handler sees the config it runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Config, ModelConfig
+from ..disconnect import Disconnects
+from ..drain import Drain
+from ..keys import KeyRing
+from ..providers import Provider
+from ..records.keystore import KeyStore
+from ..records.refresh import KeyRefresher
+from ..records.usage import UsageLog
+from ..routing import Router
+
+
+class AdminContext:
+    __slots__ = (
+        "admin_digest",
+        "config",
+        "disconnects",
+        "drain",
+        "keys",
+        "loop",
+        "models",
+        "providers",
+        "refresher",
+        "reload",
+        "router",
+        "store",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        *,
+        admin_digest: bytes | None,
+        config: Config,
+        disconnects: Disconnects,
+        drain: Drain,
+        keys: KeyRing,
+        loop: asyncio.AbstractEventLoop,
+        models: dict[str, ModelConfig],
+        providers: dict[str, Provider],
+        refresher: KeyRefresher,
+        reload: Callable[[], Any],
+        router: Router,
+        store: KeyStore,
+        usage: UsageLog | None,
+    ) -> None:
+        self.admin_digest = admin_digest
+        self.config = config
+        self.disconnects = disconnects
+        self.drain = drain
+        self.keys = keys
+        self.loop = loop
+        self.models = models
+        self.providers = providers
+        self.refresher = refresher
+        #: validate the config file and, if valid, reload every worker; returns the errors
+        #: of an invalid file (``fastgw.config.ConfigError``) or None
+        self.reload = reload
+        self.router = router
+        self.store = store
+        self.usage = usage

@@ -1,0 +1,156 @@
+"""Pipelines: everything one config builds, from the config and the process's runtime.
+
+``Pipelines(config, runtime)`` is built when a worker starts and again at every reload; the
+application holds one reference to the newest and each request keeps the one it started on,
+so a reload is one reference swap and requests in flight finish on the pipelines they began
+with. Rules this package keeps:
+- For each proxied endpoint and public model, an ordered tuple of stage objects
+  (``ModelPipeline.stages``), built here. A feature that is off is not in it:
+
+      identify → hold → [body, decode] → admit → exact_cache → route → cache_store
+      (hold and admit: only with limits; exact_cache and cache_store: only on a model whose
+      cache is on; the redactor and usage stripping: stream filters inside ``fastgw.relay``)
+
+  then ``Account`` once the response is over.
+- Adding a stage is one class (``fastgw.pipeline.stages``: ``name``, ``is_async``,
+  ``run(ex, scope, proto)``) and one line in ``_model_stages`` or ``_response_stages``.
+- Process state (pools, deployment health, limiter tables, metrics, logs) comes from the
+  runtime, which carries it across configs (``fastgw.runtime``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..config import Config, ModelConfig
+from ..keys import KeyRing
+from ..limits import Limiter
+from ..pricing import PriceTable
+from ..providers import Provider
+from ..proxy import Route
+from ..records.refresh import KeyRefresher
+from ..redact import build_redactor
+from ..routing import Router
+from ..routing import health as routing_health
+from ..runtime import Runtime
+from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
+from .account import Account
+from .endpoint import EndpointPipeline, ModelPipeline, RequestClass
+from .stages import AdmitLocal, AdmitShared, CacheStore, ExactCache, Hold, Identify
+
+__all__ = ["ENDPOINTS", "EndpointPipeline", "ModelPipeline", "Pipelines"]
+
+log = logging.getLogger("fastgw")
+
+Handler = Callable[[Any, Any, Any], Awaitable[None]]
+
+#: The proxied endpoints: path (after ``/v1``) and the request class of its codec.
+ENDPOINTS: dict[str, RequestClass] = {
+    "/chat/completions": ChatRequest,
+    "/completions": CompletionRequest,
+    "/embeddings": EmbeddingRequest,
+}
+
+
+class Pipelines:
+    """What one config builds (see the module docstring)."""
+
+    def __init__(self, config: Config, runtime: Runtime) -> None:
+        self.config = config
+        self.runtime = runtime
+        loop = runtime.loop
+        self.models: dict[str, ModelConfig] = {m.name: m for m in config.models}
+        self.keys = KeyRing(config.keys, config.teams)
+        self.refresher = KeyRefresher(runtime.store, self.keys, loop)
+        self.providers, self.dropped = runtime.providers_for(config)
+        self.router = Router(config, self.providers, metrics=runtime.metrics)
+        runtime.adopt(self.router)
+        self.groups = self.router.groups
+        self.health_checks = routing_health.start(self.router, config, loop)
+        self.prices = PriceTable(config.prices)
+        self.limiter = runtime.limiter_for(config, self.prices)
+        self.cache = runtime.cache_for(config)
+        self.redactor = build_redactor(config)
+        self.account = Account(
+            self.models, self.prices, self.limiter, runtime.metrics, runtime.usage, runtime.access
+        )
+        head: tuple[Any, ...] = (Identify(self.keys),)
+        if self.limiter is not None:
+            head = (*head, Hold(self.limiter))
+        self.endpoints = {
+            endpoint: EndpointPipeline(
+                endpoint,
+                cls,
+                head,
+                {m.name: self._model_pipeline(endpoint, m) for m in config.models},
+                runtime.bodies,
+                config.server.max_body_bytes,
+            )
+            for endpoint, cls in ENDPOINTS.items()
+        }
+        #: path -> (method, handler): filled by the application (``fastgw.app.routes``)
+        self.routes: dict[str, tuple[str, Handler]] = {}
+
+    def _model_pipeline(self, endpoint: str, model: ModelConfig) -> ModelPipeline:
+        response = self._response_stages(model)
+        route = Route(
+            endpoint,
+            self.router,
+            self.groups[model.name],
+            self.runtime.disconnects,
+            response,
+            self.redactor,
+        )
+        return ModelPipeline(model, self._model_stages(model), route)
+
+    def _model_stages(self, model: ModelConfig) -> tuple[Any, ...]:
+        stages: list[Any] = []
+        limiter: Limiter | None = self.limiter
+        if limiter is not None:
+            stages.append(AdmitLocal(limiter) if limiter.remote is None else AdmitShared(limiter))
+        if self.cache is not None and _caches(model):
+            stages.append(ExactCache(self.cache))
+        return tuple(stages)
+
+    def _response_stages(self, model: ModelConfig) -> tuple[Any, ...]:
+        stages: list[Any] = []
+        if self.cache is not None and _caches(model):
+            stages.append(CacheStore(self.cache))
+        return tuple(stages)
+
+    def retire(self, still_running: Callable[[], bool]) -> None:
+        """This config was replaced: stop its timers now; close the providers the new one
+        dropped once no request of this config is left (``still_running`` says)."""
+        self.refresher.close()
+        for task in self.health_checks:
+            task.cancel()
+        if self.dropped:
+            self.runtime.loop.create_task(_close_when_idle(self.dropped, still_running))
+
+    async def close(self) -> None:
+        """The worker stops: timers of the current config (the runtime closes the rest)."""
+        self.refresher.close()
+        for task in self.health_checks:
+            task.cancel()
+
+
+def _caches(model: ModelConfig) -> bool:
+    return model.cache is not None and model.cache.enabled
+
+
+#: How often a retired config checks whether its last request finished, and for how long
+#: at most (a stream may run long; past that its dropped providers are closed anyway).
+_IDLE_POLL_S = 1.0
+_IDLE_MAX_S = 3600.0
+
+
+async def _close_when_idle(providers: list[Provider], still_running: Callable[[], bool]) -> None:
+    waited = 0.0
+    while still_running() and waited < _IDLE_MAX_S:
+        await asyncio.sleep(_IDLE_POLL_S)
+        waited += _IDLE_POLL_S
+    for provider in providers:
+        await provider.close()
