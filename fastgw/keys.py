@@ -8,14 +8,20 @@ says nothing about how much of a guess was right.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
 
-from .config import RESERVED_NAMESPACE_PREFIX, KeyConfig, LimitFields, TeamConfig, limit_values
+from .config import (
+    RESERVED_NAMESPACE_PREFIX,
+    KeyConfig,
+    LimitFields,
+    TeamConfig,
+    limit_values,
+    parse_expiry,
+)
 from .errors import AuthenticationFailed, PermissionDenied
 
 KEY_PREFIX = "sk-fgw-"
@@ -48,29 +54,6 @@ class TeamRecord(LimitFields, frozen=True, kw_only=True):
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
-
-
-def parse_expiry(text: str | None) -> float | None:
-    """``expires_at`` from the TOML or the admin API (ISO 8601 date or date-time, UTC unless
-    it carries an offset) as Unix time; ``ValueError`` if it is neither."""
-    if text is None:
-        return None
-    moment = datetime.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    stamp = moment.timestamp()
-    # refused unless it can be written back in UTC as the admin API shows it: an offset can
-    # push a year-1 or year-9999 date out of the calendar ("9999-12-31T23:00-05:00")
-    expiry_text(stamp)
-    return stamp
-
-
-def expiry_text(stamp: float) -> str:
-    """``expires_at`` (Unix time) in ISO 8601, UTC; ``ValueError`` if no date has it."""
-    try:
-        return datetime.datetime.fromtimestamp(stamp, datetime.UTC).isoformat()
-    except (OverflowError, OSError, ValueError):
-        raise ValueError(f"{stamp} is not a time between the years 1 and 9999") from None
 
 
 def default_namespace(key_id: str, digest: bytes) -> str:

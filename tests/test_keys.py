@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from fastgw.config import KeyConfig, TeamConfig
+from fastgw.config import KeyConfig, TeamConfig, parse_expiry
 from fastgw.errors import AuthenticationFailed, PermissionDenied
-from fastgw.keys import KEY_PREFIX, KeyRecord, KeyRing, hash_key, new_key, parse_expiry
+from fastgw.keys import KEY_PREFIX, KeyRecord, KeyRing, hash_key, new_key
 
 ALL_KEY = "sk-test-all-models-0123456789"
 CHAT_KEY = "sk-test-chat-only-0123456789"

@@ -15,9 +15,17 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..config import LimitFields, LimitPatch, limit_problems, limit_values, namespace_problem
+from ..config import (
+    LimitFields,
+    LimitPatch,
+    expiry_text,
+    limit_problems,
+    limit_values,
+    namespace_problem,
+    parse_expiry,
+)
 from ..errors import InvalidRequest, MalformedJSON
-from ..keys import KeyRecord, TeamRecord, default_namespace, expiry_text, parse_expiry
+from ..keys import KeyRecord, TeamRecord, default_namespace
 
 T = TypeVar("T")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")

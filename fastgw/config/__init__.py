@@ -27,7 +27,9 @@ from .keys import (
     RESERVED_NAMESPACE_PREFIX,
     KeyConfig,
     TeamConfig,
+    expiry_text,
     namespace_problem,
+    parse_expiry,
 )
 from .limits import (
     BUDGETS,
@@ -236,6 +238,7 @@ __all__ = [
     "config_path_from_env",
     "decode_config",
     "deployment_names",
+    "expiry_text",
     "has_limits",
     "limit_problems",
     "limit_values",
@@ -243,6 +246,7 @@ __all__ = [
     "load_config",
     "namespace_problem",
     "parse_config",
+    "parse_expiry",
     "provider_api_key",
     "redacted_url",
     "redis_url",

@@ -10,6 +10,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import msgspec
@@ -59,8 +60,6 @@ def namespace_problem(namespace: str) -> str | None:
 
 
 def check_keys(keys: list[KeyConfig], known: Known) -> list[str]:
-    from ..keys import parse_expiry  # here: fastgw.keys imports this package
-
     errors: list[str] = []
     ids: set[str] = set()
     hashes: set[str] = set()
@@ -113,3 +112,26 @@ def check_teams(teams: list[TeamConfig], known: Known) -> list[str]:
             if model != "*" and model not in known.models:
                 errors.append(f"{path}.models: unknown model {model!r}; use '*' or a model name")
     return errors
+
+
+def parse_expiry(text: str | None) -> float | None:
+    """``expires_at`` from the TOML or the admin API (ISO 8601 date or date-time, UTC unless
+    it carries an offset) as Unix time; ``ValueError`` if it is neither."""
+    if text is None:
+        return None
+    moment = datetime.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    stamp = moment.timestamp()
+    # refused unless it can be written back in UTC as the admin API shows it: an offset can
+    # push a year-1 or year-9999 date out of the calendar ("9999-12-31T23:00-05:00")
+    expiry_text(stamp)
+    return stamp
+
+
+def expiry_text(stamp: float) -> str:
+    """``expires_at`` (Unix time) in ISO 8601, UTC; ``ValueError`` if no date has it."""
+    try:
+        return datetime.datetime.fromtimestamp(stamp, datetime.UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{stamp} is not a time between the years 1 and 9999") from None
