@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..config import limit_values
 from ..errors import Conflict, InvalidRequest
 from ..exchange import Exchange
 from ..keys import KeyRecord, TeamRecord, default_namespace, key_record, new_key, team_record
@@ -75,11 +76,7 @@ async def keys_collection(state: AdminContext, scope: Any, proto: Any, ex: Excha
         namespace=bodies.check_namespace(create.cache_namespace)
         or default_namespace(key_id, digest),
         team=create.team,
-        rpm=create.rpm,
-        tpm=create.tpm,
-        parallel=create.parallel,
-        budget_day_usd=create.budget_day_usd,
-        budget_month_usd=create.budget_month_usd,
+        **limit_values(create),
         expires_at=bodies.expiry(create.expires_at),
         enabled=create.enabled,
         metadata=create.metadata,
@@ -135,11 +132,7 @@ async def teams_collection(state: AdminContext, scope: Any, proto: Any, ex: Exch
     record = TeamRecord(
         id=team_id,
         models=bodies.model_set(create.models),
-        rpm=create.rpm,
-        tpm=create.tpm,
-        parallel=create.parallel,
-        budget_day_usd=create.budget_day_usd,
-        budget_month_usd=create.budget_month_usd,
+        **limit_values(create),
         metadata=create.metadata,
     )
     bodies.check_record(record, state.models)
