@@ -23,6 +23,7 @@ from .relay import relay_stream
 from .respond import open_stream, send_bytes
 from .routing import ATTEMPTS_HEADER, Answer, Router
 from .routing.plan import Group
+from .stream_filters import StreamFilter
 from .tokens import counted_usage
 from .wire import ChatRequest, CompletionRequest, EmbeddingRequest, decode_usage
 
@@ -42,6 +43,7 @@ class Route:
         disconnects: Any,
         response_stages: tuple[Any, ...],
         redactor: Redactor | None,
+        stream_filters: tuple[StreamFilter, ...] = (),
     ) -> None:
         self.endpoint = endpoint
         self.router = router
@@ -50,6 +52,7 @@ class Route:
         self.response_stages = response_stages
         self.collectors = tuple(s for s in response_stages if getattr(s, "collects", False))
         self.redactor = redactor
+        self.stream_filters = stream_filters
 
     async def run(self, ex: Exchange, scope: Any, proto: Any) -> None:
         request, stream = ex.request, ex.stream
@@ -84,7 +87,16 @@ class Route:
         n = 1 if text is None else text.n
         collect = bool(self.collectors) and ex.lookup is not None and ex.lookup.store
         payloads = await relay_stream(
-            transport, answer.response, ex, collect, n, answer.head, strip, text, self.redactor
+            transport,
+            answer.response,
+            ex,
+            collect,
+            n,
+            answer.head,
+            strip,
+            text,
+            self.redactor,
+            self.stream_filters,
         )
         if payloads is not None:
             for stage in self.collectors:

@@ -43,6 +43,7 @@ from .errors import GatewayError, ServiceUnavailable, UpstreamProtocolError, sse
 from .exchange import Exchange
 from .providers import Response
 from .redact import Redactor, StreamScrubber
+from .stream_filters import FilterChain, StreamFilter
 from .tokens import estimate_request, estimate_streamed
 from .wire import ChatRequest, CompletionRequest, decode_usage
 
@@ -78,6 +79,7 @@ async def relay_stream(
     strip_usage: bool = False,
     request: ChatRequest | CompletionRequest | None = None,
     redactor: Redactor | None = None,
+    filters: tuple[StreamFilter, ...] = (),
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
     (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
@@ -86,7 +88,9 @@ async def relay_stream(
     already read of the stream (up to its first event); it goes out first. ``strip_usage``:
     leave the usage-only event out (see the module docstring). ``request``: what the prompt
     is estimated from when the upstream reports no usage. ``redactor``: scrub the configured
-    secrets from every chunk (see the module docstring)."""
+    secrets from every chunk (see the module docstring). ``filters``: stream filters that see
+    each event after the scrubbing (``fastgw.stream_filters``); none keeps the zero-copy
+    path."""
     framer = SSEFramer(collect, strip_usage)
     start = ex.start
     scrubber = StreamScrubber(redactor) if redactor is not None else None
@@ -105,6 +109,14 @@ async def relay_stream(
 
     send = forward_stripped if strip_usage else forward
 
+    chain = FilterChain(filters) if filters else None
+    if chain is not None:
+        unfiltered = send
+
+        def send(chunk: bytes) -> bool:
+            out = chain.feed(chunk)
+            return unfiltered(out) if out else True  # nothing whole yet, or left out
+
     def forward_scrubbed(chunk: bytes) -> bool:
         chunk = scrubber.feed(chunk)  # type: ignore[union-attr]
         return send(chunk) if chunk else True  # all of it held back: it may open a secret
@@ -113,6 +125,8 @@ async def relay_stream(
         """What is left to send once the upstream ended: the scrubber's held bytes, and
         with ``strip_usage`` an incomplete last event (sent as received)."""
         rest = scrubber.end() if scrubber is not None else b""
+        if chain is not None:
+            rest = chain.feed(rest) + chain.rest()
         if not strip_usage:
             framer.feed(rest)
             return rest

@@ -36,6 +36,7 @@ from ..redact import build_redactor
 from ..routing import Router
 from ..routing import health as routing_health
 from ..runtime import Runtime
+from ..stream_filters import StreamFilter
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .account import Account
 from .endpoint import EndpointPipeline, ModelPipeline, RequestClass
@@ -103,6 +104,7 @@ class Pipelines:
             self.runtime.disconnects,
             response,
             self.redactor,
+            self._stream_filters(model),
         )
         return ModelPipeline(model, self._model_stages(model), route)
 
@@ -120,6 +122,11 @@ class Pipelines:
         if self.cache is not None and _caches(model):
             stages.append(CacheStore(self.cache))
         return tuple(stages)
+
+    def _stream_filters(self, model: ModelConfig) -> tuple[StreamFilter, ...]:
+        """The filters that see this model's stream events (``fastgw.stream_filters``): none yet
+        (output guardrails and translation add theirs here), so streams stay zero-copy."""
+        return ()
 
     def retire(self, still_running: Callable[[], bool]) -> None:
         """This config was replaced: stop its timers now; close the providers the new one

@@ -56,6 +56,10 @@ class SSEParser:
                 events.append(event)
         return events
 
+    def held(self) -> bytes:
+        """What is buffered of an incomplete event (line endings folded to LF)."""
+        return self._buffer
+
 
 def _parse(block: bytes) -> Event | None:
     name = "message"
