@@ -78,7 +78,7 @@ class Route:
             watcher.cancel()
             if answer is not None:
                 answer.response.close()
-                answer.finish(ex)
+                answer.complete(ex)
 
     async def _relay_stream(self, ex: Exchange, proto: Any, answer: Answer, strip: bool) -> None:
         transport = open_stream(proto, ex, 200, ex.extra_headers)

@@ -21,7 +21,7 @@ from fastgw.limits.headers import rate_headers, retry_after
 from fastgw.limits.layout import settle_calls
 from fastgw.limits.local import LocalLimiter
 from fastgw.limits.periods import Periods, period_at
-from fastgw.limits.plan import reserve_tokens
+from fastgw.limits.reserve import reserve_tokens
 from fastgw.limits.spend import SpendBook, seed_from_usage_log, spend_name
 from fastgw.limits.ticket import Ticket
 from fastgw.metrics import Metrics

@@ -215,12 +215,12 @@ async def test_router_fails_over_on_the_providers_word() -> None:
         assert ex.attempts == "m/other:529, m/mock:200"
         assert other.sent == 1 and router.groups["m"].deployments[0].failures == 1
     finally:
-        answer.finish(ex)
+        answer.complete(ex)
     ex = Exchange("req-2", "POST", "/v1/chat/completions", None)
     answer = await router.answer(ex, router.groups["solo"], call(), False, None)
     assert answer.response.status == 529 and ex.attempts == "solo/other:529"
     assert list(answer.upstream_headers()) == [("x-upstream-ratelimit-other", "1")]
-    answer.finish(ex)
+    answer.complete(ex)
     assert router.groups["solo"].deployments[0].in_flight == 0
 
 

@@ -79,7 +79,7 @@ async def main(config_text, calls):
             call = Call("/chat/completions", body, request, "", "r")
             answer = await router.answer(ex, g, call, False, tags)
             answer.response.close()
-            answer.finish(ex)
+            answer.complete(ex)
         out.append((time.perf_counter() - start) / calls * 1e6)
         gc.enable()
     print(" ".join(f"{x:.3f}" for x in out))

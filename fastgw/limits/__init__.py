@@ -39,7 +39,7 @@ from ..wire import ChatRequest
 from .local import LocalLimiter, Plan
 from .pending import PendingKeys
 from .periods import Periods
-from .plan import Scope, budgets, has_budget, reserve_tokens
+from .reserve import Scope, budgets, has_budget, reserve_tokens
 from .spend import seed_from_usage_log
 from .ticket import Ticket
 

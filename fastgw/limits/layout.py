@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import GatewayError, QuotaExceeded, RateLimited
 from .headers import rate_headers, retry_after
 from .periods import Period, reset_text
-from .plan import Scope, budget_message, parallel_message, rate_message
+from .reserve import Scope, budget_message, parallel_message, rate_message
 from .ticket import Ticket
 
 _KEEP_S = 86400  # spend counters outlive their period by a day (for late settlements)

@@ -33,7 +33,7 @@ from ..errors import QuotaExceeded, RateLimited
 from ..metrics import Metrics
 from .headers import rate_headers, retry_after
 from .periods import Period, Periods, reset_text
-from .plan import Scope, budget_message, budgets, has_budget, parallel_message, rate_message
+from .reserve import Scope, budget_message, budgets, has_budget, parallel_message, rate_message
 from .spend import SpendBook, spend_name
 
 

@@ -21,7 +21,7 @@ from ..errors import RateLimited
 from ..exchange import Exchange
 from ..keys import KeyRecord
 from ..metrics import Metrics
-from .plan import parallel_message
+from .reserve import parallel_message
 
 
 class PendingKeys:

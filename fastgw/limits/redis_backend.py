@@ -36,7 +36,7 @@ from . import scripts
 from .layout import admit_call, decide, rejected_scope, settle_calls
 from .local import LocalLimiter
 from .periods import Periods
-from .plan import Scope, has_budget
+from .reserve import Scope, has_budget
 from .resp import ReplyError, RespClient
 from .ticket import Ticket
 

@@ -9,7 +9,7 @@ Rules this module keeps:
   (``Provider.first_event``; before that, no byte has gone to the client, so the router may
   retry or fail over).
 - The deployment's in-flight count covers the attempt; an ``Answer`` keeps the slot until
-  ``finish`` (or ``release`` when the router discards it).
+  ``complete`` (or ``release`` when the router discards it).
 - Only a 200 is measured into the deployment's latency averages (plain answer, or a
   stream's time to first token).
 """
@@ -52,7 +52,7 @@ class Answer:
             self.live = False
             self.deployment.in_flight -= 1
 
-    def finish(self, ex: Exchange) -> None:
+    def complete(self, ex: Exchange) -> None:
         """The response is over: free its in-flight slot and count its tokens."""
         self.release()
         deployment = self.deployment
@@ -73,7 +73,7 @@ async def attempt(
     answers, errors) or a stream's first event; count the request (and its quota).
 
     A 200: ``(answer, None)``, the latency measured, the breaker told; the deployment's
-    in-flight slot stays taken until ``Answer.finish``. Anything else: ``(answer or error,
+    in-flight slot stays taken until ``Answer.complete``. Anything else: ``(answer or error,
     kind)``, the kind as the provider classifies it, recorded (failures, breaker, cooling
     after a 429), a failed answer closed with its slot freed (its body stays readable).
     A cancelled attempt frees its slot, gives back the breaker's probe and raises."""
