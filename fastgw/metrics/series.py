@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -60,6 +61,31 @@ def _text(values: Labels) -> list[str]:
     return [v if isinstance(v, str) else str(v) for v in values]
 
 
+def _family(family: Any, values: Mapping[Labels, float]) -> Metric:
+    """``family`` (a prometheus_client metric family) with one sample per label set."""
+    for labels, value in values.items():
+        family.add_metric(_text(labels), value)
+    return family  # type: ignore[no-any-return]
+
+
+def _entries(
+    metric: str,
+    name: str,
+    labels: tuple[str, ...],
+    help: str,
+    values: Mapping[Labels, float],
+    keys: dict[Labels, str],
+) -> Iterator[tuple[str, float]]:
+    """``(multiprocess file key, value)`` per label set; keys are built once per label set."""
+    for label_values, value in values.items():
+        key = keys.get(label_values)
+        if key is None:
+            key = keys[label_values] = mmap_key(
+                metric, name, list(labels), _text(label_values), help
+            )
+        yield key, value
+
+
 class Counter:
     """A counter per label set; ``name`` ends with ``_total`` (Prometheus's convention)."""
 
@@ -77,20 +103,11 @@ class Counter:
         self.values[labels] += amount
 
     def family(self) -> Metric:
-        family = CounterMetricFamily(self.name, self.help, labels=self.labels)
-        for labels, value in self.values.items():
-            family.add_metric(_text(labels), value)
-        return family
+        return _family(CounterMetricFamily(self.name, self.help, labels=self.labels), self.values)
 
     def entries(self) -> Iterator[tuple[str, float]]:
-        keys = self._keys
-        for labels, value in self.values.items():
-            key = keys.get(labels)
-            if key is None:  # as prometheus_client's Counter: metric name without _total
-                key = keys[labels] = mmap_key(
-                    self.name[:-6], self.name, list(self.labels), _text(labels), self.help
-                )
-            yield key, value
+        # as prometheus_client's Counter: the file's metric name is the name without _total
+        return _entries(self.name[:-6], self.name, self.labels, self.help, self.values, self._keys)
 
 
 class PulledCounter(Counter):
@@ -135,20 +152,10 @@ class Gauge:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
     def family(self) -> Metric:
-        family = GaugeMetricFamily(self.name, self.help, labels=self.labels)
-        for labels, value in self.values.items():
-            family.add_metric(_text(labels), value)
-        return family
+        return _family(GaugeMetricFamily(self.name, self.help, labels=self.labels), self.values)
 
     def entries(self) -> Iterator[tuple[str, float]]:
-        keys = self._keys
-        for labels, value in self.values.items():
-            key = keys.get(labels)
-            if key is None:
-                key = keys[labels] = mmap_key(
-                    self.name, self.name, list(self.labels), _text(labels), self.help
-                )
-            yield key, value
+        return _entries(self.name, self.name, self.labels, self.help, self.values, self._keys)
 
 
 class Histogram:
