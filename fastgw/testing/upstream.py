@@ -6,6 +6,12 @@ an SSE stream of ``chunks`` content events paced by ``chunk_delay`` seconds, a f
 a usage event when ``stream_options.include_usage`` is set, and ``data: [DONE]``. Each SSE
 event is written as its own HTTP chunk.
 
+Why one module past 600 lines: it is a test double whose parts (the server loop, the fault
+modes and the canned OpenAI bodies) only make sense together; each fault mode is a field of
+``Fault`` read in one place, ``_answer``. Its bodies are written by hand on purpose, not with
+fastgw's protocol Structs: a fake must not share code with what it tests. A next protocol's
+fake upstream goes in a module of its own.
+
 Rules this module keeps:
 - Everything it saw and sent is recorded: ``requests`` (method, path, query, headers, raw
   body, status and body bytes sent), ``connections`` accepted, and ``disconnects``: exchanges
