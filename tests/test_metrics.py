@@ -229,18 +229,18 @@ def test_key_and_team_labels_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_every_family_has_help_and_a_type_and_follows_the_naming_conventions() -> None:
     """Every family fastgw exports has HELP and TYPE and the ``fastgw_`` prefix; counters end
-    with ``_total``, durations are in ``_seconds``; histogram buckets never decrease and end at
-    ``_count``."""
+    with ``_total``, histograms are durations in ``_seconds`` or ratios (``_ratio``); histogram
+    buckets never decrease and end at ``_count``."""
     metrics = Metrics()
     metrics.observe_request(finished(ttft=0.01), "gpt", 0.02)
     metrics.observe_request(finished(), "gpt", 120.0)
     metrics.upstream.observe(("openai",), 0.3)
     families, samples = parse(metrics.render().decode())
-    assert len(families) == 20
+    assert len(families) == 23
     for name, (help_text, kind) in families.items():
         assert help_text and name.startswith("fastgw_")
         assert name.endswith("_total") == (kind == "counter"), name
-        assert kind != "histogram" or name.endswith("_seconds")
+        assert kind != "histogram" or name.endswith(("_seconds", "_ratio"))
     counts = [v for n, ls, v in samples if n == "fastgw_request_duration_seconds_bucket"]
     assert counts == sorted(counts) and counts[-2:] == [1, 2]  # 120 s: only +Inf has it
     assert ("fastgw_in_flight_requests", {}, 0.0) in samples

@@ -101,6 +101,13 @@ from .routing import (
     ModelCacheConfig,
     RetryConfig,
 )
+from .semantic import (
+    DEFAULT_SEMANTIC_THRESHOLD,
+    MIN_THRESHOLD,
+    SemanticCacheConfig,
+    missing_extra,
+    semantic_on,
+)
 from .server import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_DRAIN_GRACE_S,
@@ -182,6 +189,7 @@ __all__ = [
     "DEFAULT_RETRIES",
     "DEFAULT_RETRIES_PER_S",
     "DEFAULT_RETRY_BUDGET_S",
+    "DEFAULT_SEMANTIC_THRESHOLD",
     "DEFAULT_SQLITE_PATH",
     "DEFAULT_STATE_PREFIX",
     "DEFAULT_STRATEGY",
@@ -202,6 +210,7 @@ __all__ = [
     "MAX_MOCK_TOKENS",
     "MAX_NAMESPACE_CHARS",
     "MIN_CLIENT_TIMEOUT_S",
+    "MIN_THRESHOLD",
     "RESERVED_NAMESPACE_PREFIX",
     "AdminConfig",
     "CacheConfig",
@@ -224,6 +233,7 @@ __all__ = [
     "ProviderConfig",
     "Report",
     "RetryConfig",
+    "SemanticCacheConfig",
     "ServerConfig",
     "StateConfig",
     "StorageConfig",
@@ -244,10 +254,12 @@ __all__ = [
     "limit_values",
     "limits_wanted",
     "load_config",
+    "missing_extra",
     "namespace_problem",
     "parse_config",
     "parse_expiry",
     "provider_api_key",
     "redacted_url",
     "redis_url",
+    "semantic_on",
 ]

@@ -25,6 +25,7 @@ from .routing import (
     RetryConfig,
     check_routing_tables,
 )
+from .semantic import SemanticCacheConfig, check_semantic
 
 DEFAULT_STRATEGY: Final = "weighted"
 
@@ -50,6 +51,7 @@ class ModelConfig(msgspec.Struct, **STRUCT):
     name: str
     deployments: list[Deployment]
     cache: ModelCacheConfig | None = None
+    semantic_cache: SemanticCacheConfig | None = None
     strategy: Strategy = DEFAULT_STRATEGY
     fallbacks: list[str] = []  # other models, in order, once these deployments are exhausted
     context_fallbacks: list[str] = []  # after a context-length 400 (a larger-context model)
@@ -99,6 +101,7 @@ def check_models(models: list[ModelConfig], known: Known) -> list[str]:
         errors.extend(
             check_routing_tables(path, model.retry, model.circuit, model.health_check, model.cache)
         )
+        errors.extend(check_semantic(path, model.semantic_cache))
     return errors
 
 

@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from ..config import Config, limits_wanted, redis_url
-from ..exchange import Exchange
+from ..exchange import FREE_OUTCOMES, Exchange
 from ..keys import KeyRecord, TeamRecord
 from ..metrics import Metrics
 from ..pricing import PriceTable
@@ -154,7 +154,7 @@ class Limiter:
         relayed with no usage at all keeps its reservation and is charged it (at most the
         reservation share of a budget); anything else (refused, failed before an answer) used
         nothing."""
-        if ex.cache == "hit":
+        if ex.cache in FREE_OUTCOMES:
             tokens, cost = 0, 0.0
         elif ex.prompt_tokens is not None:
             tokens, cost = ex.prompt_tokens + (ex.completion_tokens or 0), ex.cost_usd or 0.0

@@ -54,6 +54,8 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 #: A limit's refusal reasons as the limiter names them -> the ``kind`` label.
 _REFUSAL_KINDS = {"requests": "rpm", "tokens": "tpm"}
+#: Cosine similarity of a semantic-cache candidate: fine steps where decisions are made.
+SIMILARITY_BUCKETS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0)
 
 # per (key id, team id, model): the label tuples of its series (key, team, model), (model,),
 # and its tokens' (key, team, model, "prompt") and (key, team, model, "completion")
@@ -98,8 +100,21 @@ class Metrics(Collector):
         )
         self.cache = Counter(
             "fastgw_cache_requests_total",
-            "Exact-cache outcomes (hit, miss, bypass) by model.",
+            "Cache outcomes (hit, semantic-hit, miss, bypass, coalesced) by model.",
             ("model", "outcome"),
+        )
+        self.semantic_similarity = Histogram(
+            "fastgw_semantic_similarity_ratio",
+            "Similarity of the semantic cache's verified candidates, by model and decision "
+            "(hit, miss).",
+            ("model", "decision"),
+            buckets=SIMILARITY_BUCKETS,
+        )
+        self.semantic_skipped = Counter(
+            "fastgw_semantic_skipped_total",
+            "Requests the semantic cache did not look up or store, by model and reason "
+            "(queue_full, timeout, loading, not eligible: tools, sampled, length...).",
+            ("model", "reason"),
         )
         self.rejections = Counter(
             "fastgw_limit_rejections_total",
@@ -117,6 +132,9 @@ class Metrics(Collector):
         )
         self.cache_entries = Gauge(
             "fastgw_cache_entries", "Entries in the exact caches of all workers.", ()
+        )
+        self.semantic_entries = Gauge(
+            "fastgw_semantic_cache_entries", "Entries in the semantic caches of all workers.", ()
         )
         self.cache_bytes = Gauge(
             "fastgw_cache_bytes", "Bytes of answers in the exact caches of all workers.", ()
@@ -171,6 +189,8 @@ class Metrics(Collector):
             self.ttft,
             self.upstream,
             self.cache,
+            self.semantic_similarity,
+            self.semantic_skipped,
             self.rejections,
             self.fallbacks,
             self.deployment_attempts,
@@ -181,6 +201,7 @@ class Metrics(Collector):
             self.in_flight,
             self.cache_entries,
             self.cache_bytes,
+            self.semantic_entries,
             self.state_up,
             self.deployment_state,
             self.deployment_in_flight,
@@ -219,6 +240,10 @@ class Metrics(Collector):
             self._cost[who] += ex.cost_usd
         if ex.cache is not None:
             self._cache[(model, ex.cache)] += 1
+
+    def observe_similarity(self, model: str, decision: str, similarity: float) -> None:
+        """A verified semantic-cache candidate (called on the loop, from the tier's thread)."""
+        self.semantic_similarity.observe((model, decision), similarity)
 
     def refused(self, scope: str, kind: str) -> None:
         """Count a limit's refusal: ``scope`` key, team, model or state; ``kind`` as the

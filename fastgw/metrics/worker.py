@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..cache.exact import ResponseCache
     from ..drain import Drain
     from ..routing import Router
+    from ..semantic.service import SemanticService
     from .gateway import Metrics
 
 
@@ -33,6 +34,8 @@ class Process(Protocol):
     def loop(self) -> asyncio.AbstractEventLoop: ...
     @property
     def drain(self) -> Drain: ...
+    @property
+    def semantic(self) -> SemanticService | None: ...
 
 
 class Built(Protocol):
@@ -58,4 +61,7 @@ def sample_worker(process: Process, built: Built) -> None:
     if cache is not None:
         metrics.cache_entries.values[()] = cache.store.entries
         metrics.cache_bytes.values[()] = cache.store.total_bytes
+    semantic = process.semantic
+    if semantic is not None:
+        metrics.semantic_entries.values[()] = semantic.entries()
     record_metrics(built.router, metrics)

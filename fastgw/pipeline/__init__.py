@@ -7,9 +7,12 @@ with. Rules this package keeps:
 - For each proxied endpoint and public model, an ordered tuple of stage objects
   (``ModelPipeline.stages``), built here. A feature that is off is not in it:
 
-      identify → hold → [body, decode] → admit → exact_cache → route → cache_store
+      identify → hold → [body, decode] → admit → exact_cache → semantic_cache → route
+        → cache_store → semantic_store
       (hold and admit: only with limits; exact_cache and cache_store: only on a model whose
-      cache is on; the redactor and usage stripping: stream filters inside ``fastgw.relay``)
+      cache is on; semantic_cache and semantic_store: only on a model whose
+      ``semantic_cache`` is on, for chat and completions; the redactor and usage stripping:
+      stream filters inside ``fastgw.relay``)
 
   then ``Account`` once the response is over.
 - Adding a stage is one class (``fastgw.pipeline.stages``: ``name``, ``is_async``,
@@ -25,7 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..config import Config, ModelConfig
+from ..config import Config, ModelConfig, semantic_on
 from ..keys import KeyRing
 from ..limits import Limiter
 from ..pricing import PriceTable
@@ -40,6 +43,7 @@ from ..stream_filters import StreamFilter
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .account import Account
 from .endpoint import EndpointPipeline, ModelPipeline, RequestClass
+from .semantic import SemanticLookup, SemanticStore
 from .stages import AdmitLocal, AdmitShared, CacheStore, ExactCache, Hold, Identify
 
 __all__ = ["ENDPOINTS", "EndpointPipeline", "ModelPipeline", "Pipelines"]
@@ -74,6 +78,7 @@ class Pipelines:
         self.prices = PriceTable(config.prices)
         self.limiter = runtime.limiter_for(config, self.prices)
         self.cache = runtime.cache_for(config)
+        self.semantic = runtime.semantic_for(config)
         self.redactor = build_redactor(config)
         self.account = Account(
             self.models, self.prices, self.limiter, runtime.metrics, runtime.usage, runtime.access
@@ -96,7 +101,7 @@ class Pipelines:
         self.routes: dict[str, tuple[str, Handler]] = {}
 
     def _model_pipeline(self, endpoint: str, model: ModelConfig) -> ModelPipeline:
-        response = self._response_stages(model)
+        response = self._response_stages(endpoint, model)
         route = Route(
             endpoint,
             self.router,
@@ -106,21 +111,27 @@ class Pipelines:
             self.redactor,
             self._stream_filters(model),
         )
-        return ModelPipeline(model, self._model_stages(model), route)
+        return ModelPipeline(model, self._model_stages(endpoint, model), route)
 
-    def _model_stages(self, model: ModelConfig) -> tuple[Any, ...]:
+    def _model_stages(self, endpoint: str, model: ModelConfig) -> tuple[Any, ...]:
         stages: list[Any] = []
         limiter: Limiter | None = self.limiter
         if limiter is not None:
             stages.append(AdmitLocal(limiter) if limiter.remote is None else AdmitShared(limiter))
         if self.cache is not None and _caches(model):
             stages.append(ExactCache(self.cache))
+        semantic = model.semantic_cache
+        if self.semantic is not None and semantic is not None and _semantic(endpoint, model):
+            stages.append(SemanticLookup(self.semantic, semantic, self.runtime.metrics))
         return tuple(stages)
 
-    def _response_stages(self, model: ModelConfig) -> tuple[Any, ...]:
+    def _response_stages(self, endpoint: str, model: ModelConfig) -> tuple[Any, ...]:
         stages: list[Any] = []
         if self.cache is not None and _caches(model):
             stages.append(CacheStore(self.cache))
+        semantic = model.semantic_cache
+        if self.semantic is not None and semantic is not None and _semantic(endpoint, model):
+            stages.append(SemanticStore(self.semantic, semantic))
         return tuple(stages)
 
     def _stream_filters(self, model: ModelConfig) -> tuple[StreamFilter, ...]:
@@ -146,6 +157,11 @@ class Pipelines:
 
 def _caches(model: ModelConfig) -> bool:
     return model.cache is not None and model.cache.enabled
+
+
+def _semantic(endpoint: str, model: ModelConfig) -> bool:
+    """The semantic tier answers questions: chat and completions, not embeddings."""
+    return endpoint != "/embeddings" and semantic_on(model.semantic_cache)
 
 
 #: How often a retired config checks whether its last request finished, and for how long

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..accesslog import AccessLine, AccessLog
 from ..config import ModelConfig
-from ..exchange import Exchange
+from ..exchange import FREE_OUTCOMES, Exchange
 from ..limits import Limiter
 from ..metrics import Metrics
 from ..pricing import PriceTable
@@ -77,7 +77,7 @@ class Account:
         if ex.prompt_tokens is not None:
             ex.cost_usd = (
                 0.0
-                if ex.cache == "hit"
+                if ex.cache in FREE_OUTCOMES
                 else self.prices.cost(
                     ex.deployment, ex.prompt_tokens, ex.completion_tokens or 0, ex.cached_tokens
                 )

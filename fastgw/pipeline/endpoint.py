@@ -97,7 +97,7 @@ class EndpointPipeline:
         KeyRing.check_model(ex.key, model, ex.team)
         ex.body, ex.request, ex.model_config = body, request, pipeline.model
         ex.stream = not isinstance(request, EmbeddingRequest) and request.stream
-        ex.extra_headers, ex.lookup = [], None
+        ex.extra_headers, ex.lookup, ex.semantic = [], None, None
         for run, is_async in pipeline.steps:
             done = run(ex, scope, proto)
             if is_async:

@@ -131,14 +131,7 @@ class ExactCache(Stage):
         ex.extra_headers.append((CACHE_HEADER, lookup.outcome))
         if found is None:
             return False
-        ex.ttft = time.perf_counter() - ex.start
-        ex.set_usage(found[1])
-        if events is not None:
-            transport = open_stream(proto, ex, 200, ex.extra_headers)
-            if not send_now(transport, events):
-                raise RSGIProtocolClosed("the client went away")
-        else:
-            send_bytes(proto, ex, 200, [JSON, *ex.extra_headers], found[0])
+        _send(ex, proto, found[0], found[1], events)
         return True
 
 
@@ -168,6 +161,30 @@ class CacheStore:
         usage = None if completion is None else decode_usage(completion)
         if completion is not None and usage is not None:
             self.cache.put(lookup, completion, usage)
+
+
+def send_cached(ex: Exchange, proto: Any, body: bytes, usage: Any) -> bool:
+    """Answer with a stored completion: whole, or replayed as the stream the request asked
+    for. False, with nothing sent, when it cannot be replayed."""
+    request = ex.request
+    events = None
+    if ex.stream and not isinstance(request, EmbeddingRequest):
+        events = _replayed(request, body)
+        if events is None:
+            return False
+    _send(ex, proto, body, usage, events)
+    return True
+
+
+def _send(ex: Exchange, proto: Any, body: bytes, usage: Any, events: bytes | None) -> None:
+    ex.ttft = time.perf_counter() - ex.start
+    ex.set_usage(usage)
+    if events is not None:
+        transport = open_stream(proto, ex, 200, ex.extra_headers)
+        if not send_now(transport, events):
+            raise RSGIProtocolClosed("the client went away")
+    else:
+        send_bytes(proto, ex, 200, [JSON, *ex.extra_headers], body)
 
 
 def _replayed(request: ChatRequest | CompletionRequest, cached: bytes) -> bytes | None:
