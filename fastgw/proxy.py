@@ -85,7 +85,11 @@ class Route:
         request = ex.request
         text = None if isinstance(request, EmbeddingRequest) else request
         n = 1 if text is None else text.n
-        collect = bool(self.collectors) and ex.lookup is not None and ex.lookup.store
+        collect = False
+        for stage in self.collectors:  # usually none; the cache stores when they will file it
+            if stage.wants(ex):
+                collect = True
+                break
         payloads = await relay_stream(
             transport,
             answer.response,

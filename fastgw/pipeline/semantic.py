@@ -101,6 +101,9 @@ class SemanticStore:
         self.service = service
         self.settings = settings
 
+    def wants(self, ex: Exchange) -> bool:
+        return ex.semantic is not None
+
     def whole(self, ex: Exchange, data: bytes, usage: Any) -> bytes:
         eligible = ex.semantic
         if eligible is not None and storable(data, False) and finished(data):

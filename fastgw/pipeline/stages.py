@@ -6,9 +6,9 @@ return a true value when they answered the request (through ``fastgw.respond``),
 the pipeline; they refuse by raising a ``GatewayError`` and transform by setting fields on the
 exchange. A stage whose ``run`` is a coroutine function says so with ``is_async = True``;
 every other stage is called without an await (no coroutine per stage). Response stages see a
-whole answer (``whole(ex, data) -> data``) or, when ``collects``, the event payloads of a
-stream that ended cleanly (``stream_end``). A feature that is off has no stage: nothing here
-tests whether it is on.
+whole answer (``whole(ex, data) -> data``) or, when ``collects`` and it ``wants(ex)``, the
+event payloads of a stream that ended cleanly (``stream_end``). A feature that is off has no
+stage: nothing here tests whether it is on.
 
 Cost per request: the runner's loop and the bound-method call, ~40-120 ns per stage (timeit,
 2-core EPYC under load); the stage's own work as before it was a stage (identify: a SHA-256
@@ -144,6 +144,11 @@ class CacheStore:
 
     def __init__(self, cache: ResponseCache) -> None:
         self.cache = cache
+
+    def wants(self, ex: Exchange) -> bool:
+        """Whether this stream's events are wanted (``stream_end`` will be called)."""
+        lookup = ex.lookup
+        return lookup is not None and lookup.store
 
     def whole(self, ex: Exchange, data: bytes, usage: Any) -> bytes:
         lookup = ex.lookup

@@ -221,9 +221,13 @@ class SemanticService:
                 return
             try:
                 self._do(job)
-            except Exception:  # one bad job never stops the thread
+            except RuntimeError:  # the loop closed under us: the worker is gone
+                if self.loop.is_closed():
+                    return
                 log.exception("semantic cache job failed")
-                if job[0] == "lookup":
+            except Exception:
+                log.exception("semantic cache job failed")
+                if job[0] == "lookup" and not self.loop.is_closed():
                     self.loop.call_soon_threadsafe(_settle, job[1], None)
 
     def _do(self, job: tuple[Any, ...]) -> None:
