@@ -48,7 +48,7 @@ class UsageGroup(msgspec.Struct, kw_only=True):
     completion_tokens: int
     cost_usd: float
     errors: int  # status 400 and above, 429s and client disconnects (499) included
-    cache_hits: int
+    cache_hits: int  # answered from a cache: exact, semantic or coalesced (no upstream call)
 
 
 class UsageSummary(msgspec.Struct, kw_only=True):
@@ -157,7 +157,8 @@ def build_sql(query: UsageQuery) -> tuple[str, list[object]]:
     sql = (
         f"SELECT {group} AS grp, count(*), coalesce(sum(prompt_tokens), 0), "
         "coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0.0), "
-        "coalesce(sum(status >= 400), 0), coalesce(sum(cache = 'hit'), 0) "
+        "coalesce(sum(status >= 400), 0), "
+        "coalesce(sum(cache IN ('hit', 'semantic-hit', 'coalesced')), 0) "
         f"FROM ({rows})"
     )
     if where:
