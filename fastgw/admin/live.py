@@ -36,6 +36,7 @@ from ..providers.base import Call
 from ..providers.mock import MockResponse
 from ..routing.attempt import Answer
 from ..routing.plan import GroupPlan
+from ..pipeline.coalesce import Flight, Follower, LeaderProto
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .respond import send
 
@@ -55,6 +56,9 @@ PER_REQUEST: dict[type, str] = {
     Answer: "Answer",
     GroupPlan: "GroupPlan",
     CacheLookup: "CacheLookup",
+    Flight: "Flight",
+    Follower: "Follower",
+    LeaderProto: "LeaderProto",
     _core.Ticket: "Ticket",
     Watch: "Watch",
     WatchedConnection: "WatchedConnection",

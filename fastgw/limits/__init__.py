@@ -147,14 +147,14 @@ class Limiter:
         return cached
 
     def settle(self, ticket: Ticket, ex: Exchange) -> None:
-        """Settle ``ticket`` with what the finished request ``ex`` used: a cache hit used no
-        upstream tokens and cost nothing (it still counted as a request); an answer with usage
-        settles to that usage and its price (a relayed stream always has one: the upstream's,
+        """Settle ``ticket`` with what the finished request ``ex`` used: a cache hit (or a
+        coalesced request: another one made the call) used no upstream tokens and cost nothing
+        (it still counted as a request); an answer with usage settles to that usage and its price (a relayed stream always has one: the upstream's,
         which the gateway asks for, or the tokens counted from the text relayed); a stream
         relayed with no usage at all keeps its reservation and is charged it (at most the
         reservation share of a budget); anything else (refused, failed before an answer) used
         nothing."""
-        if ex.cache == "hit":
+        if ex.cache == "hit" or ex.cache == "coalesced":  # another request made the call
             tokens, cost = 0, 0.0
         elif ex.prompt_tokens is not None:
             tokens, cost = ex.prompt_tokens + (ex.completion_tokens or 0), ex.cost_usd or 0.0

@@ -98,7 +98,7 @@ class Metrics(Collector):
         )
         self.cache = Counter(
             "fastgw_cache_requests_total",
-            "Exact-cache outcomes (hit, miss, bypass) by model.",
+            "Exact-cache and coalescing outcomes (hit, miss, bypass, coalesced) by model.",
             ("model", "outcome"),
         )
         self.rejections = Counter(

@@ -7,9 +7,10 @@ with. Rules this package keeps:
 - For each proxied endpoint and public model, an ordered tuple of stage objects
   (``ModelPipeline.stages``), built here. A feature that is off is not in it:
 
-      identify → hold → [body, decode] → admit → exact_cache → route → cache_store
+      identify → hold → [body, decode] → admit → exact_cache → coalesce → route → cache_store
       (hold and admit: only with limits; exact_cache and cache_store: only on a model whose
-      cache is on; the redactor and usage stripping: stream filters inside ``fastgw.relay``)
+      cache is on; coalesce: unless the model sets ``coalesce = false``, and it runs the
+      route itself; the redactor and usage stripping: stream filters inside ``fastgw.relay``)
 
   then ``Account`` once the response is over.
 - Adding a stage is one class (``fastgw.pipeline.stages``: ``name``, ``is_async``,
@@ -39,6 +40,7 @@ from ..runtime import Runtime
 from ..stream_filters import StreamFilter
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .account import Account
+from .coalesce import Coalesce, Coalescing, LeaderWatches, wait_bound
 from .endpoint import EndpointPipeline, ModelPipeline, RequestClass
 from .stages import AdmitLocal, AdmitShared, CacheStore, ExactCache, Hold, Identify
 
@@ -75,6 +77,7 @@ class Pipelines:
         self.limiter = runtime.limiter_for(config, self.prices)
         self.cache = runtime.cache_for(config)
         self.redactor = build_redactor(config)
+        self.coalescing = Coalescing()
         self.account = Account(
             self.models, self.prices, self.limiter, runtime.metrics, runtime.usage, runtime.access
         )
@@ -97,24 +100,31 @@ class Pipelines:
 
     def _model_pipeline(self, endpoint: str, model: ModelConfig) -> ModelPipeline:
         response = self._response_stages(model)
+        disconnects = self.runtime.disconnects
         route = Route(
             endpoint,
             self.router,
             self.groups[model.name],
-            self.runtime.disconnects,
+            LeaderWatches(disconnects) if model.coalesce else disconnects,
             response,
             self.redactor,
             self._stream_filters(model),
         )
-        return ModelPipeline(model, self._model_stages(model), route)
+        return ModelPipeline(model, self._model_stages(model, route), route)
 
-    def _model_stages(self, model: ModelConfig) -> tuple[Any, ...]:
+    def _model_stages(self, model: ModelConfig, route: Route) -> tuple[Any, ...]:
         stages: list[Any] = []
         limiter: Limiter | None = self.limiter
         if limiter is not None:
             stages.append(AdmitLocal(limiter) if limiter.remote is None else AdmitShared(limiter))
-        if self.cache is not None and _caches(model):
-            stages.append(ExactCache(self.cache))
+        cache = self.cache if _caches(model) else None
+        cached = cache is not None
+        if cache is not None:
+            stages.append(ExactCache(cache))
+        if model.coalesce:
+            wait_s = wait_bound(route.group)
+            disconnects = self.runtime.disconnects
+            stages.append(Coalesce(self.coalescing, route, disconnects.watch, cached, wait_s))
         return tuple(stages)
 
     def _response_stages(self, model: ModelConfig) -> tuple[Any, ...]:

@@ -77,7 +77,7 @@ class Account:
         if ex.prompt_tokens is not None:
             ex.cost_usd = (
                 0.0
-                if ex.cache == "hit"
+                if ex.cache == "hit" or ex.cache == "coalesced"  # answered without a call
                 else self.prices.cost(
                     ex.deployment, ex.prompt_tokens, ex.completion_tokens or 0, ex.cached_tokens
                 )
