@@ -2,8 +2,7 @@
 
 - Composition: a feature that is off has no stage (no limits: no hold, admit, leave or
   settle; no cache on a model: no exact_cache or cache_store on that model; ``coalesce =
-  false``: no coalesce; no usage or
-  access log: no such account step).
+  false``: no coalesce; no usage or access log: no such account step).
 - The seam: for a spread of answers (200, cache hit, 401, 404, 429, upstream 500, a stream)
   the status the client received, the usage row and the access line agree.
 """

@@ -32,11 +32,11 @@ from ..disconnect import Watch
 from ..disconnect import _Connection as WatchedConnection
 from ..errors import InvalidRequest
 from ..exchange import Exchange
+from ..pipeline.coalesce import Flight, Follower, LeaderProto
 from ..providers.base import Call
 from ..providers.mock import MockResponse
 from ..routing.attempt import Answer
 from ..routing.plan import GroupPlan
-from ..pipeline.coalesce import Flight, Follower, LeaderProto
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .respond import send
 

@@ -378,9 +378,12 @@ def test_requests_that_differ_are_not_coalesced(
     second = dict(second)
     first = second.pop("first", {})
     key = second.pop("api_key", DEV_KEY)
-    headers = {"authorization": f"Bearer {DEV_KEY}", **second.pop("extra_headers", {})}
+    headers = {**second.pop("extra_headers", {}), "authorization": f"Bearer {key}"}
     base = {"model": "gpt-up", "temperature": 0, "messages": prompt("Same")}
-    bodies = [({**base, **first}, {"authorization": f"Bearer {DEV_KEY}"}), ({**base, **second}, {**headers, "authorization": f"Bearer {key}"})]
+    bodies = [
+        ({**base, **first}, {"authorization": f"Bearer {DEV_KEY}"}),
+        ({**base, **second}, headers),
+    ]
     up.hold()
     with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=gw.base_url, timeout=30) as http:
         futures = [
