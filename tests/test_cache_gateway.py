@@ -376,11 +376,11 @@ def test_repeated_bytes_reuse_the_canonical_key(gw: Cached) -> None:
     )
     cache = gw.state.cache
     assert gw.outcomes(compact) == ["miss"]
-    assert (cache.aliases.entries, cache.store.entries) == (1, 1)
+    assert (cache.keys.aliases.entries, cache.store.entries) == (1, 1)
     assert gw.outcomes(compact, compact) == ["hit", "hit"]
-    assert (cache.aliases.entries, cache.aliases.hits) == (1, 2)
+    assert (cache.keys.aliases.entries, cache.keys.aliases.hits) == (1, 2)
     assert gw.outcomes(spaced) == ["hit"]
-    assert (cache.aliases.entries, cache.store.entries) == (2, 1)
+    assert (cache.keys.aliases.entries, cache.store.entries) == (2, 1)
     assert len(gw.calls) == 1
 
 

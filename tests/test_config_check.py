@@ -305,3 +305,36 @@ def test_any_document_gives_errors_never_a_crash() -> None:
         assert isinstance(config, Config)
 
     check()
+
+
+COALESCE = f"""
+[providers.mock]
+type = "mock"
+
+[[models]]
+name = "chat"
+deployments = [{{ provider = "mock", model = "m" }}]
+coalesce = {{value}}
+
+[[keys]]
+id = "k"
+hash = "{HASH}"
+"""
+
+
+def test_check_config_accepts_a_boolean_coalesce_and_refuses_anything_else(
+    tmp_path: Path,
+) -> None:
+    """``coalesce = true/false`` on a model passes ``check-config``; another type fails with
+    the key path."""
+    path = tmp_path / "coalesce.toml"
+    for value in ("true", "false"):
+        path.write_text(COALESCE.replace("{value}", value))
+        result = fastgw("check-config", str(path))
+        assert result.returncode == 0, result.stderr
+        assert parse_config(path.read_text(), "t.toml", {}).models[0].coalesce is (value == "true")
+    path.write_text(COALESCE.replace("{value}", '"sometimes"'))
+    result = fastgw("check-config", str(path))
+    assert result.returncode == 1
+    assert "models[0].coalesce" in result.stderr
+    assert any("models[0].coalesce" in e for e in errors_of(path.read_text()))

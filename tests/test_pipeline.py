@@ -1,8 +1,8 @@
 """The pipelines a config builds, and the one response seam.
 
 - Composition: a feature that is off has no stage (no limits: no hold, admit, leave or
-  settle; no cache on a model: no exact_cache or cache_store on that model; no usage or
-  access log: no such account step).
+  settle; no cache on a model: no exact_cache or cache_store on that model; ``coalesce =
+  false``: no coalesce; no usage or access log: no such account step).
 - The seam: for a spread of answers (200, cache hit, 401, 404, 429, upstream 500, a stream)
   the status the client received, the usage row and the access line agree.
 """
@@ -35,6 +35,19 @@ deployments = [{ provider = "mock", model = "mock-cached" }]
 [models.cache]
 """
 
+UNCOALESCED = """
+[[models]]
+name = "gpt-alone"
+deployments = [{ provider = "mock", model = "mock-alone" }]
+coalesce = false
+
+[[models]]
+name = "gpt-cached-alone"
+deployments = [{ provider = "mock", model = "mock-cached" }]
+coalesce = false
+[models.cache]
+"""
+
 
 def _client(text: str) -> RSGIClient:
     return RSGIClient(Gateway(parse_config(text, "mock.toml", {})))
@@ -51,29 +64,49 @@ def _stages(client: RSGIClient, model: str, endpoint: str = "/chat/completions")
     )
 
 
-def test_a_plain_config_has_only_identify_route_and_account() -> None:
+def test_a_plain_config_has_only_identify_coalesce_route_and_account() -> None:
     with _client(mock_config()) as client:
         head, model, account = _stages(client, "gpt-test")
         assert head == ("identify",)
-        assert model == ("route",)
+        assert model == ("coalesce", "route")
         assert account == ("cost", "observe", "record", "access")
-        assert _stages(client, "embed-test", "/embeddings")[1] == ("route",)
+        assert _stages(client, "embed-test", "/embeddings")[1] == ("coalesce", "route")
+
+
+def test_coalescing_turned_off_is_no_stage() -> None:
+    """``coalesce = false`` on a model: no coalesce stage there (the others keep theirs), and
+    its route watches disconnects directly."""
+    text = mock_config(extra=CACHED + UNCOALESCED)
+    with _client(text) as client:
+        assert _stages(client, "gpt-alone")[1] == ("route",)
+        assert _stages(client, "gpt-cached-alone")[1] == ("exact_cache", "route", "cache_store")
+        assert _stages(client, "gpt-test")[1] == ("coalesce", "route")
+        pipes = client.app.pipelines
+        assert pipes is not None
+        route = pipes.endpoints["/chat/completions"].models["gpt-alone"].route
+        assert route.watch == pipes.runtime.disconnects.watch
 
 
 def test_limits_add_hold_admit_leave_and_settle() -> None:
     with _client(mock_config(extra=LIMITS)) as client:
         head, model, account = _stages(client, "gpt-test")
         assert head == ("identify", "hold")
-        assert model == ("admit", "route")
+        assert model == ("admit", "coalesce", "route")
         assert account == ("leave", "cost", "settle", "observe", "record", "access")
 
 
 def test_the_cache_is_a_stage_only_on_the_models_that_enable_it() -> None:
     with _client(mock_config(extra=CACHED)) as client:
-        assert _stages(client, "gpt-cached")[1] == ("exact_cache", "route", "cache_store")
-        assert _stages(client, "gpt-test")[1] == ("route",)
+        assert _stages(client, "gpt-cached")[1] == (
+            "exact_cache",
+            "coalesce",
+            "route",
+            "cache_store",
+        )
+        assert _stages(client, "gpt-test")[1] == ("coalesce", "route")
         assert _stages(client, "gpt-cached", "/completions")[1] == (
             "exact_cache",
+            "coalesce",
             "route",
             "cache_store",
         )

@@ -1,5 +1,7 @@
 """Micro-benchmark of the request path through ``Gateway.__rsgi__``, in process: CPU per
-request for a plain chat answered by the embedded mock provider and for an exact-cache hit,
+request for a plain chat answered by the embedded mock provider, for an exact-cache hit, and
+for deterministic requests (plain and streamed) that the coalesce stage keys and leads
+(``--no-coalesce`` takes the stage out, for an A/B in one checkout),
 with the pipelines a config builds (no access or usage log, so the numbers are the path's own).
 
 Run: ``.venv/bin/python benchmarks/micro/bench_pipeline.py [--requests N]``; for an A/B, run it
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -39,14 +42,22 @@ CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "Say hello
 BODIES: dict[str, dict[str, Any]] = {
     "plain chat": CHAT,
     "cache hit": {**CHAT, "model": "gpt-cached", "temperature": 0},
+    # keyed by the coalesce stage and run as a flight's leader (no follower): its cost alone
+    "deterministic chat": {**CHAT, "temperature": 0},
+    "deterministic stream": {**CHAT, "temperature": 0, "stream": True},
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument(
+        "--no-coalesce", action="store_true", help="coalesce = false on every model (an A/B)"
+    )
     args = parser.parse_args()
     text = mock_config(extra=CACHED).replace("[server]\n", "[server]\naccess_log = false\n", 1)
+    if args.no_coalesce:
+        text = re.sub(r"(?m)^(deployments = .*)$", r"\1\ncoalesce = false", text)
     text += "\n[usage]\nenabled = false\n"
     logging.disable(logging.WARNING)
     os.chdir(tempfile.mkdtemp(prefix="fastgw-bench-"))

@@ -32,6 +32,7 @@ from ..disconnect import Watch
 from ..disconnect import _Connection as WatchedConnection
 from ..errors import InvalidRequest
 from ..exchange import Exchange
+from ..pipeline.coalesce import Flight, Follower, LeaderProto
 from ..providers.base import Call
 from ..providers.mock import MockResponse
 from ..routing.attempt import Answer
@@ -55,6 +56,9 @@ PER_REQUEST: dict[type, str] = {
     Answer: "Answer",
     GroupPlan: "GroupPlan",
     CacheLookup: "CacheLookup",
+    Flight: "Flight",
+    Follower: "Follower",
+    LeaderProto: "LeaderProto",
     _core.Ticket: "Ticket",
     Watch: "Watch",
     WatchedConnection: "WatchedConnection",

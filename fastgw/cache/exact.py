@@ -7,17 +7,9 @@ Rules this module keeps:
   disabled cache costs nothing.
 - Cacheable by default only when the answer is meant to repeat: ``temperature == 0`` or a
   ``seed`` (``when = "always"`` caches every request); embeddings are always cacheable.
-- The key is xxh3-128 of the request's canonical form (the public model name in place of the
-  client's ``model``) within the caller's namespace: the key's ``cache_namespace``, else its
-  own (``fastgw.keys.default_namespace``: its id and digest, so an id deleted and created
-  again starts empty). One tenant's answer never reaches another unless the config gives
-  them one namespace; no key can name another's own namespace (its prefix is reserved).
-- Building the canonical form is the costly step (~2 µs: a full decode and a sorted
-  encode), and a client that repeats a request usually repeats its bytes. So the xxh3-128 of
-  the raw body (with the endpoint, in the same namespace) is remembered as an alias of the
-  canonical key it produced: a repeat skips the canonical form. Aliases live in their own
-  LRU, bounded like the cache, and only ever point at a key; the entry itself is still
-  looked up, so an alias never outlives or widens what the cache holds.
+- The key is the request's (``fastgw.cache.keys``: xxh3-128 of its canonical form within
+  the caller's namespace, with an alias LRU of raw bodies bounded like the cache). One
+  tenant's answer never reaches another unless the config gives them one namespace.
 - ``Cache-Control: no-cache`` skips the lookup (outcome ``bypass``); ``no-store`` skips the
   store. Only complete 200 answers are stored, as the plain completion body, with their
   usage decoded beside them (a hit reports it without parsing the body).
@@ -25,37 +17,12 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import msgspec
-import xxhash
-
 from .._core import ExactCache
 from ..config import CacheConfig, ModelConfig
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
-from .canonical import (
-    cache_key,
-    canonical_chat,
-    canonical_completion,
-    canonical_embedding,
-    key_prefix,
-)
+from .keys import RequestKeys, directives, repeatable
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
-
-_RAW_TAG: dict[type, bytes] = {
-    ChatRequest: b"raw:chat\n",
-    CompletionRequest: b"raw:completions\n",
-    EmbeddingRequest: b"raw:embeddings\n",
-}
-_KEY_BYTES = 16
-_MAX_RAW_HEADS = 10_000  # namespaces seen; past that the prefixes are all built again
-
-_CANONICAL: dict[type, Callable[[bytes, str], bytes]] = {
-    ChatRequest: canonical_chat,
-    CompletionRequest: canonical_completion,
-    EmbeddingRequest: canonical_embedding,
-}
 
 
 class CacheLookup:
@@ -73,27 +40,12 @@ class CacheLookup:
         self.outcome = MISS if read else BYPASS
 
 
-def _directives(cache_control: str) -> tuple[bool, bool]:
-    """(no_cache, no_store) from a Cache-Control request header (the caller skips an absent
-    or empty one: no call on the common path)."""
-    tokens = {t.strip().lower() for t in cache_control.split(",")}
-    return "no-cache" in tokens, "no-store" in tokens
-
-
 class ResponseCache:
     """The exact cache of one worker, shared by every model that enables it."""
 
     def __init__(self, config: CacheConfig) -> None:
         self.store = ExactCache(config.max_entries, config.max_bytes)
-        self.aliases = ExactCache(config.max_entries, config.max_entries * _KEY_BYTES)
-        # per (namespace, request type): what the alias key hashes before the body
-        self._raw_heads: dict[tuple[str, type], bytes] = {}
-
-    def _raw_head(self, namespace: str, kind: type) -> bytes:
-        if len(self._raw_heads) >= _MAX_RAW_HEADS:
-            self._raw_heads.clear()
-        head = self._raw_heads[namespace, kind] = key_prefix(namespace) + _RAW_TAG[kind]
-        return head
+        self.keys = RequestKeys(config.max_entries)
 
     def lookup(
         self,
@@ -108,27 +60,12 @@ class ResponseCache:
         settings = model.cache
         if settings is None or not settings.enabled:
             return None
-        if not (
-            isinstance(request, EmbeddingRequest)
-            or settings.when == "always"
-            or request.temperature == 0
-            or request.seed is not None
-        ):
+        if not repeatable(request, settings.when):
             return CacheLookup(b"", False, False, 0.0)
-        no_cache, no_store = _directives(cache_control) if cache_control else (False, False)
-        kind = type(request)
-        head = self._raw_heads.get((namespace, kind))
-        if head is None:
-            head = self._raw_head(namespace, kind)
-        raw = xxhash.xxh3_128_digest(head + body)  # = cache_key(namespace, tag + body)
-        key = self.aliases.get(raw)
+        no_cache, no_store = directives(cache_control) if cache_control else (False, False)
+        key = self.keys.key(model.name, namespace, request, body, settings.ttl_s)
         if key is None:
-            try:
-                canonical = _CANONICAL[kind](body, model.name)
-            except msgspec.DecodeError:  # a number no double holds (1e999) in a field fastgw
-                return CacheLookup(b"", False, False, 0.0)  # does not read: the upstream judges
-            key = cache_key(namespace, canonical)
-            self.aliases.put(raw, key, settings.ttl_s)
+            return CacheLookup(b"", False, False, 0.0)
         return CacheLookup(key, not no_cache, not no_store, settings.ttl_s)
 
     def get(self, lookup: CacheLookup) -> tuple[bytes, Usage | None] | None:

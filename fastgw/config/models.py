@@ -52,6 +52,9 @@ class ModelConfig(msgspec.Struct, **STRUCT):
     deployments: list[Deployment]
     cache: ModelCacheConfig | None = None
     semantic_cache: SemanticCacheConfig | None = None
+    # identical requests in flight at once share one upstream call (fastgw.pipeline.coalesce):
+    # those the exact cache would accept (temperature 0 or a seed, or its when = "always")
+    coalesce: bool = True
     strategy: Strategy = DEFAULT_STRATEGY
     fallbacks: list[str] = []  # other models, in order, once these deployments are exhausted
     context_fallbacks: list[str] = []  # after a context-length 400 (a larger-context model)

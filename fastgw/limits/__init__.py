@@ -147,10 +147,11 @@ class Limiter:
         return cached
 
     def settle(self, ticket: Ticket, ex: Exchange) -> None:
-        """Settle ``ticket`` with what the finished request ``ex`` used: a cache hit used no
-        upstream tokens and cost nothing (it still counted as a request); an answer with usage
-        settles to that usage and its price (a relayed stream always has one: the upstream's,
-        which the gateway asks for, or the tokens counted from the text relayed); a stream
+        """Settle ``ticket`` with what the finished request ``ex`` used: a cache hit (or a
+        coalesced request: another one made the call) used no upstream tokens and cost nothing
+        (it still counted as a request); an answer with usage settles to that usage and its
+        price (a relayed stream always has one: the upstream's, which the gateway asks for,
+        or the tokens counted from the text relayed); a stream
         relayed with no usage at all keeps its reservation and is charged it (at most the
         reservation share of a budget); anything else (refused, failed before an answer) used
         nothing."""

@@ -7,11 +7,12 @@ with. Rules this package keeps:
 - For each proxied endpoint and public model, an ordered tuple of stage objects
   (``ModelPipeline.stages``), built here. A feature that is off is not in it:
 
-      identify → hold → [body, decode] → admit → exact_cache → semantic_cache → route
-        → cache_store → semantic_store
+      identify → hold → [body, decode] → admit → exact_cache → semantic_cache → coalesce
+        → route → cache_store → semantic_store
       (hold and admit: only with limits; exact_cache and cache_store: only on a model whose
       cache is on; semantic_cache and semantic_store: only on a model whose
-      ``semantic_cache`` is on, for chat and completions; the redactor and usage stripping:
+      ``semantic_cache`` is on, for chat and completions; coalesce: unless the model sets
+      ``coalesce = false``, and it runs the route itself; the redactor and usage stripping:
       stream filters inside ``fastgw.relay``)
 
   then ``Account`` once the response is over.
@@ -42,6 +43,7 @@ from ..runtime import Runtime
 from ..stream_filters import StreamFilter
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
 from .account import Account
+from .coalesce import Coalesce, Coalescing, LeaderWatches, wait_bound
 from .endpoint import EndpointPipeline, ModelPipeline, RequestClass
 from .semantic import SemanticLookup, SemanticStore
 from .stages import AdmitLocal, AdmitShared, CacheStore, ExactCache, Hold, Identify
@@ -80,6 +82,7 @@ class Pipelines:
         self.cache = runtime.cache_for(config)
         self.semantic = runtime.semantic_for(config)
         self.redactor = build_redactor(config)
+        self.coalescing = Coalescing()
         self.account = Account(
             self.models, self.prices, self.limiter, runtime.metrics, runtime.usage, runtime.access
         )
@@ -102,27 +105,34 @@ class Pipelines:
 
     def _model_pipeline(self, endpoint: str, model: ModelConfig) -> ModelPipeline:
         response = self._response_stages(endpoint, model)
+        disconnects = self.runtime.disconnects
         route = Route(
             endpoint,
             self.router,
             self.groups[model.name],
-            self.runtime.disconnects,
+            LeaderWatches(disconnects) if model.coalesce else disconnects,
             response,
             self.redactor,
             self._stream_filters(model),
         )
-        return ModelPipeline(model, self._model_stages(endpoint, model), route)
+        return ModelPipeline(model, self._model_stages(endpoint, model, route), route)
 
-    def _model_stages(self, endpoint: str, model: ModelConfig) -> tuple[Any, ...]:
+    def _model_stages(self, endpoint: str, model: ModelConfig, route: Route) -> tuple[Any, ...]:
         stages: list[Any] = []
         limiter: Limiter | None = self.limiter
         if limiter is not None:
             stages.append(AdmitLocal(limiter) if limiter.remote is None else AdmitShared(limiter))
-        if self.cache is not None and _caches(model):
-            stages.append(ExactCache(self.cache))
+        cache = self.cache if _caches(model) else None
+        cached = cache is not None
+        if cache is not None:
+            stages.append(ExactCache(cache))
         semantic = model.semantic_cache
         if self.semantic is not None and semantic is not None and _semantic(endpoint, model):
             stages.append(SemanticLookup(self.semantic, semantic, self.runtime.metrics))
+        if model.coalesce:
+            wait_s = wait_bound(route.group)
+            disconnects = self.runtime.disconnects
+            stages.append(Coalesce(self.coalescing, route, disconnects.watch, cached, wait_s))
         return tuple(stages)
 
     def _response_stages(self, endpoint: str, model: ModelConfig) -> tuple[Any, ...]:

@@ -18,6 +18,9 @@ Rules this module keeps:
   whose connection the *client* closed before the response was complete.
 - ``headers`` are sent with every answer (``RATELIMIT_HEADERS``: OpenAI's rate-limit ones),
   after the defaults and before a fault's own.
+- ``hold()`` keeps answers at a gate until ``release()``: before the response head, or
+  with ``after_events`` a stream after that many events (for tests that need requests to
+  overlap, without sleeping).
 - Misbehaviour is a ``Fault`` (a frozen value) queued for the next requests (``fail_next``)
   or set for every request (``fail_always``); a new fault mode is a new field, read in
   ``_answer``.
@@ -276,6 +279,7 @@ class FakeUpstream:
         self._waiters: list[asyncio.Future[None]] = []
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._held: int | None = None  # the gate (``hold``): -1 before the head, else events
 
     @property
     def base_url(self) -> str:
@@ -297,6 +301,27 @@ class FakeUpstream:
         self._always = None
         self.requests.clear()
         self.connections = self.disconnects = 0
+
+    def hold(self, after_events: int | None = None) -> None:
+        """Keep answers at a gate until ``release``: before the response head, or a stream
+        after ``after_events`` events (flushed to the client)."""
+        self._held = -1 if after_events is None else after_events
+
+    def release(self) -> None:
+        """Open the gate: every held answer goes on (callable from any thread)."""
+
+        def go() -> None:
+            self._held = None
+            self._notify()
+
+        if self.loop is not None and self._thread is not None:
+            self.loop.call_soon_threadsafe(go)
+        else:
+            go()
+
+    async def _gate(self, at: int) -> None:
+        if self._held == at:
+            await self.until(lambda up: up._held != at, timeout=60)
 
     def _take_fault(self) -> Fault | None:
         return self._faults.popleft() if self._faults else self._always
@@ -387,6 +412,7 @@ class FakeUpstream:
             return
         if fault.stall:
             await asyncio.get_running_loop().create_future()
+        await self._gate(-1)
         if fault.head_delay:
             await asyncio.sleep(fault.head_delay)
         if fault.raw is not None:
@@ -469,6 +495,10 @@ class FakeUpstream:
                 conn.write(b"".join(out))
                 conn.close()
                 return
+            if i == self._held:
+                conn.write(b"".join(out))
+                out.clear()
+                await self._gate(i)
             if i == fault.stall_after or (i and self.chunk_delay):
                 conn.write(b"".join(out))
                 out.clear()

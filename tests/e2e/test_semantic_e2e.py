@@ -130,4 +130,3 @@ def _access_lines(gw: GatewayProcess, request_id: str) -> list[dict[str, Any]]:
             return found
         time.sleep(0.05)  # the access log is flushed by its own task: poll it
     return []
-
