@@ -112,6 +112,37 @@ def test_the_cache_is_a_stage_only_on_the_models_that_enable_it() -> None:
         )
 
 
+SEMANTIC = """
+[[models]]
+name = "gpt-semantic"
+deployments = [{ provider = "mock", model = "mock-semantic" }]
+[models.cache]
+[models.semantic_cache]
+
+[[models]]
+name = "gpt-semantic-off"
+deployments = [{ provider = "mock", model = "mock-semantic" }]
+[models.semantic_cache]
+enabled = false
+"""
+
+
+def test_the_semantic_tier_is_a_stage_only_where_it_can_answer() -> None:
+    """After the exact cache and before coalescing, on chat and completions of the models
+    that turn it on; not on embeddings, not on other models, not when disabled."""
+    with _client(mock_config(extra=SEMANTIC)) as client:
+        both = ("exact_cache", "semantic_cache", "coalesce", "route", "cache_store")
+        for endpoint in ("/chat/completions", "/completions"):
+            assert _stages(client, "gpt-semantic", endpoint)[1] == (*both, "semantic_store")
+        assert _stages(client, "gpt-semantic", "/embeddings")[1] == both[:1] + both[2:]
+        assert _stages(client, "gpt-semantic-off")[1] == ("coalesce", "route")
+        assert _stages(client, "gpt-test")[1] == ("coalesce", "route")
+    with _client(mock_config()) as client:  # no model turns it on: no thread either
+        pipes = client.app.pipelines
+        assert pipes is not None and pipes.semantic is None
+        assert pipes.runtime.semantic is None
+
+
 def test_no_usage_log_and_no_access_log_are_no_account_steps() -> None:
     text = mock_config().replace("[server]\n", "[server]\naccess_log = false\n", 1)
     text += "\n[usage]\nenabled = false\n"
