@@ -268,3 +268,21 @@ except ConfigError as exc:
     ).stdout
     assert "models[0].semantic_cache" in out
     assert "pip install 'fastgw[semantic]'" in out
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("no-cache", (True, False, None)),
+        ("No-Store, max-age=60", (False, True, 60.0)),
+        ('max-age="5"', (False, False, 5.0)),
+        ("max-age=-1", (False, False, None)),
+        ("max-age=abc", (False, False, None)),
+        ("max-age=" + "9" * 400, (False, False, float(10 * 365 * 86_400))),
+        ("x" * 5000 + ",no-cache", (False, False, None)),  # past the first KiB: not read
+    ],
+)
+def test_cache_control_directives(header: str, expected: tuple[Any, ...]) -> None:
+    from fastgw.cache.keys import directives
+
+    assert directives(header) == expected

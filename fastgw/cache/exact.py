@@ -62,7 +62,7 @@ class ResponseCache:
             return None
         if not repeatable(request, settings.when):
             return CacheLookup(b"", False, False, 0.0)
-        no_cache, no_store = directives(cache_control) if cache_control else (False, False)
+        no_cache, no_store, _ = directives(cache_control) if cache_control else (False, False, None)
         key = self.keys.key(model.name, namespace, request, body, settings.ttl_s)
         if key is None:
             return CacheLookup(b"", False, False, 0.0)

@@ -61,11 +61,27 @@ def repeatable(request: Request, when: str) -> bool:
     )
 
 
-def directives(cache_control: str) -> tuple[bool, bool]:
-    """(no_cache, no_store) from a Cache-Control request header (the caller skips an absent
-    or empty one: no call on the common path)."""
-    tokens = {t.strip().lower() for t in cache_control.split(",")}
-    return "no-cache" in tokens, "no-store" in tokens
+#: The longest ``max-age`` read from a request (a larger one means "any age").
+MAX_AGE_CAP_S = 10 * 365 * 86_400
+
+
+def directives(cache_control: str) -> tuple[bool, bool, float | None]:
+    """(no_cache, no_store, max_age) from a Cache-Control request header (the caller skips an
+    absent or empty one: no call on the common path). Only the first KiB is read; an
+    unreadable ``max-age`` is ignored."""
+    no_cache = no_store = False
+    max_age: float | None = None
+    for token in cache_control[:1024].split(","):
+        name, _, argument = token.strip().lower().partition("=")
+        if name == "no-cache":
+            no_cache = True
+        elif name == "no-store":
+            no_store = True
+        elif name == "max-age":
+            argument = argument.strip().strip('"')
+            if argument.isdigit():
+                max_age = float(min(int(argument[:12]), MAX_AGE_CAP_S))
+    return no_cache, no_store, max_age
 
 
 class RequestKeys:

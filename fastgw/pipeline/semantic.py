@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from ..cache.keys import directives
 from ..cache.replay import assemble, storable
 from ..config import SemanticCacheConfig
 from ..errors import InvalidRequest
@@ -35,8 +36,6 @@ from .stages import CACHE_HEADER, send_cached
 SEMANTIC_HIT = "semantic-hit"
 SIMILARITY_HEADER = "x-fastgw-cache-similarity"
 THRESHOLD_HEADER = "x-fastgw-cache-threshold"
-#: The longest ``max-age`` read from a request (a larger one means "any age").
-MAX_AGE_CAP_S = 10 * 365 * 86_400
 
 
 class SemanticLookup:
@@ -157,24 +156,6 @@ def _threshold(value: str) -> float:
             code="invalid_value",
         )
     return threshold
-
-
-def directives(value: str) -> tuple[bool, bool, float | None]:
-    """(no_cache, no_store, max_age) of a ``Cache-Control`` request header; an unreadable
-    ``max-age`` is ignored, a negative one is 0."""
-    no_cache = no_store = False
-    max_age: float | None = None
-    for token in value[:1024].split(","):
-        name, _, argument = token.strip().lower().partition("=")
-        if name == "no-cache":
-            no_cache = True
-        elif name == "no-store":
-            no_store = True
-        elif name == "max-age":
-            argument = argument.strip().strip('"')
-            if argument.isdigit():
-                max_age = float(min(int(argument[:12]), MAX_AGE_CAP_S))
-    return no_cache, no_store, max_age
 
 
 class _Choice(msgspec.Struct):
