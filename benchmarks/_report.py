@@ -160,6 +160,10 @@ def markdown(data: dict[str, Any]) -> str:
         from _ab import markdown as ab_markdown
 
         lines += ab_markdown(data["ab"])
+    if data.get("semantic"):
+        from _semantic import markdown as semantic_markdown
+
+        lines += semantic_markdown(data["semantic"])
     if data.get("sweep"):
         lines += [
             "",
