@@ -23,10 +23,15 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
+import subprocess
+import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,6 +267,8 @@ class Scenario:
                             conns,
                             a.duration,
                         )
+            if a.profile:
+                self.profile(url, c)
             self.out["entries_end"] = counters(self.base).get("entries", 0.0)
             self.out["rss_end_mb"] = round(rss_mb(self.pids[0]), 1)
             errors = [ln for ln in gateway.log().splitlines() if "Traceback" in ln]
@@ -269,13 +276,55 @@ class Scenario:
         self.out["summary"] = summary(self.out["runs"])
         return self.out
 
+    def profile(self, url: str, c: int) -> None:
+        """py-spy (raw stacks, GIL-idle samples left out) of the worker under the tier-on
+        unique load at -cN, then the hit load at -c1; not measured."""
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(spy).exists():
+            self.out["profile"] = "py-spy is not installed (pip install py-spy)"
+            return
+        seconds = max(3, round(self.args.duration))
+        found: dict[str, Any] = {}
+        loads = [("unique", unique_script(self.dir / "sem-prof.lua", SEM_MODEL, 7, self.key), c)]
+        if (self.dir / "sem-hits.lua").exists():
+            loads.append(("hits", self.dir / "sem-hits.lua", 1))
+        for name, script, conns in loads:
+            out = self.dir / f"profile-semantic-{name}.txt"
+            recorder = subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(self.pids[0]),
+                    "--duration",
+                    str(seconds),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            run_wrk("profile", url, script, connections=conns, seconds=seconds, log=self.bench.log)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                recorder.wait(60)
+            if out.exists():
+                found[f"{name} c{conns}"] = thread_profile(out)
+        self.out["profile"] = found
+
     def hits(self, url: str, c: int) -> None:
         pairs = json.loads(PAIRS_FILE.read_text())[: self.args.semantic_pairs]
         began = time.monotonic()
         start = counters(self.base).get("entries", 0.0)
+        misses = 0  # an origin close to an earlier one is answered from it, not stored
         for pair in pairs:
-            post(url, body(SEM_MODEL, pair["origin"], HIT_SYSTEM), self.key)
-        stored = wait_entries(self.base, start + len(pairs))
+            _, headers, _ = post(url, body(SEM_MODEL, pair["origin"], HIT_SYSTEM), self.key)
+            misses += headers.get("x-fastgw-cache") == "miss"
+        stored = wait_entries(self.base, start + misses)
+        self.out["origins_stored"] = misses
         self.out["store_origins_s"] = round(time.monotonic() - began, 1)
         hitting: list[bytes] = []
         for pair in pairs:
@@ -300,6 +349,34 @@ class Scenario:
         run_wrk("warm-up", url, script, connections=1, seconds=1, log=self.bench.log)
         self.wrk("hits c1", url, script, 1, self.args.duration)
         self.wrk(f"hits c{c}", url, script, c, self.args.duration)
+
+
+def thread_profile(path: Path, top: int = 10) -> dict[str, Any]:
+    """From py-spy's raw stacks: the share of samples in the tier's thread, and its
+    heaviest functions (inclusive, as a share of that thread's samples)."""
+    total = ours = 0
+    inclusive: Counter[str] = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        if "semantic/service.py" not in stack:
+            continue
+        ours += n
+        for frame in {
+            f.partition(" (")[0] + " (" + f.partition(" (")[2].rsplit(":", 1)[0]
+            for f in stack.split(";")
+        }:
+            inclusive[frame] += n
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total,
+        "tier_thread_pct": round(ours / total * 100, 1),
+        "tier_thread_top_pct": {f: round(n / ours * 100, 1) for f, n in inclusive.most_common(top)},
+    }
 
 
 def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -376,11 +453,25 @@ def markdown(sem: dict[str, Any]) -> list[str]:
             row(f"semantic hits, c{sem['connections']}", wide)
     lines += [
         "",
-        f"- Hits: {sem['pairs']} origin questions stored in {sem['store_origins_s']} s, "
+        f"- Hits: {sem['pairs']} origin questions sent in {sem['store_origins_s']} s "
+        f"({sem['origins_stored']} stored; the others were answered from an earlier one), "
         f"{sem['pairs_hitting']} of their paraphrases answered `semantic-hit` at the model's "
         "threshold and make the hit load (sent in turn, `Cache-Control: no-store`).",
         f"- Worker RSS {sem['rss_start_mb']} MB at start (before the models), "
         f"{sem['rss_end_mb']} MB at the end with {sem['entries_end']:,.0f} entries.",
+    ]
+    profile = sem.get("profile")
+    if isinstance(profile, str):
+        lines.append(f"- Profile: {profile}.")
+    for load, found in (profile or {}).items():
+        if found.get("samples"):
+            top = "; ".join(f"`{f}` {v} %" for f, v in found["tier_thread_top_pct"].items())
+            lines.append(
+                f"- py-spy of the worker under the {load} load ({found['samples']} samples, "
+                f"idle left out): the tier's thread {found['tier_thread_pct']} % of them; "
+                f"within it (inclusive): {top}."
+            )
+    lines += [
         "- Every run, with the answers' `x-fastgw-cache` counts and the tier's counters:",
         "",
     ]
