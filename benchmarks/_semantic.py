@@ -219,7 +219,9 @@ class Scenario:
         used = cpu_seconds(self.pids) - cpu
         tier = delta(counters(self.base), before)
         skipped = tier.get("queue_full", 0) + tier.get("timeout", 0)
-        looked_up = tier.get("miss", 0) + tier.get("semantic-hit", 0) - skipped
+        # outcomes are counted as answers finish, skips at lookup: requests in flight at
+        # either snapshot can make this a few (at most the connections) below zero
+        looked_up = max(0.0, tier.get("miss", 0) + tier.get("semantic-hit", 0) - skipped)
         run = msgspec.structs.asdict(result) | {
             "tier": tier,
             "looked_up_per_s": round(looked_up / result.seconds, 1),
@@ -238,6 +240,9 @@ class Scenario:
         print("starting fastgw (1 worker) with the semantic tier", flush=True)
         with GatewayProcess(config(self.bench), workers=1) as gateway:
             self.base, self.pids = gateway.base_url, worker_pids(gateway)
+            for line in gateway.log().splitlines():
+                if "core:" in line:
+                    self.bench.core = line.rsplit("core:", 1)[1].strip(" )")
             url = gateway.base_url + "/v1/chat/completions"
             self.out["rss_start_mb"] = round(rss_mb(self.pids[0]), 1)
             self.out["ready_s"] = round(wait_ready(gateway, self.key), 1)
