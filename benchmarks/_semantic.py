@@ -53,6 +53,7 @@ threshold = 0.9
 ttl_s = 3600
 max_entries = 50000
 """
+REPO = Path(__file__).resolve().parent.parent
 PAIRS_FILE = Path("/work/shared/data/semcache/paraphrases_dev.json")
 MISS_ROUNDS = 3  # tier on / off at -c1, interleaved
 THROUGHPUT_ROUNDS = 2  # the same at -cN
@@ -238,7 +239,9 @@ class Scenario:
     def measure(self) -> dict[str, Any]:
         a, c = self.args, self.args.connections
         print("starting fastgw (1 worker) with the semantic tier", flush=True)
-        with GatewayProcess(config(self.bench), workers=1) as gateway:
+        # run in this checkout, so `python -m fastgw` serves its code (as `_ab` does) even
+        # when the environment's fastgw is installed from another one (a git worktree)
+        with GatewayProcess(config(self.bench), workers=1, cwd=REPO) as gateway:
             self.base, self.pids = gateway.base_url, worker_pids(gateway)
             for line in gateway.log().splitlines():
                 if "core:" in line:

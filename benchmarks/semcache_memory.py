@@ -40,6 +40,7 @@ import msgspec
 import numpy as np
 from _nginx import CANNED_COMPLETION
 
+import fastgw
 from fastgw.config import SemanticCacheConfig
 from fastgw.semantic.engine import load_engine
 from fastgw.semantic.partition import Eligible, chat_partition
@@ -105,6 +106,7 @@ def texts(n: int, seed: int) -> list[str]:
 
 async def fill(args: argparse.Namespace) -> int:
     began = time.monotonic()
+    print(f"fastgw from {Path(fastgw.__file__).parent}", flush=True)
     embedder, matcher = load_engine()
     prompts = texts(args.entries, args.seed)
     wrapped = Vectors(embedder, args.vectors, prompts, args.seed)
