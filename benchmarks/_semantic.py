@@ -285,8 +285,9 @@ class Scenario:
         return self.out
 
     def profile(self, url: str, c: int) -> None:
-        """py-spy (raw stacks, GIL-idle samples left out) of the worker under the tier-on
-        unique load at -cN, then the hit load at -c1; not measured."""
+        """py-spy (raw stacks, idle samples left out) of the worker under the tier-on unique
+        load at -cN, then the hit load at -c1; not measured. The hit load starts while the
+        thread still works through the stores the first load queued."""
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(spy).exists():
             self.out["profile"] = "py-spy is not installed (pip install py-spy)"
@@ -359,9 +360,21 @@ class Scenario:
         self.wrk(f"hits c{c}", url, script, c, self.args.duration)
 
 
-def thread_profile(path: Path, top: int = 10) -> dict[str, Any]:
-    """From py-spy's raw stacks: the share of samples in the tier's thread, and its
-    heaviest functions (inclusive, as a share of that thread's samples)."""
+#: What the tier's thread does, by the function a sample is in (inclusive).
+PROFILE_FRAMES = (
+    ("lookups", "SemanticService._lookup"),
+    ("stores", "SemanticService._add"),
+    ("model encode", "SentenceTransformer.encode"),
+    ("its tokenizer", "PreTrainedTokenizerBase.__call__"),
+    ("its BERT forward", "BertModel.forward"),
+    ("FAISS search", "SemanticIndex.search"),
+    ("FAISS add", "SemanticIndex.add"),
+)
+
+
+def thread_profile(path: Path) -> dict[str, Any]:
+    """From py-spy's raw stacks: the share of the worker's samples in the tier's thread, and
+    of that thread's samples in each of ``PROFILE_FRAMES`` (inclusive)."""
     total = ours = 0
     inclusive: Counter[str] = Counter()
     for line in path.read_text().splitlines():
@@ -373,17 +386,18 @@ def thread_profile(path: Path, top: int = 10) -> dict[str, Any]:
         if "semantic/service.py" not in stack:
             continue
         ours += n
-        for frame in {
-            f.partition(" (")[0] + " (" + f.partition(" (")[2].rsplit(":", 1)[0]
-            for f in stack.split(";")
-        }:
-            inclusive[frame] += n
-    if not total:
-        return {"samples": 0}
+        functions = {frame.partition(" (")[0] for frame in stack.split(";")}
+        for label, function in PROFILE_FRAMES:
+            if function in functions:
+                inclusive[label] += n
+    if not total or not ours:
+        return {"samples": total}
     return {
         "samples": total,
         "tier_thread_pct": round(ours / total * 100, 1),
-        "tier_thread_top_pct": {f: round(n / ours * 100, 1) for f, n in inclusive.most_common(top)},
+        "tier_thread_split_pct": {
+            label: round(inclusive[label] / ours * 100, 1) for label, _ in PROFILE_FRAMES
+        },
     }
 
 
@@ -465,7 +479,7 @@ def markdown(sem: dict[str, Any]) -> list[str]:
         f"({sem['origins_stored']} stored; the others were answered from an earlier one), "
         f"{sem['pairs_hitting']} of their paraphrases answered `semantic-hit` at the model's "
         "threshold and make the hit load (sent in turn, `Cache-Control: no-store`).",
-        f"- Worker RSS {sem['rss_start_mb']} MB at start (before the models), "
+        f"- Worker RSS {sem['rss_start_mb']} MB right after start (models still loading), "
         f"{sem['rss_end_mb']} MB at the end with {sem['entries_end']:,.0f} entries.",
     ]
     profile = sem.get("profile")
@@ -473,11 +487,11 @@ def markdown(sem: dict[str, Any]) -> list[str]:
         lines.append(f"- Profile: {profile}.")
     for load, found in (profile or {}).items():
         if found.get("samples"):
-            top = "; ".join(f"`{f}` {v} %" for f, v in found["tier_thread_top_pct"].items())
+            top = "; ".join(f"{f} {v} %" for f, v in found["tier_thread_split_pct"].items())
             lines.append(
                 f"- py-spy of the worker under the {load} load ({found['samples']} samples, "
                 f"idle left out): the tier's thread {found['tier_thread_pct']} % of them; "
-                f"within it (inclusive): {top}."
+                f"of its samples (inclusive): {top}."
             )
     lines += [
         "- Every run, with the answers' `x-fastgw-cache` counts and the tier's counters:",
