@@ -95,7 +95,9 @@ class Vectors:
 
 
 def texts(n: int, seed: int) -> list[str]:
-    rng, seen, out = random.Random(seed), set(), []
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[str] = []
     while len(out) < n:
         text = " ".join(rng.choice(WORDS) for _ in range(12)) + "?"
         if text not in seen:
