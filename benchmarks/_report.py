@@ -147,10 +147,13 @@ def markdown(data: dict[str, Any]) -> str:
         "usage log off (on in the limits runs); "
         f"streams: {s['streams']} concurrent x {s['chunks']} chunks, "
         f"{s['chunk_delay_ms']} ms apart",
-        "",
-        f"| scenario | req/s | p50 | p99 | {TIMES} nginx proxy | target | result |",
-        "|---|---:|---:|---:|---:|---|---|",
     ]
+    if data["rows"]:  # none when only scenarios with tables of their own ran (semantic)
+        lines += [
+            "",
+            f"| scenario | req/s | p50 | p99 | {TIMES} nginx proxy | target | result |",
+            "|---|---:|---:|---:|---:|---|---|",
+        ]
     for row in data["rows"]:
         lines.append(
             f"| {row['scenario']} | {row['rps']} | {row['p50']} | {row['p99']} | {row['ratio']} "
@@ -160,6 +163,10 @@ def markdown(data: dict[str, Any]) -> str:
         from _ab import markdown as ab_markdown
 
         lines += ab_markdown(data["ab"])
+    if data.get("semantic"):
+        from _semantic import markdown as semantic_markdown
+
+        lines += semantic_markdown(data["semantic"])
     if data.get("sweep"):
         lines += [
             "",

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import msgspec
 
-_LUA = """\
+_HEAD = """\
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
 {auth}
+"""
+_DONE = """\
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -30,8 +32,22 @@ done = function(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency:percentile(99.9), latency.mean, latency.max))
+  if tally_threads then
+    local total = {{}}
+    for _, thread in ipairs(tally_threads) do
+      for name, count in pairs(thread:get("tally") or {{}}) do
+        total[name] = (total[name] or 0) + count
+      end
+    end
+    local parts = {{}}
+    for name, count in pairs(total) do
+      parts[#parts + 1] = string.format("\\"%s\\":%d", name, count)
+    end
+    io.write("WRK_TALLY {{" .. table.concat(parts, ",") .. "}}\\n")
+  end
 end
 """
+_LUA = _HEAD + _DONE
 
 
 class _Raw(msgspec.Struct):
@@ -65,6 +81,8 @@ class WrkResult(msgspec.Struct):
     max_ms: float
     socket_errors: int
     non_2xx: int
+    #: answers counted by a header's value, for scripts that tally one (``write_lua``)
+    tally: dict[str, int] = {}
 
     @property
     def clean(self) -> bool:
@@ -86,6 +104,16 @@ def wrk_version() -> str:
 def write_script(path: Path, body: bytes, key: str | None) -> Path:
     auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
     path.write_text(_LUA.format(body=body.decode(), auth=auth))
+    return path
+
+
+def write_lua(path: Path, code: str, key: str | None) -> Path:
+    """A script of its own ``code`` (a ``request`` hook making each body, say) with the
+    usual headers and ``done`` hook. ``code`` may define a global ``tally_threads`` (the
+    threads from a ``setup`` hook), each counting answers in a global table ``tally``: the
+    sums come back as ``WrkResult.tally``."""
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
+    path.write_text(_HEAD.format(body="", auth=auth) + code + "\n" + _DONE.format())
     return path
 
 
@@ -121,6 +149,8 @@ def run_wrk(
         raise RuntimeError(f"wrk failed ({done.returncode}) on {url}:\n{done.stdout}{done.stderr}")
     raw = msgspec.json.decode(line.removeprefix("WRK_RESULT "), type=_Raw)
     secs = raw.duration_us / 1e6
+    counted = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_TALLY ")), None)
+    tally = {} if counted is None else msgspec.json.decode(counted[10:], type=dict[str, int])
     return WrkResult(
         target=target,
         connections=connections,
@@ -135,4 +165,5 @@ def run_wrk(
         max_ms=raw.max / 1000,
         socket_errors=raw.connect + raw.read + raw.write + raw.timeout,
         non_2xx=raw.status,
+        tally=tally,
     )

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import _ab
+import _semantic
 import _table
 import msgspec
 from _nginx import Nginx, canned_config, proxy_config, wait_for_port
@@ -68,7 +69,20 @@ ttl_s = 600
 """
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("plain", "cache", "latency", "stream", "sweep", "routing", "limits", "limits-redis")
+SCENARIOS = (
+    "plain",
+    "cache",
+    "latency",
+    "stream",
+    "sweep",
+    "routing",
+    "limits",
+    "limits-redis",
+    "semantic",
+)
+# `semantic` only when asked for: it needs the optional `semantic` extra, loads its models
+# (~5-10 s) and adds about 10 x --duration (over 2 minutes at the default)
+DEFAULT_SCENARIOS = tuple(s for s in SCENARIOS if s != "semantic")
 # Limits on every key, on its team and on the model, high enough never to refuse: the cost of
 # enforcing them (admission, headers, settlement, spend) is what is measured.
 LIMITS_KEY_TOML = """team = "bench"
@@ -134,6 +148,7 @@ class Bench:
         self.core = "unknown"
         self.limits: dict[str, dict[str, float]] = {}
         self.ab: dict[str, Any] = {}
+        self.semantic: dict[str, Any] = {}
         self.loadavg_start = Path("/proc/loadavg").read_text().split()[:3]
         self.bare: subprocess.Popen[bytes] | None = None
         self.bare_url = ""
@@ -561,6 +576,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
                 gateway.__exit__(None, None, None)
         if "limits" in sc or "limits-redis" in sc:
             self.measure_limits()
+        if "semantic" in sc:
+            self.semantic = _semantic.Scenario(self).measure()
         if a.soak:
             self.soak()
         return self.results()
@@ -568,7 +585,7 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
     def gateway_scenarios(self) -> list[str]:
         """The scenarios measured on this checkout's gateway per worker count (with a baseline,
         plain and cache are measured in the A/B instead)."""
-        done_apart = {"limits", "limits-redis"} | (
+        done_apart = {"limits", "limits-redis", "semantic"} | (
             set(_ab.AB_SCENARIOS) if self.args.baseline else set()
         )
         return [s for s in self.args.scenarios if s not in done_apart]
@@ -784,6 +801,7 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             "cache": {f"w{w}": state for w, state in m.cache_state.items()},
             "limits": self.limits,
             "ab": self.ab,
+            "semantic": self.semantic,
             "notes": m.notes,
             "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
         }
@@ -807,6 +825,7 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             "cache_model_toml": CACHE_MODEL_TOML.strip(),
             "baseline": a.baseline,
             "ab_rounds": a.ab_rounds,
+            "semantic_pairs": a.semantic_pairs,
         }
 
 
@@ -816,7 +835,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep-duration", type=float, help="seconds per sweep point (duration/2)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (-c)")
     p.add_argument("--workers", default="1,2", help="fastgw worker counts to measure, e.g. 1,2")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=",".join(SCENARIOS))
+    p.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=",".join(SCENARIOS) + " (default: all but semantic)",
+    )
+    p.add_argument(
+        "--semantic-pairs",
+        type=int,
+        default=200,
+        help="semantic: origin questions stored, whose paraphrases make the hit load (≤ 999)",
+    )
     p.add_argument("--access-log", choices=("on", "off"), default="on")
     p.add_argument("--keys", type=int, default=100, help="gateway keys in the config")
     p.add_argument("--nginx-workers", type=int, default=1)
