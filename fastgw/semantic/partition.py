@@ -46,13 +46,16 @@ _TOOL_FIELDS = ("tools", "tool_choice", "functions", "function_call", "parallel_
 
 
 class Eligible:
-    """An eligible request: its ``partition`` (16 bytes) and the ``text`` to embed."""
+    """An eligible request: its ``partition`` (16 bytes) and the ``text`` to embed; the
+    tier's thread keeps the text's fast embedding in ``vector`` once its lookup made it, so
+    storing the answer does not embed the text again."""
 
-    __slots__ = ("partition", "text")
+    __slots__ = ("partition", "text", "vector")
 
     def __init__(self, partition: bytes, text: str) -> None:
         self.partition = partition
         self.text = text
+        self.vector: Any = None
 
 
 def chat_partition(

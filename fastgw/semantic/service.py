@@ -168,11 +168,11 @@ class SemanticService:
         made = Made(
             eligible.partition, eligible.text, body, usage, now, now + ttl_s, namespace, model
         )
-        return self._put(("add", made, max_entries, True))
+        return self._put(("add", made, max_entries, True, eligible.vector))
 
     def adopt(self, made: Made, max_entries: int) -> bool:
         """Queue an entry made elsewhere (not shared again); False if dropped."""
-        return self._put(("add", made, max_entries, False))
+        return self._put(("add", made, max_entries, False, None))
 
     def purge(self, namespace: str | None, model: str | None) -> None:
         """Remove the entries of ``namespace`` and/or ``model`` (waits for room: admin only)."""
@@ -251,7 +251,7 @@ class SemanticService:
         embedder, matcher, index = self.embedder, self.matcher, self.index
         assert embedder is not None and matcher is not None and index is not None
         now = time.time()
-        vector = embedder.fast([eligible.text])[0]
+        vector = eligible.vector = embedder.fast([eligible.text])[0]
         found = index.search(eligible.partition, vector, CANDIDATES, matcher.candidate_floor, now)
         if max_age is not None:
             found = [(s, e) for s, e in found if now - e.created_at <= max_age]
@@ -276,14 +276,16 @@ class SemanticService:
                 return Hit(entry, similarity)
         return None
 
-    def _add(self, made: Made, max_entries: int, share: bool) -> None:
+    def _add(self, made: Made, max_entries: int, share: bool, vector: Any) -> None:
         embedder, index = self.embedder, self.index
         assert embedder is not None and index is not None
         if made.expires_at <= time.time():
             return
         from .index import Entry
 
-        entry = Entry(*made, embedder.fast([made.text])[0])
+        if vector is None:  # its lookup was skipped, or it came from elsewhere
+            vector = embedder.fast([made.text])[0]
+        entry = Entry(*made, vector)
         index.add(entry, max_entries)
         if share and self.on_store is not None:
             self.on_store(entry)
