@@ -101,6 +101,12 @@ class Metrics(Collector):
             "Exact-cache outcomes (hit, miss, bypass) by model.",
             ("model", "outcome"),
         )
+        self.cache_share = Counter(
+            "fastgw_cache_share_total",
+            "Shared-cache traffic through Redis by event: sent, received, dropped (the write "
+            "queue was full), failed (Redis errors).",
+            ("event",),
+        )
         self.rejections = Counter(
             "fastgw_limit_rejections_total",
             "Requests refused by a limit, by scope (key, team, model, state) and kind "
@@ -171,6 +177,7 @@ class Metrics(Collector):
             self.ttft,
             self.upstream,
             self.cache,
+            self.cache_share,
             self.rejections,
             self.fallbacks,
             self.deployment_attempts,
