@@ -4,10 +4,11 @@ With ``[state] backend = "redis"`` and ``[cache] share = true``, each worker kee
 in-memory caches (a hit is a local LRU get: no Redis round trip on a lookup) and this feed
 keeps them in step:
 
-- **Store.** ``publish(record)`` appends to a bounded queue and returns at once (~0.3 µs);
-  one task writes each batch in one pipelined round trip: ``SET <entry key> <record> PX
-  <ttl>`` and ``XADD <feed> MAXLEN ~ <feed_max_len> * o <origin> k <entry key>``. A full
-  queue drops the share (``fastgw_cache_share_total{event="dropped"}``); the request never
+- **Store.** ``publish(record)`` appends to a bounded queue and returns at once: a store
+  (on a miss) costs ~0.5 µs more CPU with sharing on, a hit nothing more
+  (``benchmarks/micro/bench_cache_share.py``). One task writes each batch in one pipelined
+  round trip: ``SET <entry key> <record> PX <ttl>`` and ``XADD <feed> MAXLEN ~
+  <feed_max_len> * o <origin> k <entry key>``. A full queue drops the share (``fastgw_cache_share_total{event="dropped"}``); the request never
   waits on Redis and never fails because of it.
 - **Feed.** One task per worker blocks on ``XREAD BLOCK 1000`` from the last id it read,
   fetches the announced entries with one ``MGET`` and hands each to the listener of its kind
