@@ -8,8 +8,9 @@ keeps them in step:
   (on a miss) costs ~0.5 µs more CPU with sharing on, a hit nothing more
   (``benchmarks/micro/bench_cache_share.py``). One task writes each batch in one pipelined
   round trip: ``SET <entry key> <record> PX <ttl>`` and ``XADD <feed> MAXLEN ~
-  <feed_max_len> * o <origin> k <entry key>``. A full queue drops the share (``fastgw_cache_share_total{event="dropped"}``); the request never
-  waits on Redis and never fails because of it.
+  <feed_max_len> * o <origin> k <entry key>``. A full queue drops the share
+  (``fastgw_cache_share_total{event="dropped"}``); the request never waits on Redis and
+  never fails because of it.
 - **Feed.** One task per worker blocks on ``XREAD BLOCK 1000`` from the last id it read,
   fetches the announced entries with one ``MGET`` and hands each to the listener of its kind
   with its remaining TTL; its own announcements (``o``) are skipped. Purges ride the same
