@@ -132,19 +132,27 @@ class Runtime:
         if records:
             log.info("cache: loaded %d entries from %s", len(records), self._persist_path)
 
-    def _share(self, cache: ResponseCache) -> None:
-        """Publish ``cache``'s stores to the feed and feed it what others store."""
+    def shared_feed(self) -> CacheFeed | None:
+        """The cache feed, started on first use, when the process started with ``[state]
+        backend = "redis"`` and ``[cache] share`` (None otherwise): what a cache kind
+        registers on and publishes to (``fastgw.cache.shared``)."""
         start = self.config
         if start.state.backend != "redis" or not start.cache.share:
-            return
+            return None
         feed = self.cache_feed
         if feed is None:
             feed = self.cache_feed = CacheFeed(
                 redis_url(start.state), start.state, start.cache, self.metrics, self.loop
             )
-        cache.publish = feed.publish
-        feed.register(EXACT, cache.insert, cache.purge)
-        feed.start()
+            feed.start()
+        return feed
+
+    def _share(self, cache: ResponseCache) -> None:
+        """Publish ``cache``'s stores to the feed and feed it what others store."""
+        feed = self.shared_feed()
+        if feed is not None:
+            cache.publish = feed.publish
+            feed.register(EXACT, cache.insert, cache.purge)
 
     async def purge_cache(self, namespace: str | None, model: str | None) -> dict[str, int | None]:
         """Remove the cached answers of ``namespace`` and/or ``model`` (None: any) here, in

@@ -31,7 +31,7 @@ keeps them in step:
 
 The API another cache kind uses (the semantic cache: ``kind = "semantic"``)::
 
-    feed = runtime.cache_feed            # None: no sharing in this process
+    feed = runtime.shared_feed()         # None: answers are not shared in this process
     feed.register("semantic", on_entry, on_purge)
     #   on_entry(record: CacheRecord) -> None   a record of that kind stored by another
     #       worker or instance (or found by a warm), not yet expired; record.ttl_s() is the
@@ -150,6 +150,11 @@ class CacheFeed:
         Raises ``ConnectionError``/``TimeoutError`` when Redis cannot be reached (the local
         purge is done by then)."""
         self._apply_purge(purge)
+        queue = self._queue  # not written yet: it would bring a purged answer back
+        kept = [r for r in queue if not purge.matches(r.namespace, r.model)]
+        if len(kept) != len(queue):
+            queue.clear()
+            queue.extend(kept)
         client = await RespClient.connect(self.url, self.timeout * 4)
         try:
             deleted = 0

@@ -162,6 +162,12 @@ async def test_a_purge_removes_entries_in_redis_and_every_worker(
     assert a.cache.store.get(records[1].key) == b"v2"
     keys = redis_server.command("KEYS", f"{prefix}cache:e:*")
     assert keys.startswith(b"*1\r\n"), keys
+    late = _record(4, namespace="team-c")
+    a.feed.publish(late)  # still queued when the purge starts: it must not come back
+    await a.feed.purge(Purge("team-c"))
+    a.feed.publish(_record(5))
+    await _until(lambda: b.cache.store.get(_record(5).key) is not None)
+    assert b.cache.store.get(late.key) is None
     await a.feed.close()
     await b.feed.close()
 
