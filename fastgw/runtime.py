@@ -35,7 +35,6 @@ from .bodies import BodyDeadlines
 from .cache import persist
 from .cache.exact import ResponseCache
 from .cache.record import EXACT, Purge
-from .cache.shared import CacheFeed
 from .config import CacheConfig, Config, ProviderConfig, cache_file, redis_url
 from .disconnect import Disconnects
 from .drain import Drain
@@ -48,6 +47,7 @@ from .records.keystore import KeyStore
 from .records.usage import UsageLog
 
 if TYPE_CHECKING:
+    from .cache.shared import CacheFeed
     from .routing import Router
 
 log = logging.getLogger("fastgw")
@@ -141,6 +141,8 @@ class Runtime:
             return None
         feed = self.cache_feed
         if feed is None:
+            from .cache.shared import CacheFeed  # hiredis: only with the Redis backend
+
             feed = self.cache_feed = CacheFeed(
                 redis_url(start.state), start.state, start.cache, self.metrics, self.loop
             )
