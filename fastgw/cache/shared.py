@@ -43,9 +43,9 @@ The API another cache kind uses (the semantic cache: ``kind = "semantic"``)::
                              ttl_s, namespace=..., model=..., meta=...))  # -> bool (queued)
 
 Callbacks run on the worker's event loop and must not block or raise (an exception is
-logged and the record skipped). ``register`` before the feed starts is not required: a
-record of a kind nobody registered is ignored, and a warm reaches only the kinds registered
-by then (the semantic cache registers while the pipelines are built, before the warm runs).
+logged, and the record or purge skipped for that kind). A record of a kind nobody
+registered is ignored, and a warm reaches only the kinds registered by then: register
+while the pipelines are built (the feed's tasks run once the worker's loop does).
 """
 
 from __future__ import annotations
@@ -348,9 +348,13 @@ class CacheFeed:
         return handed
 
     def _apply_purge(self, purge: Purge) -> None:
-        for _, on_purge in self._listeners.values():
-            if on_purge is not None:
+        for kind, (_, on_purge) in self._listeners.items():
+            if on_purge is None:
+                continue
+            try:
                 on_purge(purge.namespace, purge.model)
+            except Exception:  # another component's callback: it must not stop the feed
+                log.exception("shared cache: the %r purge listener failed", kind)
 
     # -- health -----------------------------------------------------------------------------
 
