@@ -174,6 +174,7 @@ class Gateway:
             loop=runtime.loop,
             models=pipes.models,
             providers=pipes.providers,
+            purge_cache=runtime.purge_cache,
             refresher=pipes.refresher,
             reload=self.request_reload,
             router=pipes.router,

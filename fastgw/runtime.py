@@ -13,6 +13,12 @@ again at every reload. Rules this module keeps:
   need a restart; a reload that changes them logs a warning and keeps the running ones.
 - Nothing here is on a request's hot path but attribute reads: the request path uses what
   the pipelines bound at build time.
+- The exact cache outlives its worker when a model enables it: with ``[state] backend =
+  "redis"`` (and ``[cache] share``) through the cache feed (``cache_feed``,
+  ``fastgw.cache.shared``: started with the first cache, never without one), otherwise
+  (``[cache] persist``) through its disk copy (``fastgw.cache.persist``), loaded when the
+  first cache is built and written in ``close``. Both follow the config the process started
+  with: a reload that changes how the cache is shared takes effect at the next restart.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from typing import TYPE_CHECKING
 
 from .accesslog import AccessLog
 from .bodies import BodyDeadlines
+from .cache import persist
 from .cache.exact import ResponseCache
-from .config import CacheConfig, Config, ProviderConfig, semantic_on
+from .cache.record import EXACT, Purge
+from .config import CacheConfig, Config, ProviderConfig, cache_file, redis_url, semantic_on
 from .disconnect import Disconnects
 from .drain import Drain
 from .limits import Limiter, build_limiter
@@ -39,6 +47,7 @@ from .records.keystore import KeyStore
 from .records.usage import UsageLog
 
 if TYPE_CHECKING:
+    from .cache.shared import CacheFeed
     from .routing import Router
     from .semantic.service import SemanticService
 
@@ -76,6 +85,10 @@ class Runtime:
         self._provider_configs: dict[str, ProviderConfig] = {}
         self.cache: ResponseCache | None = None
         self._cache_config: CacheConfig | None = None
+        #: the shared cache's link to Redis (None: not shared), for every cache kind
+        self.cache_feed: CacheFeed | None = None
+        shared = config.state.backend == "redis" and config.cache.share
+        self._persist_path = cache_file(config) if config.cache.persist and not shared else None
         self.limiter: Limiter | None = None
         self.semantic: SemanticService | None = None  # loaded once, kept across configs
         self.router: Router | None = None  # the newest: the next one carries its state over
@@ -105,8 +118,58 @@ class Runtime:
         if not any(m.cache is not None and m.cache.enabled for m in config.models):
             return None
         if self.cache is None or self._cache_config != config.cache:
-            self.cache, self._cache_config = ResponseCache(config.cache), config.cache
+            first = self.cache is None
+            cache = ResponseCache(config.cache)
+            self.cache, self._cache_config = cache, config.cache
+            if first and self._persist_path is not None:
+                self._load_disk_copy(cache, config.cache)
+            self._share(cache)
         return self.cache
+
+    def _load_disk_copy(self, cache: ResponseCache, bounds: CacheConfig) -> None:
+        assert self._persist_path is not None
+        records = persist.load(self._persist_path, bounds.max_entries, bounds.max_bytes)
+        for record in records:
+            cache.insert(record)
+        if records:
+            log.info("cache: loaded %d entries from %s", len(records), self._persist_path)
+
+    def shared_feed(self) -> CacheFeed | None:
+        """The cache feed, started on first use, when the process started with ``[state]
+        backend = "redis"`` and ``[cache] share`` (None otherwise): what a cache kind
+        registers on and publishes to (``fastgw.cache.shared``)."""
+        start = self.config
+        if start.state.backend != "redis" or not start.cache.share:
+            return None
+        feed = self.cache_feed
+        if feed is None:
+            from .cache.shared import CacheFeed  # hiredis: only with the Redis backend
+
+            feed = self.cache_feed = CacheFeed(
+                redis_url(start.state), start.state, start.cache, self.metrics, self.loop
+            )
+            feed.start()
+        return feed
+
+    def _share(self, cache: ResponseCache) -> None:
+        """Publish ``cache``'s stores to the feed and feed it what others store."""
+        feed = self.shared_feed()
+        if feed is not None:
+            cache.publish = feed.publish
+            feed.register(EXACT, cache.insert, cache.purge)
+
+    async def purge_cache(self, namespace: str | None, model: str | None) -> dict[str, int | None]:
+        """Remove the cached answers of ``namespace`` and/or ``model`` (None: any) here, in
+        Redis and every worker on it (the feed), and on disk. ``ConnectionError`` or
+        ``TimeoutError`` when Redis cannot be reached (this worker is purged by then)."""
+        purge = Purge(namespace, model)
+        purged = self.cache.purge(namespace, model) if self.cache is not None else 0
+        redis_keys = disk_rows = None
+        if self.cache_feed is not None:
+            redis_keys = await self.cache_feed.purge(purge)
+        if self._persist_path is not None:
+            disk_rows = persist.purge(self._persist_path, purge)
+        return {"purged": purged, "redis_keys": redis_keys, "disk_rows": disk_rows}
 
     def semantic_for(self, config: Config) -> SemanticService | None:
         """The semantic tier's worker thread when a model turns it on: started at the first
@@ -176,6 +239,12 @@ class Runtime:
         self.store.close()
         if self.limiter is not None:
             await self.limiter.close()
+        if self.cache_feed is not None:
+            await self.cache_feed.close()
+        if self.cache is not None and self._persist_path is not None:
+            records = self.cache.records()
+            written = persist.save(self._persist_path, records, self.cache.store.max_entries)
+            log.info("cache: wrote %d entries to %s", written, self._persist_path)
         if self.access is not None:
             self.access.flush()
         self.metrics.close()

@@ -546,3 +546,23 @@ def test_limit_errors_name_their_paths() -> None:
         "write it like 'redis://127.0.0.1:6379/0'",
         "prices.x: prices cannot be negative",
     ]
+
+
+def test_cache_sharing_keys_are_checked_in_one_pass(tmp_path: Path) -> None:
+    """Every bad ``[cache]`` value is reported at once, with its key path; a relative
+    ``persist_path`` is resolved next to the config file, and the default sits beside the
+    SQLite database."""
+    errors = errors_of(
+        '[cache]\nredis_prefix = "a b*"\nfeed_max_len = 10\nshare_queue = 0\npersist_path = ""\n'
+    )
+    assert [e.split(":")[0] for e in errors] == [
+        "cache.redis_prefix",
+        "cache.feed_max_len",
+        "cache.share_queue",
+        "cache.persist_path",
+    ]
+    path = tmp_path / "c.toml"
+    path.write_text('[cache]\npersist_path = "kept/cache.db"\n')
+    assert load_config(path).cache.persist_path == str(tmp_path / "kept" / "cache.db")
+    path.write_text('[storage]\nsqlite_path = "data/gw.sqlite3"\n')
+    assert cfg.cache_file(load_config(path)) == str(tmp_path / "data" / "gw.cache.sqlite3")

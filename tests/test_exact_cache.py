@@ -229,6 +229,54 @@ def test_clear_empties_and_keeps_counters(impl: ModuleType) -> None:
     assert cache.get(key(1)) == b"again"
 
 
+def test_purge_tagged_removes_by_namespace_model_or_both(impl: ModuleType) -> None:
+    """``purge_tagged`` removes the entries whose (namespace, model) tag matches, None matching
+    any; untagged entries stay; bytes follow; nothing else is counted."""
+    cache, _ = make(impl)
+    tags = [("a", "m1"), ("a", "m2"), ("b", "m1"), ("b", "m2")]
+    for n, tag in enumerate(tags):
+        cache.put(key(n), b"v" * (n + 1), 60, None, tag)
+    cache.put(key(9), b"untagged", 60)
+    assert cache.purge_tagged("a", "m2") == 1
+    assert cache.get(key(1)) is None
+    assert cache.purge_tagged(None, "m1") == 2
+    assert cache.purge_tagged("nobody", None) == 0
+    assert [cache.get(key(n)) for n in (3, 9)] == [b"vvvv", b"untagged"]
+    assert cache.purge_tagged(None, None) == 1
+    assert len(cache) == 1 and cache.total_bytes == len(b"untagged")
+    assert (cache.evictions, cache.expirations) == (0, 0)
+
+
+def test_snapshot_lists_live_entries_least_recent_first(impl: ModuleType) -> None:
+    """``snapshot`` gives (key, value, seconds left, meta, tag) of live entries, least recent
+    first, and changes nothing: put back in its order, the recency is the same."""
+    cache, clock = make(impl)
+    cache.put(key(1), b"one", 10, "m1", ("ns", "gpt"))
+    cache.put(key(2), b"two", 100)
+    cache.put(key(3), b"three", 5)
+    cache.get(key(1))
+    clock.now = 6.0  # key 3 has expired, unmet
+    before = counters(cache)
+    assert cache.snapshot() == [
+        (key(2), b"two", 94.0, None, None),
+        (key(1), b"one", 4.0, "m1", ("ns", "gpt")),
+    ]
+    assert counters(cache) == before
+    copy, _ = make(impl, max_entries=2)
+    for k, value, left, meta, tag in cache.snapshot():
+        copy.put(k, value, left, meta, tag)
+    copy.put(key(4), b"four", 10)  # evicts the least recent: key 2
+    assert copy.get(key(2)) is None and copy.get_with_meta(key(1)) == (b"one", "m1")
+
+
+def test_tag_must_be_a_tuple_or_none(impl: ModuleType) -> None:
+    """A tag is a (namespace, model) tuple; the compiled twin refuses anything else."""
+    cache, _ = make(impl)
+    if impl.__name__.endswith("_c"):
+        with pytest.raises(TypeError):
+            cache.put(key(1), b"v", 60, None, ["ns", "m"])
+
+
 @pytest.mark.parametrize("bad_key", [b"", b"x" * 15, b"x" * 17, b"x" * 32])
 def test_put_rejects_keys_that_are_not_16_bytes(impl: ModuleType, bad_key: bytes) -> None:
     """Only 16-byte digests are keys: ``put`` raises ``ValueError`` for any other length."""

@@ -236,7 +236,7 @@ def test_every_family_has_help_and_a_type_and_follows_the_naming_conventions() -
     metrics.observe_request(finished(), "gpt", 120.0)
     metrics.upstream.observe(("openai",), 0.3)
     families, samples = parse(metrics.render().decode())
-    assert len(families) == 23
+    assert len(families) == 24
     for name, (help_text, kind) in families.items():
         assert help_text and name.startswith("fastgw_")
         assert name.endswith("_total") == (kind == "counter"), name

@@ -12,6 +12,9 @@ Rules this module keeps:
 - A hit and a ``put`` make an entry the most recent. An entry is expired from the moment the
   clock reaches ``put`` time + ``ttl_s``; an expired entry is a miss and is removed when met
   (``get``, eviction, ``purge_expired``). Nothing is swept in the background.
+- An entry may carry a ``tag``: a ``(namespace, model)`` pair of strings naming whose answer
+  it is, so ``purge_tagged`` can remove one tenant's or one model's entries (a full scan, for
+  the admin API) and ``snapshot`` can hand them to a disk or Redis copy.
 - Counters only ever grow (``clear`` keeps them): ``hits``, ``misses`` (expired ones too),
   ``evictions`` (removed to fit the bounds while still live), ``expirations``.
 - Structure: a dict from key to node, and the nodes in a ring through a sentinel, most recent
@@ -50,12 +53,13 @@ def _monotonic() -> float:
 class _Entry:
     """One cached value and its place in the recency ring."""
 
-    __slots__ = ("expires", "key", "newer", "older", "pair", "value")
+    __slots__ = ("expires", "key", "newer", "older", "pair", "tag", "value")
 
     def __init__(self, key: bytes, value: bytes, expires: float) -> None:
         self.key = key
         self.value = value
         self.pair = (value, None)
+        self.tag = None
         self.expires = expires
         self.newer = self
         self.older = self
@@ -128,11 +132,19 @@ class ExactCache:
         self.hits += 1
         return entry
 
-    def put(self, key: bytes, value: bytes, ttl_s: float, meta: Any = None) -> bool:
+    def put(
+        self,
+        key: bytes,
+        value: bytes,
+        ttl_s: float,
+        meta: Any = None,
+        tag: Any = None,  # (namespace, model) or None; typed in exact_cache.pyi
+    ) -> bool:
         """Store ``value`` under ``key`` for ``ttl_s`` seconds (``math.inf``: no expiry) as
         the most recent entry, replacing any entry under ``key``; return whether it was
         stored. ``meta`` rides along, uncounted (``get_with_meta``): what the caller would
-        otherwise derive from the value on every hit.
+        otherwise derive from the value on every hit. ``tag``: ``(namespace, model)``, for
+        ``purge_tagged`` and ``snapshot``.
 
         A value longer than ``max_bytes`` is not stored, and any entry under ``key`` is
         removed all the same (it is no longer the latest answer). Least recent entries are
@@ -154,6 +166,7 @@ class ExactCache:
         entry.key = key
         entry.value = value
         entry.pair = (value, meta)
+        entry.tag = tag
         entry.expires = now + ttl_s
         self._link_front(entry)
         self._map[key] = entry
@@ -202,6 +215,39 @@ class ExactCache:
             entry = newer
         self.expirations += removed
         return removed
+
+    def purge_tagged(self, namespace: str | None, model: str | None) -> int:
+        """Remove every entry whose tag matches: its namespace is ``namespace`` (any when
+        None) and its model is ``model`` (any when None); both None removes every tagged
+        entry. Untagged entries stay. Returns how many were removed; counts nothing else."""
+        root: _Entry = self._root
+        entry: _Entry = root.newer
+        removed: cython.Py_ssize_t = 0
+        while entry is not root:
+            newer: _Entry = entry.newer
+            tag: tuple[str, str] | None = entry.tag
+            if (
+                tag is not None
+                and (namespace is None or tag[0] == namespace)
+                and (model is None or tag[1] == model)
+            ):
+                self._drop(entry)
+                removed += 1
+            entry = newer
+        return removed
+
+    def snapshot(self) -> list[tuple[bytes, bytes, float, Any, tuple[str, str] | None]]:
+        """``(key, value, seconds left, meta, tag)`` of every live entry, least recent first
+        (put back in this order, they keep their recency). Changes nothing."""
+        now: cython.double = self._now()
+        root: _Entry = self._root
+        entry: _Entry = root.newer
+        out: list[tuple[bytes, bytes, float, Any, tuple[str, str] | None]] = []
+        while entry is not root:
+            if now < entry.expires:
+                out.append((entry.key, entry.value, entry.expires - now, entry.pair[1], entry.tag))
+            entry = entry.newer
+        return out
 
     def _now(self) -> float:
         if self._clock is None:

@@ -14,6 +14,7 @@ cdef class _Entry:
     cdef bytes key
     cdef bytes value
     cdef tuple pair
+    cdef tuple tag
     cdef double expires
     cdef _Entry newer
     cdef _Entry older
@@ -34,11 +35,13 @@ cdef class ExactCache:
 
     cpdef object get(self, bytes key)
     cpdef object get_with_meta(self, bytes key)
-    cpdef bint put(self, bytes key, bytes value, double ttl_s, object meta=*) except -1
+    cpdef bint put(self, bytes key, bytes value, double ttl_s, object meta=*, object tag=*) except -1
     cdef _Entry _find(self, bytes key)
     cpdef bint delete(self, bytes key) except -1
     cpdef void clear(self) except *
     cpdef Py_ssize_t purge_expired(self) except -1
+    cpdef Py_ssize_t purge_tagged(self, str namespace, str model) except -1
+    cpdef list snapshot(self)
     cdef double _now(self) except? -1.0
     cdef void _link_front(self, _Entry entry) noexcept
     cdef int _drop(self, _Entry entry) except -1

@@ -1,5 +1,5 @@
 """The admin API: ``/admin/keys``, ``/admin/teams``, ``/admin/usage``, ``/admin/live``,
-``/admin/deployments`` and ``/admin/reload``.
+``/admin/deployments``, ``/admin/reload`` and ``/admin/cache/purge``.
 
 Handlers are given an ``AdminContext`` (``admin.context``): the admin package imports nothing
 of the application.
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MethodNotAllowed, NotFound
 from ..exchange import Exchange
 from .auth import admin_digest, require_admin
+from .cache import purge
 from .deployments import deployments
 from .live import live
 from .records import key_item, keys_collection, team_item, teams_collection
@@ -38,6 +39,7 @@ _ALLOWED = {
     "live": "GET",
     "deployments": "GET",
     "reload": "POST",
+    "cache/purge": "POST",
 }
 _SINGLE = {"usage": usage, "live": live, "deployments": deployments, "reload": reload}
 
@@ -50,6 +52,9 @@ async def handle(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> N
     if len(parts) == 1 and parts[0] in _SINGLE:
         _allow(method, parts[0], scope.path)
         await _SINGLE[parts[0]](state, scope, proto, ex)
+    elif parts == ["cache", "purge"]:
+        _allow(method, "cache/purge", scope.path)
+        await purge(state, scope, proto, ex)
     elif len(parts) == 1 and parts[0] in _COLLECTIONS:
         _allow(method, "collection", scope.path)
         await _COLLECTIONS[parts[0]](state, scope, proto, ex)

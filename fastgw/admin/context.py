@@ -7,7 +7,7 @@ nothing of the application (no import circle) and a handler sees the config it r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..config import Config, ModelConfig
@@ -31,6 +31,7 @@ class AdminContext:
         "loop",
         "models",
         "providers",
+        "purge_cache",
         "refresher",
         "reload",
         "router",
@@ -49,6 +50,7 @@ class AdminContext:
         loop: asyncio.AbstractEventLoop,
         models: dict[str, ModelConfig],
         providers: dict[str, Provider],
+        purge_cache: Callable[[str | None, str | None], Awaitable[dict[str, int | None]]],
         refresher: KeyRefresher,
         reload: Callable[[], Any],
         router: Router,
@@ -63,6 +65,8 @@ class AdminContext:
         self.loop = loop
         self.models = models
         self.providers = providers
+        #: remove cached answers of (namespace, model), None: any (``Runtime.purge_cache``)
+        self.purge_cache = purge_cache
         self.refresher = refresher
         #: validate the config file and, if valid, reload every worker; returns the errors
         #: of an invalid file (``fastgw.config.ConfigError``) or None

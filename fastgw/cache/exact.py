@@ -13,16 +13,33 @@ Rules this module keeps:
 - ``Cache-Control: no-cache`` skips the lookup (outcome ``bypass``); ``no-store`` skips the
   store. Only complete 200 answers are stored, as the plain completion body, with their
   usage decoded beside them (a hit reports it without parsing the body).
+- Every entry is tagged with its namespace and public model, so ``purge`` (the admin API)
+  removes one tenant's or one model's answers.
+- Beyond this worker (``attach``): a store is also published to the cache feed
+  (``fastgw.cache.shared``: a queue append, never a wait) as a ``CacheRecord`` of kind
+  ``"exact"`` whose ``meta`` is the usage in msgpack; records from other workers come back
+  through ``insert``. ``records``/``insert`` also carry the entries to and from the disk copy
+  (``fastgw.cache.persist``).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import msgspec
 
 from .._core import ExactCache
 from ..config import CacheConfig, ModelConfig
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
 from .keys import RequestKeys, directives, repeatable
+from .record import EXACT, CacheRecord
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
+_KEY_BYTES = 16
+
+_usage_encoder = msgspec.msgpack.Encoder()
+_usage_decoder = msgspec.msgpack.Decoder(Usage)
 
 
 class CacheLookup:
@@ -30,13 +47,16 @@ class CacheLookup:
     ``outcome`` starts as ``miss`` or ``bypass`` and becomes ``hit`` when the read finds an
     answer."""
 
-    __slots__ = ("key", "outcome", "read", "store", "ttl_s")
+    __slots__ = ("key", "outcome", "read", "store", "tag", "ttl_s")
 
-    def __init__(self, key: bytes, read: bool, store: bool, ttl_s: float) -> None:
+    def __init__(
+        self, key: bytes, read: bool, store: bool, ttl_s: float, tag: tuple[str, str] = ("", "")
+    ) -> None:
         self.key = key
         self.read = read
         self.store = store
         self.ttl_s = ttl_s
+        self.tag = tag  # (namespace, public model)
         self.outcome = MISS if read else BYPASS
 
 
@@ -46,6 +66,8 @@ class ResponseCache:
     def __init__(self, config: CacheConfig) -> None:
         self.store = ExactCache(config.max_entries, config.max_bytes)
         self.keys = RequestKeys(config.max_entries)
+        # the cache feed's publish (fastgw.cache.shared), when answers are shared
+        self.publish: Callable[[CacheRecord], bool] | None = None
 
     def lookup(
         self,
@@ -66,7 +88,7 @@ class ResponseCache:
         key = self.keys.key(model.name, namespace, request, body, settings.ttl_s)
         if key is None:
             return CacheLookup(b"", False, False, 0.0)
-        return CacheLookup(key, not no_cache, not no_store, settings.ttl_s)
+        return CacheLookup(key, not no_cache, not no_store, settings.ttl_s, (namespace, model.name))
 
     def get(self, lookup: CacheLookup) -> tuple[bytes, Usage | None] | None:
         """The stored answer and its usage (as ``put`` was given it), or None."""
@@ -85,5 +107,43 @@ class ResponseCache:
     def put(self, lookup: CacheLookup, value: bytes, usage: Usage | None) -> None:
         """Store ``value`` with its ``usage`` (the answer's own, decoded once here rather
         than on every hit)."""
-        if lookup.store:
-            self.store.put(lookup.key, value, lookup.ttl_s, usage)
+        if not lookup.store:
+            return
+        tag = lookup.tag
+        if self.store.put(lookup.key, value, lookup.ttl_s, usage, tag) and self.publish:
+            meta = None if usage is None else _usage_encoder.encode(usage)
+            expires_at = time.time() + lookup.ttl_s
+            self.publish(CacheRecord(EXACT, lookup.key, value, expires_at, tag[0], tag[1], meta))
+
+    # -- beyond this worker: the feed, the disk copy, the admin API -------------------------
+
+    def insert(self, record: CacheRecord) -> None:
+        """Store an ``"exact"`` record from elsewhere (another worker, Redis, the disk copy)
+        for the time it has left; an expired one or one of another kind is ignored. Not
+        published again."""
+        ttl_s = record.ttl_s()
+        if record.kind != EXACT or ttl_s <= 0 or len(record.key) != _KEY_BYTES:
+            return
+        usage = None if record.meta is None else _usage_decoder.decode(record.meta)
+        self.store.put(record.key, record.value, ttl_s, usage, (record.namespace, record.model))
+
+    def records(self) -> list[CacheRecord]:
+        """The live entries as records, least recently used first."""
+        now = time.time()
+        return [
+            CacheRecord(
+                EXACT,
+                key,
+                value,
+                now + left,
+                tag[0],
+                tag[1],
+                None if usage is None else _usage_encoder.encode(usage),
+            )
+            for key, value, left, usage, tag in self.store.snapshot()
+            if tag is not None
+        ]
+
+    def purge(self, namespace: str | None, model: str | None) -> int:
+        """Remove the entries of ``namespace`` and/or ``model`` (None: any); how many."""
+        return self.store.purge_tagged(namespace, model)

@@ -134,9 +134,13 @@ from .state import (
     redis_url,
 )
 from .storage import (
+    CACHE_FILE_SUFFIX,
     DEFAULT_ADMIN_KEY_ENV,
     DEFAULT_CACHE_BYTES,
     DEFAULT_CACHE_ENTRIES,
+    DEFAULT_CACHE_FEED_MAX_LEN,
+    DEFAULT_CACHE_REDIS_PREFIX,
+    DEFAULT_CACHE_SHARE_QUEUE,
     DEFAULT_SQLITE_PATH,
     DEFAULT_USAGE_BATCH,
     DEFAULT_USAGE_FLUSH_S,
@@ -146,10 +150,12 @@ from .storage import (
     StorageConfig,
     UsageConfig,
     admin_key,
+    cache_file,
 )
 
 __all__ = [
     "BUDGETS",
+    "CACHE_FILE_SUFFIX",
     "CONFIG_ENV",
     "COUNT_LIMITS",
     "DEFAULT_ADMIN_KEY_ENV",
@@ -162,6 +168,9 @@ __all__ = [
     "DEFAULT_BREAKER_WINDOW_S",
     "DEFAULT_CACHE_BYTES",
     "DEFAULT_CACHE_ENTRIES",
+    "DEFAULT_CACHE_FEED_MAX_LEN",
+    "DEFAULT_CACHE_REDIS_PREFIX",
+    "DEFAULT_CACHE_SHARE_QUEUE",
     "DEFAULT_CACHE_TTL_S",
     "DEFAULT_COMPLETION_TOKENS",
     "DEFAULT_CONFIG_PATH",
@@ -243,6 +252,7 @@ __all__ = [
     "Timeouts",
     "UsageConfig",
     "admin_key",
+    "cache_file",
     "check_file",
     "check_workers",
     "config_path_from_env",

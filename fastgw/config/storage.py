@@ -29,6 +29,11 @@ DEFAULT_USAGE_BATCH = 10_000
 DEFAULT_ADMIN_KEY_ENV = "FASTGW_ADMIN_KEY"
 DEFAULT_CACHE_ENTRIES = 10_000
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_CACHE_REDIS_PREFIX = "cache:"
+DEFAULT_CACHE_FEED_MAX_LEN = 10_000
+DEFAULT_CACHE_SHARE_QUEUE = 10_000
+#: the cache's disk copy (local backend), beside ``storage.sqlite_path`` when not named
+CACHE_FILE_SUFFIX = ".cache.sqlite3"
 
 
 class StorageConfig(msgspec.Struct, **STRUCT):
@@ -48,10 +53,21 @@ class AdminConfig(msgspec.Struct, **STRUCT):
 
 
 class CacheConfig(msgspec.Struct, **STRUCT):
-    """Bounds of the exact cache of each worker (shared by every model that enables it)."""
+    """Bounds of the exact cache of each worker (shared by every model that enables it), and
+    how it outlives a worker: through Redis with ``[state] backend = "redis"``
+    (``fastgw.cache.shared``), else on disk across a graceful restart
+    (``fastgw.cache.persist``)."""
 
     max_entries: int = DEFAULT_CACHE_ENTRIES
     max_bytes: int = DEFAULT_CACHE_BYTES
+    # Redis backend: share stored answers with every worker and instance on the same server
+    share: bool = True
+    redis_prefix: str = DEFAULT_CACHE_REDIS_PREFIX  # after [state] prefix
+    feed_max_len: int = DEFAULT_CACHE_FEED_MAX_LEN  # announcements kept in the stream (~)
+    share_queue: int = DEFAULT_CACHE_SHARE_QUEUE  # answers waiting to be written; more: dropped
+    # local backend: write the live entries at a graceful shutdown, load them at start
+    persist: bool = True
+    persist_path: str | None = None  # default: storage.sqlite_path with CACHE_FILE_SUFFIX
 
 
 class Price(msgspec.Struct, **STRUCT):
@@ -69,19 +85,44 @@ def admin_key(config: Config) -> str | None:
 
 
 def resolve_paths(config: Config, base: Path) -> Config:
-    """``config`` with a relative ``storage.sqlite_path`` made absolute from ``base``."""
+    """``config`` with a relative ``storage.sqlite_path`` and ``cache.persist_path`` made
+    absolute from ``base``."""
     sqlite_path = Path(config.storage.sqlite_path)
-    if sqlite_path.is_absolute():
-        return config
-    resolved = str((base / sqlite_path).resolve())
-    storage = msgspec.structs.replace(config.storage, sqlite_path=resolved)
-    return msgspec.structs.replace(config, storage=storage)
+    if not sqlite_path.is_absolute():
+        resolved = str((base / sqlite_path).resolve())
+        storage = msgspec.structs.replace(config.storage, sqlite_path=resolved)
+        config = msgspec.structs.replace(config, storage=storage)
+    persist = config.cache.persist_path
+    if persist is not None and not Path(persist).is_absolute():
+        cache = msgspec.structs.replace(config.cache, persist_path=str((base / persist).resolve()))
+        config = msgspec.structs.replace(config, cache=cache)
+    return config
+
+
+def cache_file(config: Config) -> str:
+    """The file of the cache's disk copy: ``cache.persist_path``, else beside the SQLite
+    database (``fastgw.sqlite3`` -> ``fastgw.cache.sqlite3``)."""
+    if config.cache.persist_path is not None:
+        return config.cache.persist_path
+    return str(Path(config.storage.sqlite_path).with_suffix(CACHE_FILE_SUFFIX))
 
 
 def check_cache(cache: CacheConfig) -> list[str]:
+    errors: list[str] = []
     if cache.max_entries < 1 or cache.max_bytes < 1024:
-        return ["cache: max_entries must be at least 1 and max_bytes at least 1024"]
-    return []
+        errors.append("cache: max_entries must be at least 1 and max_bytes at least 1024")
+    if not cache.redis_prefix or any(c.isspace() or c in "*?[]" for c in cache.redis_prefix):
+        errors.append(
+            "cache.redis_prefix: must be a non-empty string without spaces or glob "
+            "characters (* ? [ ]), like 'cache:'"
+        )
+    if cache.feed_max_len < 100:
+        errors.append("cache.feed_max_len: must be at least 100 announcements")
+    if cache.share_queue < 1:
+        errors.append("cache.share_queue: must be at least 1")
+    if cache.persist_path == "":
+        errors.append("cache.persist_path: must name a file (or be left out)")
+    return errors
 
 
 def check_prices(prices: Mapping[str, Price]) -> list[str]:

@@ -116,6 +116,12 @@ class Metrics(Collector):
             "(queue_full, timeout, loading, not eligible: tools, sampled, length...).",
             ("model", "reason"),
         )
+        self.cache_share = Counter(
+            "fastgw_cache_share_total",
+            "Shared-cache traffic through Redis by event: sent, received, dropped (the write "
+            "queue was full), failed (Redis errors).",
+            ("event",),
+        )
         self.rejections = Counter(
             "fastgw_limit_rejections_total",
             "Requests refused by a limit, by scope (key, team, model, state) and kind "
@@ -191,6 +197,7 @@ class Metrics(Collector):
             self.cache,
             self.semantic_similarity,
             self.semantic_skipped,
+            self.cache_share,
             self.rejections,
             self.fallbacks,
             self.deployment_attempts,
