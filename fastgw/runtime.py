@@ -28,14 +28,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .accesslog import AccessLog
 from .bodies import BodyDeadlines
 from .cache import persist
 from .cache.exact import ResponseCache
-from .cache.record import EXACT, Purge
-from .config import CacheConfig, Config, ProviderConfig, cache_file, redis_url, semantic_on
+from .cache.record import EXACT, CacheRecord, Purge
+from .config import CacheConfig, Config, ProviderConfig, cache_file, redis_url
 from .disconnect import Disconnects
 from .drain import Drain
 from .limits import Limiter, build_limiter
@@ -91,6 +91,7 @@ class Runtime:
         self._persist_path = cache_file(config) if config.cache.persist and not shared else None
         self.limiter: Limiter | None = None
         self.semantic: SemanticService | None = None  # loaded once, kept across configs
+        self._semantic_bounds: dict[str, int] = {}  # max_entries of each model with the tier
         self.router: Router | None = None  # the newest: the next one carries its state over
         #: the gateway's next request id (a generator's ``__next__``: no Python frame per call)
         self.next_request_id: Callable[[], str] = _request_ids().__next__
@@ -164,6 +165,8 @@ class Runtime:
         ``TimeoutError`` when Redis cannot be reached (this worker is purged by then)."""
         purge = Purge(namespace, model)
         purged = self.cache.purge(namespace, model) if self.cache is not None else 0
+        if self.semantic is not None and self.cache_feed is None:  # the feed purges it too
+            self.semantic.purge(namespace, model)
         redis_keys = disk_rows = None
         if self.cache_feed is not None:
             redis_keys = await self.cache_feed.purge(purge)
@@ -173,15 +176,65 @@ class Runtime:
 
     def semantic_for(self, config: Config) -> SemanticService | None:
         """The semantic tier's worker thread when a model turns it on: started at the first
-        config that needs it and kept (its models and entries) for the process's life."""
-        if not any(semantic_on(m.semantic_cache) for m in config.models):
+        config that needs it and kept (its models and entries) for the process's life. Its
+        entries cross workers and instances on the cache feed (Redis) or restarts on the
+        disk copy, like the exact cache's (``fastgw.semantic.share``)."""
+        self._semantic_bounds = {
+            m.name: m.semantic_cache.max_entries
+            for m in config.models
+            if m.semantic_cache is not None and m.semantic_cache.enabled
+        }
+        if not self._semantic_bounds:
             return None  # a running thread stays: a later config may turn the tier on again
         if self.semantic is None:
+            from .semantic import share
             from .semantic.engine import load_engine
             from .semantic.service import SemanticService
 
-            self.semantic = SemanticService(load_engine, self.loop, self.metrics.observe_similarity)
+            service = SemanticService(load_engine, self.loop, self.metrics.observe_similarity)
+            self.semantic = service
+            feed = self.shared_feed()
+            if feed is not None:
+                publish, loop = feed.publish, self.loop
+
+                def shared(entry: Any) -> None:  # called on the tier's thread
+                    loop.call_soon_threadsafe(publish, share.record(entry))
+
+                service.on_store = shared
+                feed.register(share.SEMANTIC, self._semantic_entry, service.purge)
+            elif self._persist_path is not None:
+                bound = sum(self._semantic_bounds.values())
+                found = persist.load(self._persist_path, bound, 1 << 62, share.SEMANTIC)
+                for record in found:
+                    self._semantic_entry(record)
+                if found:
+                    log.info("semantic cache: loaded %d entries from disk", len(found))
         return self.semantic
+
+    def _close_semantic(self) -> None:
+        """Stop the tier's thread; on the local backend, write its entries to the disk copy."""
+        service = self.semantic
+        if service is None or not service.close():
+            return
+        if self._persist_path is not None and self.cache_feed is None:
+            from .semantic import share
+
+            records = [share.record(entry) for entry in service.live()]
+            bound = sum(self._semantic_bounds.values())
+            written = persist.save(self._persist_path, records, bound, share.SEMANTIC)
+            log.info("semantic cache: wrote %d entries to %s", written, self._persist_path)
+
+    def _semantic_entry(self, record: CacheRecord) -> None:
+        """A semantic entry from elsewhere, for a model that has the tier here."""
+        from .semantic.share import made
+
+        entry = made(record)
+        service = self.semantic
+        if entry is None or service is None:
+            return
+        bound = self._semantic_bounds.get(entry.model)
+        if bound is not None:
+            service.adopt(entry, bound)
 
     def limiter_for(self, config: Config, prices: PriceTable) -> Limiter | None:
         """The limiter of ``config``, on the tables and counters of the one before."""
@@ -245,6 +298,7 @@ class Runtime:
             records = self.cache.records()
             written = persist.save(self._persist_path, records, self.cache.store.max_entries)
             log.info("cache: wrote %d entries to %s", written, self._persist_path)
+        self._close_semantic()
         if self.access is not None:
             self.access.flush()
         self.metrics.close()

@@ -12,11 +12,13 @@ Rules this module keeps:
   ``fastgw.cache.sqlite3``), so answers' bytes never bloat the keys and usage database.
 - Rows are ``CacheRecord`` fields; ``expires_at`` is wall-clock (Unix) seconds, so an entry
   keeps its remaining life across the restart and an expired one is never loaded.
+- Each cache kind (``exact``, ``semantic``) has its own bounds: ``save`` and ``load`` work
+  on one kind's rows.
 - ``save`` upserts (the later expiry wins), deletes the expired rows and keeps only the
-  ``max_entries`` rows that expire last: what ``load`` would take anyway.
-- ``load`` takes unexpired rows, latest expiry first, until ``max_entries`` or ``max_bytes``
-  of values, and returns them oldest first (put back in that order, the latest is the most
-  recent in the LRU).
+  ``max_entries`` rows of its kind that expire last: what ``load`` would take anyway.
+- ``load`` takes unexpired rows of its kind, latest expiry first, until ``max_entries`` or
+  ``max_bytes`` of values, and returns them oldest first (put back in that order, the latest
+  is the most recent in the LRU).
 - Blocking I/O: only at start and at shutdown, and for an admin purge, never per request.
 """
 
@@ -29,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..records.db import connect
-from .record import CacheRecord, Purge
+from .record import EXACT, CacheRecord, Purge
 
 log = logging.getLogger("fastgw")
 
@@ -58,13 +60,14 @@ def _open(path: str) -> sqlite3.Connection:
     return db
 
 
-def save(path: str, records: Iterable[CacheRecord], max_entries: int) -> int:
-    """Upsert ``records`` into the file at ``path``; returns how many were written."""
+def save(path: str, records: Iterable[CacheRecord], max_entries: int, kind: str = EXACT) -> int:
+    """Upsert the ``kind`` records of ``records`` into the file at ``path``; returns how
+    many were written."""
     now = time.time()
     rows = [
         (r.kind, r.key, r.value, r.expires_at, r.namespace, r.model, r.meta)
         for r in records
-        if r.expires_at > now
+        if r.expires_at > now and r.kind == kind
     ]
     db = _open(path)
     try:
@@ -79,9 +82,9 @@ def save(path: str, records: Iterable[CacheRecord], max_entries: int) -> int:
         )
         db.execute("DELETE FROM cache_entries WHERE expires_at <= ?", (now,))
         db.execute(
-            "DELETE FROM cache_entries WHERE rowid NOT IN (SELECT rowid FROM cache_entries "
-            "ORDER BY expires_at DESC LIMIT ?)",
-            (max_entries,),
+            "DELETE FROM cache_entries WHERE kind = ? AND rowid NOT IN (SELECT rowid FROM "
+            "cache_entries WHERE kind = ? ORDER BY expires_at DESC LIMIT ?)",
+            (kind, kind, max_entries),
         )
         db.execute("COMMIT")
     finally:
@@ -89,17 +92,17 @@ def save(path: str, records: Iterable[CacheRecord], max_entries: int) -> int:
     return len(rows)
 
 
-def load(path: str, max_entries: int, max_bytes: int) -> list[CacheRecord]:
-    """The unexpired records of the file (none if it does not exist), within the bounds,
-    oldest first."""
+def load(path: str, max_entries: int, max_bytes: int, kind: str = EXACT) -> list[CacheRecord]:
+    """The unexpired ``kind`` records of the file (none if it does not exist), within the
+    bounds, oldest first."""
     if not Path(path).exists():
         return []
     db = _open(path)
     try:
         cursor = db.execute(
-            f"SELECT {_COLUMNS} FROM cache_entries WHERE expires_at > ? "
+            f"SELECT {_COLUMNS} FROM cache_entries WHERE kind = ? AND expires_at > ? "
             "ORDER BY expires_at DESC LIMIT ?",
-            (time.time(), max_entries),
+            (kind, time.time(), max_entries),
         )
         records: list[CacheRecord] = []
         size = 0

@@ -23,6 +23,7 @@ index (``fastgw.semantic.index``) and the models, and hands results back to the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -46,6 +47,9 @@ QUEUE_SIZE = 256
 LOOKUP_TIMEOUT_S = 0.25
 #: Candidates verified per lookup, best first.
 CANDIDATES = 3
+#: Entries from elsewhere waiting to be indexed, at most; and indexed per turn of the thread.
+INCOMING_MAX = 200_000
+INCOMING_BATCH = 256
 #: Expired entries removed per idle moment of the thread.
 EXPIRE_BATCH = 256
 
@@ -129,6 +133,8 @@ class SemanticService:
         self.dropped_stores = 0
         self.on_store: Callable[[Entry], None] | None = None  # shares a new entry
         self._load = load
+        self._incoming: collections.deque[tuple[Made, int]] = collections.deque()
+        self._purges: collections.deque[tuple[str | None, str | None]] = collections.deque()
         self._thread = threading.Thread(target=self._run, name="fastgw-semantic", daemon=True)
         self._thread.start()
 
@@ -171,12 +177,25 @@ class SemanticService:
         return self._put(("add", made, max_entries, True, eligible.vector))
 
     def adopt(self, made: Made, max_entries: int) -> bool:
-        """Queue an entry made elsewhere (not shared again); False if dropped."""
-        return self._put(("add", made, max_entries, False, None))
+        """Take an entry made elsewhere (another worker or instance, the disk copy): indexed
+        by the thread in batches, never shared again. False when ``INCOMING_MAX`` entries
+        already wait (dropped)."""
+        if len(self._incoming) >= INCOMING_MAX:
+            self.dropped_stores += 1
+            return False
+        self._incoming.append((made, max_entries))
+        self._wake()
+        return True
 
     def purge(self, namespace: str | None, model: str | None) -> None:
-        """Remove the entries of ``namespace`` and/or ``model`` (waits for room: admin only)."""
-        self.jobs.put(("purge", namespace, model), timeout=5.0)
+        """Remove the entries of ``namespace`` and/or ``model`` (None: any): done by the
+        thread before its next job, never waiting and never dropped."""
+        self._purges.append((namespace, model))
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self.jobs.put_nowait(("wake",))
 
     def entries(self) -> int:
         index = self.index
@@ -190,9 +209,18 @@ class SemanticService:
             return False
         return True
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Stop the thread (after the job under way); True once it has stopped, so that
+        ``live`` may read the index."""
         with contextlib.suppress(queue.Full):
-            self.jobs.put(None, timeout=1.0)
+            self.jobs.put(None, timeout=timeout_s)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def live(self) -> list[Entry]:
+        """The unexpired entries (after ``close``: the thread owns the index until then)."""
+        index = self.index
+        return [] if index is None or self._thread.is_alive() else list(index.live(time.time()))
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -212,6 +240,7 @@ class SemanticService:
         self.ready.set()
         jobs = self.jobs
         while True:
+            self._take_purges_and_incoming()
             try:
                 job = jobs.get(timeout=1.0)
             except queue.Empty:
@@ -219,6 +248,7 @@ class SemanticService:
                 continue
             if job is None:
                 return
+            self._take_purges_and_incoming()
             try:
                 self._do(job)
             except RuntimeError:  # the loop closed under us: the worker is gone
@@ -230,6 +260,25 @@ class SemanticService:
                 if job[0] == "lookup" and not self.loop.is_closed():
                     self.loop.call_soon_threadsafe(_settle, job[1], None)
 
+    def _take_purges_and_incoming(self) -> None:
+        index, purges = self.index, self._purges
+        assert index is not None
+        while purges:
+            namespace, model = purges.popleft()
+            removed = index.purge(namespace, model)
+            log.info("semantic cache purge: %d entries removed", removed)
+        incoming = self._incoming
+        if not incoming:
+            return
+        batch = [incoming.popleft() for _ in range(min(len(incoming), INCOMING_BATCH))]
+        embedder = self.embedder
+        assert embedder is not None
+        vectors = embedder.fast([made.text for made, _ in batch])
+        for (made, max_entries), vector in zip(batch, vectors, strict=True):
+            self._add(made, max_entries, False, vector)
+        if incoming:
+            self._wake()  # the rest after the next job: lookups are not held up
+
     def _do(self, job: tuple[Any, ...]) -> None:
         kind = job[0]
         if kind == "lookup":
@@ -240,10 +289,6 @@ class SemanticService:
             self.loop.call_soon_threadsafe(_settle, future, found)
         elif kind == "add":
             self._add(*job[1:])
-        elif kind == "purge":
-            assert self.index is not None
-            removed = self.index.purge(job[1], job[2])
-            log.info("semantic cache purge: %d entries removed", removed)
 
     def _lookup(
         self, eligible: Eligible, model: str, threshold: float, max_age: float | None
