@@ -69,17 +69,16 @@ NUMBER_WORDS = {
     "ninety": "90",
     "hundred": "100",
     "thousand": "1000",
+    "thousands": "1000s",
+    "hundreds": "100s",
+    "millions": "1000000s",
     "million": "1000000",
     "billion": "1000000000",
     "half": "0.5",
-    "first": "1st",
-    "second": "2nd",
     "third": "3rd",
     "fourth": "4th",
     "fifth": "5th",
     "tenth": "10th",
-    "once": "1x",
-    "twice": "2x",
 }
 
 NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-", "anti")
@@ -104,7 +103,9 @@ import export; plus minus; above below; over under; inbound outbound; internal e
 client server; sender receiver; husband wife; past future; yesterday tomorrow; morning evening;
 day night; summer winter; light dark; wet dry; full empty; heavy light; rich poor; strong weak;
 easy hard; easiest hardest; give receive; given received; cause effect; legal illegal;
-safe dangerous; healthy unhealthy;
+safe dangerous; healthy unhealthy; fully partially; completely partially;
+totally partially; similar different; similarity difference; same different; alike differ;
+similar differ;
 """
 
 
@@ -177,3 +178,7 @@ RELATIONS = _set_of("to into from than over onto toward towards per")
 
 # Words that only list: the order of the things they join does not change the question.
 SYMMETRIC = _set_of("and or vs versus & , / with between the a an")
+
+# Question words that ask for different things; "how" and "what" are left out, they are
+# used for one another ("how do I use X" / "what is the way to use X").
+ASKS = _set_of("why when where who whom whose")

@@ -12,6 +12,7 @@ the meaning a cached answer depends on:
 - ``slot``: a different member of a closed class (unit, currency, language, month, weekday,
   country, city, programming language, brand...) on each side ("in Paris" / "in London").
 - ``entity``: a capitalised name on each side that the other lacks ("Trump" / "Obama").
+- ``asks``: another kind of question ("why did ..." / "when did ...").
 - ``swap``: the same words around "to", "from", "into", "than"..., in the other order
   ("USD to EUR" / "EUR to USD").
 
@@ -31,11 +32,11 @@ from fastgw.semantic import _words
 from fastgw.semantic._words import stem as _stem
 
 MAX_TOKENS = 128
-GUARDS = ("number", "negation", "antonym", "slot", "entity", "swap")
+GUARDS = ("number", "negation", "antonym", "slot", "entity", "swap", "asks")
 
-_TOKEN = re.compile(
-    r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s|k|m|bn|x|%)?|[^\W\d_]+(?:['\u2019][^\W\d_]+)?"
-)
+# A number with what sticks to it ("6s", "3rd", "2016", "1,000"), or a word with its digits
+# ("h2s", "mp3") and an apostrophe part ("don't").
+_TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*[^\W_]*|[^\W\d_][^\W_]*(?:['\u2019][^\W\d_]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,9 @@ class Analysed:
     words: tuple[str, ...]  # lower-cased tokens, numbers and number words as digits
     stems: tuple[str, ...]
     content: frozenset[str]  # stems of the words that are not stop words
-    numbers: frozenset[str]
-    negated: bool  # an odd number of negations
+    numbers: frozenset[str]  # numbers, digits or words ("two" is "2")
+    digits: bool  # some number is written with digits
+    negated: bool  # any negation: "No, it doesn't" says what "it does not" says
     names: frozenset[str]  # lower-cased words written with a capital inside the sentence
 
 
@@ -64,18 +66,21 @@ def analyse(text: str) -> Analysed:
                 negations += 1
             low = "not"
         low = _words.NUMBER_WORDS.get(low, low)
-        if i > 0 and token[0].isupper() and low not in _words.STOP_WORDS:
+        # A capital inside the sentence marks a name; an acronym does not count, it is too often
+        # the short form of words the other text spells out ("JS" / "JavaScript").
+        if i > 0 and token[0].isupper() and low not in _words.STOP_WORDS and not token.isupper():
             names.add(low)
         words.append(low)
     stems = tuple(_stem(w) for w in words)
-    numbers = frozenset(w for w in words if w[0].isdigit())
+    numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
     content = frozenset(s for w, s in zip(words, stems, strict=True) if w not in _words.STOP_WORDS)
     return Analysed(
         words=tuple(words),
         stems=stems,
         content=content,
         numbers=numbers,
-        negated=negations % 2 == 1,
+        digits=any(c.isdigit() for token in raw for c in token),
+        negated=negations > 0,
         names=frozenset(names),
     )
 
@@ -90,10 +95,23 @@ def _only(a: Analysed, b: Analysed) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(ca - cb), frozenset(cb - ca)
 
 
+def _number(a: Analysed, b: Analysed) -> bool:
+    """Different numbers, or digits on one side only ("2 eggs" / "an egg").
+
+    A number word on one side only is style more often than meaning ("the five types of
+    maps" / "the types of maps"), so it alone does not veto.
+    """
+    if a.numbers == b.numbers:
+        return False
+    return bool(a.numbers and b.numbers) or a.digits or b.digits
+
+
 def _negation(only_a: frozenset[str], only_b: frozenset[str], a: Analysed, b: Analysed) -> bool:
     if a.negated != b.negated:
         return True
     for word in only_a:
+        if len(word) < 4 or word in _words.STOP_WORDS:  # "into" is not a negated "to"
+            continue
         for prefix in _words.NEGATING_PREFIXES:
             if prefix + word in only_b:
                 return True
@@ -123,27 +141,27 @@ def _entity(a: Analysed, b: Analysed) -> bool:
 _WINDOW = 2  # content words looked at on each side of a relation word
 
 
-def _neighbours(a: Analysed) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Relation word -> (content stems just before it, just after it), nearest first."""
-    out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+def _neighbours(a: Analysed) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(relation word, content stems just before it, just after it), nearest first."""
+    out: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     for i, word in enumerate(a.words):
-        if word not in _words.RELATIONS or word in out:
+        if word not in _words.RELATIONS:
             continue
         before = [a.stems[j] for j in range(i - 1, -1, -1) if a.stems[j] in a.content]
         after = [a.stems[j] for j in range(i + 1, len(a.words)) if a.stems[j] in a.content]
-        out[word] = (tuple(before[:_WINDOW]), tuple(after[:_WINDOW]))
+        out.append((word, tuple(before[:_WINDOW]), tuple(after[:_WINDOW])))
     return out
 
 
 def _relation_swap(a: Analysed, b: Analysed) -> bool:
     """ "X to Y" against "Y to X" ("ethanol to ethanoic acid" / "ethanoic acid to ethanol")."""
     around_b = _neighbours(b)
-    for word, (before_a, after_a) in _neighbours(a).items():
-        if word not in around_b or not before_a or not after_a or before_a[0] == after_a[0]:
+    for word, before_a, after_a in _neighbours(a):
+        if not before_a or not after_a or before_a[0] == after_a[0]:
             continue
-        before_b, after_b = around_b[word]
-        if after_a[0] in before_b and before_a[0] in after_b:
-            return True
+        for word_b, before_b, after_b in around_b:
+            if word_b == word and after_a[0] in before_b and before_a[0] in after_b:
+                return True
     return False
 
 
@@ -157,6 +175,10 @@ def _marked(a: Analysed) -> list[tuple[int, str]]:
             seen.add(stem)
             out.append((i, stem))
     return out
+
+
+# Names further apart than this are in different clauses, whose order a rewording may change.
+_NEAR = 8
 
 
 def _linked(a: Analysed, start: int, end: int) -> bool:
@@ -173,29 +195,52 @@ def _swap(a: Analysed, b: Analysed) -> bool:
     common = [(i, stem) for i, stem in _marked(a) if stem in pos_b]
     for k, (i, first) in enumerate(common):
         for j, second in common[k + 1 :]:
-            if pos_b[second] < pos_b[first] and (
-                _linked(a, i, j) or _linked(b, pos_b[second], pos_b[first])
+            near = j - i <= _NEAR and pos_b[first] - pos_b[second] <= _NEAR
+            if (
+                near
+                and pos_b[second] < pos_b[first]
+                and (_linked(a, i, j) or _linked(b, pos_b[second], pos_b[first]))
             ):
                 return True
     return False
+
+
+# An opposite or a swap only means something when the rest of the two texts agrees: two
+# rewordings of a long sentence differ in "to" / "from" or word order without meaning to.
+_SAME_FRAME = 0.5  # content-word Jaccard for the antonym guard
+_SAME_WORDS = 0.6  # and for the swap guard
+
+
+def _jaccard(a: Analysed, b: Analysed) -> float:
+    union = a.content | b.content
+    return len(a.content & b.content) / len(union) if union else 1.0
+
+
+def _asks(a: Analysed) -> str:
+    """The first of why / when / where / who in the text ("" if none): what is asked for."""
+    return next((w for w in a.words if w in _words.ASKS), "")
 
 
 def vetoes(a: Analysed, b: Analysed) -> tuple[str, ...]:
     """The names of the guards (from ``GUARDS``) that veto a match of ``a`` with ``b``."""
     only_a, only_b = _only(a, b)
     out: list[str] = []
-    if a.numbers != b.numbers:
+    if _number(a, b):
         out.append("number")
     if _negation(only_a, only_b, a, b):
         out.append("negation")
-    if _antonym(only_a, only_b):
+    overlap = _jaccard(a, b)
+    if overlap >= _SAME_FRAME and _antonym(only_a, only_b):
         out.append("antonym")
     if _slot(only_a, only_b):
         out.append("slot")
     if _entity(a, b):
         out.append("entity")
-    if _swap(a, b):
+    if overlap >= _SAME_WORDS and _swap(a, b):
         out.append("swap")
+    asks_a, asks_b = _asks(a), _asks(b)
+    if asks_a and asks_b and asks_a != asks_b:
+        out.append("asks")
     return tuple(out)
 
 
@@ -208,8 +253,7 @@ def features(a: Analysed, b: Analysed) -> tuple[float, ...]:
     ``only_a`` / ``only_b``: content words in one text only (capped at 8); ``substituted``: the
     smaller of the two (a word replaced rather than added); ``length_ratio``: shorter / longer.
     """
-    union = a.content | b.content
-    jaccard = len(a.content & b.content) / len(union) if union else 1.0
+    jaccard = _jaccard(a, b)
     only_a = min(len(a.content - b.content), 8)
     only_b = min(len(b.content - a.content), 8)
     longer = max(len(a.words), len(b.words), 1)
