@@ -25,7 +25,6 @@ import argparse
 import csv
 import hashlib
 import importlib.util
-import json
 import os
 import platform
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # FAISS and numpy: one core of the two
 
+import msgspec
 import numpy as np
 
 from fastgw.semantic import guards
@@ -89,8 +89,8 @@ def load_texts(
 ) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
     with (data / "quora_pairs_dev.csv").open(newline="") as f:
         pairs = list(csv.DictReader(f))
-    paraphrases = json.loads((data / "paraphrases_dev.json").read_text())
-    followups = json.loads((data / "contextual_followups_dev.json").read_text())
+    paraphrases = msgspec.json.decode((data / "paraphrases_dev.json").read_bytes())
+    followups = msgspec.json.decode((data / "contextual_followups_dev.json").read_bytes())
     return pairs, paraphrases, followups
 
 
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     before = rss_mb()
     started = time.perf_counter()
-    embedder = Embedder(distill_if_missing=True)
+    embedder = Embedder(prepare_if_missing=True)
     load_s = time.perf_counter() - started
     after = rss_mb()
 
