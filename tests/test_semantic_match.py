@@ -72,6 +72,17 @@ NEAR_MISSES: dict[str, list[tuple[str, str]]] = {
         ("How do I upload photos to iCloud?", "How do I download photos from iCloud?"),
         ("How to increase the font size in VS Code?", "How to decrease the font size in VS Code?"),
     ],
+    "both ways": [
+        (
+            "What are the advantages of solar power?",
+            "What are the advantages and disadvantages of solar power?",
+        ),
+        (
+            "Which is the best Bollywood movie of 2016?",
+            "Which is the best and worst Bollywood movie of 2016?",
+        ),
+        ("What are the pros of remote work?", "What are the pros and cons of remote work?"),
+    ],
     "target": [
         ("How do I convert USD to EUR?", "How do I convert EUR to USD?"),
         (

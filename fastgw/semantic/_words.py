@@ -97,7 +97,7 @@ advantage disadvantage; benefit drawback; love hate; like dislike; agree disagre
 long short; early late; young old; men women; man woman; male female; boy girl; husband wife;
 mother father; son daughter; brother sister; enter exit; forward backward; uppercase lowercase;
 upper lower; serialize deserialize; freeze unfreeze; subscribe unsubscribe; follow unfollow;
-block unblock; celsius fahrenheit; import export; arrive depart; lend borrow; teach learn;
+block unblock; celsius fahrenheit; import export; arrive depart; lend borrow;
 employer employee; landlord tenant; buyer seller; debit credit; asset liability; profit loss;
 import export; plus minus; above below; over under; inbound outbound; internal external;
 client server; sender receiver; husband wife; past future; yesterday tomorrow; morning evening;

@@ -120,8 +120,17 @@ def _negation(only_a: frozenset[str], only_b: frozenset[str], a: Analysed, b: An
     return False
 
 
-def _antonym(only_a: frozenset[str], only_b: frozenset[str]) -> bool:
-    return any(_words.ANTONYMS.get(word, frozenset()) & only_b for word in only_a)
+def _antonym(a: Analysed, b: Analysed, only_a: frozenset[str], only_b: frozenset[str]) -> bool:
+    """A word against its opposite, or one side asking both ways ("best and worst" / "worst")."""
+    if any(_words.ANTONYMS.get(word, frozenset()) & only_b for word in only_a):
+        return True
+    # Asking both ways is told apart by content words only: "to" and "from", "in" and "out"
+    # sit in one sentence without asking two things.
+    for mine, other in ((only_a, b.content), (only_b, a.content)):
+        for word in mine:
+            if word not in _words.STOP_WORDS and _words.ANTONYMS.get(word, frozenset()) & other:
+                return True
+    return False
 
 
 def _slot(only_a: frozenset[str], only_b: frozenset[str]) -> bool:
@@ -230,7 +239,7 @@ def vetoes(a: Analysed, b: Analysed) -> tuple[str, ...]:
     if _negation(only_a, only_b, a, b):
         out.append("negation")
     overlap = _jaccard(a, b)
-    if overlap >= _SAME_FRAME and _antonym(only_a, only_b):
+    if overlap >= _SAME_FRAME and _antonym(a, b, only_a, only_b):
         out.append("antonym")
     if _slot(only_a, only_b):
         out.append("slot")
