@@ -14,6 +14,8 @@ Measures, on /work/shared/data/semcache (override with --data):
 - The near-miss list of tests/test_semantic_match.py: how many are served (must be none).
 - Single-query latencies of the fast model, MiniLM and the verifier; FAISS search; memory.
 
+One file, past 600 lines: its sections share one set of embeddings and write one report.
+
 Writes benchmarks/results/2026-12-04-semcache-quality.md and prints a summary. Embeddings of the
 dev texts are kept in a file under /tmp (keyed by the embedder's identity), so a second run
 takes seconds instead of about four minutes.
