@@ -24,6 +24,7 @@ those, and the word lists are frozensets and dicts built once at import.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class Analysed:
 
 def analyse(text: str) -> Analysed:
     """Tokenise ``text`` (its first ``MAX_TOKENS`` tokens) for the guards and features."""
-    raw = _TOKEN.findall(text)[:MAX_TOKENS]
+    raw = [m.group() for m in itertools.islice(_TOKEN.finditer(text), MAX_TOKENS)]
     words: list[str] = []
     names: set[str] = set()
     negations = 0
