@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,6 +69,19 @@ hash = "{hash_key(LIMITED_KEY)}"
 models = ["gpt-test"]
 {extra}
 """
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_in_tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module-scoped gateways start before ``_in_tmp_dir`` runs: they too get a directory of
+    their own (for their SQLite files and the caches' disk copy), never the checkout, so no
+    module's saved cache reaches another's gateway."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("module"))
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @pytest.fixture(autouse=True)

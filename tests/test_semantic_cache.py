@@ -109,8 +109,11 @@ def up() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def sem(up: FakeUpstream) -> Iterator[Semantic]:
+def sem(up: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Semantic]:
+    store = tmp_path_factory.mktemp("semantic") / "fastgw.sqlite3"  # not the test's cwd
     text = mock_config(extra=EXTRA.format(base_url=up.base_url))
+    text += f'\n[storage]\nsqlite_path = "{store}"\n'
+
     with RSGIClient(Gateway(parse_config(text, "semantic.toml", {}))) as client:
         gateway = Semantic(client)
         assert gateway.service.ready.wait(120), gateway.service.failed  # bounded: the models load
@@ -152,9 +155,8 @@ def test_a_semantic_hit_is_never_stored_again(sem: Semantic) -> None:
 def test_one_tenant_never_gets_anothers_answer(sem: Semantic) -> None:
     assert sem.outcome("How do I bake sourdough bread at home?") == "miss"
     assert sem.outcome("How can I bake sourdough bread at home?", headers=OTHER) == "miss"
-    assert sem.outcome("How do you bake sourdough bread at home?", headers=OTHER) == (
-        "semantic-hit"
-    )
+    # the same words as DEV's entry, answered from OTHER's own
+    assert sem.outcome("How do I bake sourdough bread at home?", headers=OTHER) == ("semantic-hit")
     assert len(sem.calls) == 2
 
 

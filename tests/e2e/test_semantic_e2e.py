@@ -49,8 +49,9 @@ def wait_until_loaded(base_url: str, deadline_s: float = 120.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def gw() -> Iterator[GatewayProcess]:
-    with GatewayProcess(mock_config(extra=EXTRA)) as server:
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    cwd = tmp_path_factory.mktemp("semantic-e2e")  # its database and disk copy go there
+    with GatewayProcess(mock_config(extra=EXTRA), cwd=cwd) as server:
         wait_until_loaded(server.base_url)
         yield server
 
