@@ -50,6 +50,8 @@ CANDIDATES = 3
 #: Entries from elsewhere waiting to be indexed, at most; and indexed per turn of the thread.
 INCOMING_MAX = 200_000
 INCOMING_BATCH = 256
+#: Jobs the thread takes per turn (their results go back to the loop in one call).
+JOB_BATCH = 64
 #: Expired entries removed per idle moment of the thread.
 EXPIRE_BATCH = 256
 
@@ -244,23 +246,61 @@ class SemanticService:
         while True:
             self._take_purges_and_incoming()
             try:
-                job = jobs.get(timeout=1.0)
+                batch = [jobs.get(timeout=1.0)]
             except queue.Empty:
                 self.index.expire(time.time(), EXPIRE_BATCH)
                 continue
-            if job is None:
-                return
+            while len(batch) < JOB_BATCH:  # whatever else waits: one turn, one handback
+                try:
+                    batch.append(jobs.get_nowait())
+                except queue.Empty:
+                    break
             self._take_purges_and_incoming()
-            try:
-                self._do(job)
-            except RuntimeError:  # the loop closed under us: the worker is gone
-                if self.loop.is_closed():
-                    return
-                log.exception("semantic cache job failed")
-            except Exception:
-                log.exception("semantic cache job failed")
-                if job[0] == "lookup" and not self.loop.is_closed():
-                    self.loop.call_soon_threadsafe(_settle, job[1], None)
+            settled: list[tuple[asyncio.Future[Any], Any]] = []
+            observed: list[tuple[str, str, float]] = []
+            stop = False
+            lookups: list[tuple[Any, ...]] = []  # consecutive lookups, done together
+            for job in batch:
+                if job is not None and job[0] == "lookup":
+                    if not job[1].done():  # else the client left, or it timed out
+                        lookups.append(job)
+                    continue
+                self._guarded(self._lookups, lookups, settled, observed)
+                lookups = []
+                if job is None:
+                    stop = True
+                    break
+                if job[0] == "add":
+                    self._guarded(self._add, *job[1:])
+            self._guarded(self._lookups, lookups, settled, observed)
+            if not self._hand_back(settled, observed) or stop:
+                return
+
+    def _guarded(self, work: Callable[..., Any], *args: Any) -> None:
+        """One failed piece of work never stops the thread (a lookup that failed is a miss:
+        ``_lookups`` settles what it finished, the hand-back the rest)."""
+        try:
+            work(*args)
+        except Exception:
+            log.exception("semantic cache job failed")
+            if work == self._lookups:
+                done = {id(future) for future, _ in args[1]}
+                args[1].extend((job[1], None) for job in args[0] if id(job[1]) not in done)
+
+    def _hand_back(
+        self,
+        settled: list[tuple[asyncio.Future[Any], Any]],
+        observed: list[tuple[str, str, float]],
+    ) -> bool:
+        """Results to the loop in one call (one wake-up of the loop per turn); False once
+        the loop is closed (the worker is gone)."""
+        if not settled and not observed:
+            return True
+        try:
+            self.loop.call_soon_threadsafe(_settle_all, settled, observed, self.observe)
+        except RuntimeError:  # the loop closed under us
+            return not self.loop.is_closed()
+        return True
 
     def _take_purges_and_incoming(self) -> None:
         index, purges = self.index, self._purges
@@ -281,45 +321,68 @@ class SemanticService:
         if incoming:
             self._wake()  # the rest after the next job: lookups are not held up
 
-    def _do(self, job: tuple[Any, ...]) -> None:
-        kind = job[0]
-        if kind == "lookup":
-            _, future, eligible, model, threshold, max_age = job
-            if future.done():  # the client left, or it timed out: nobody waits
-                return
-            found = self._lookup(eligible, model, threshold, max_age)
-            self.loop.call_soon_threadsafe(_settle, future, found)
-        elif kind == "add":
-            self._add(*job[1:])
-
-    def _lookup(
-        self, eligible: Eligible, model: str, threshold: float, max_age: float | None
-    ) -> Hit | None:
+    def _lookups(
+        self,
+        jobs: list[tuple[Any, ...]],
+        settled: list[tuple[asyncio.Future[Any], Any]],
+        observed: list[tuple[str, str, float]],
+    ) -> None:
+        """Lookups taken together: one fast-model call for all their texts, then a search
+        each, the guards, and one MiniLM call for every query (and new candidate) left."""
+        if not jobs:
+            return
         embedder, matcher, index = self.embedder, self.matcher, self.index
         assert embedder is not None and matcher is not None and index is not None
         now = time.time()
-        vector = eligible.vector = embedder.fast([eligible.text])[0]
-        found = index.search(eligible.partition, vector, CANDIDATES, matcher.candidate_floor, now)
-        if max_age is not None:
-            found = [(s, e) for s, e in found if now - e.created_at <= max_age]
-        text = eligible.text
-        found = [(s, e) for s, e in found if not matcher.vetoed(text, e.text)]  # no MiniLM yet
-        if not found:
-            return None
-        fresh = [e for _, e in found if e.full is None]
-        vectors = embedder.full([eligible.text, *(e.text for e in fresh)])
-        for entry, full in zip(fresh, vectors[1:], strict=True):
-            entry.full = full
-        query = vectors[0]
-        for _, entry in found:
+        vectors = embedder.fast([job[2].text for job in jobs])
+        pending: list[tuple[tuple[Any, ...], list[Entry]]] = []
+        for job, vector in zip(jobs, vectors, strict=True):
+            _, future, eligible, _, _, max_age = job
+            eligible.vector = vector
+            found = index.search(
+                eligible.partition, vector, CANDIDATES, matcher.candidate_floor, now
+            )
+            text = eligible.text
+            candidates = [  # best first; the guards need no MiniLM
+                e
+                for _, e in found
+                if (max_age is None or now - e.created_at <= max_age)
+                and not matcher.vetoed(text, e.text)
+            ]
+            if candidates:
+                pending.append((job, candidates))
+            else:
+                settled.append((future, None))
+        if not pending:
+            return
+        fresh = list({id(e): e for _, cs in pending for e in cs if e.full is None}.values())
+        texts = [job[2].text for job, _ in pending] + [e.text for e in fresh]
+        full = embedder.full(texts)
+        for entry, vector in zip(fresh, full[len(pending) :], strict=True):
+            entry.full = vector
+        for (job, candidates), query in zip(pending, full, strict=False):
+            _, future, eligible, model, threshold, _ = job
+            settled.append(
+                (future, self._verified(eligible, query, candidates, model, threshold, observed))
+            )
+
+    def _verified(
+        self,
+        eligible: Eligible,
+        query: Any,
+        candidates: list[Entry],
+        model: str,
+        threshold: float,
+        observed: list[tuple[str, str, float]],
+    ) -> Hit | None:
+        matcher, index = self.matcher, self.index
+        assert matcher is not None and index is not None
+        for entry in candidates:
             assert entry.full is not None
             same, similarity = matcher.decide(
                 eligible.text, query, entry.text, entry.full, threshold
             )
-            if self.observe is not None:
-                self.loop.call_soon_threadsafe(
-                    self.observe, model, "hit" if same else "miss", similarity
-                )
+            observed.append((model, "hit" if same else "miss", similarity))
             if same:
                 index.touch(entry)
                 return Hit(entry, similarity)
@@ -340,9 +403,17 @@ class SemanticService:
             self.on_store(entry)
 
 
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
+def _settle_all(
+    settled: list[tuple[asyncio.Future[Any], Any]],
+    observed: list[tuple[str, str, float]],
+    observe: Observer | None,
+) -> None:
+    for future, result in settled:
+        if not future.done():
+            future.set_result(result)
+    if observe is not None:
+        for model, decision, similarity in observed:
+            observe(model, decision, similarity)
 
 
 def _give_up(future: asyncio.Future[Any]) -> None:
