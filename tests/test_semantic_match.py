@@ -8,13 +8,14 @@ prepare``) are absent.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("model2vec")
 
-from fastgw.semantic import embed, verify
+from fastgw.semantic import _align, embed, verify
 
 NEAR_MISSES: dict[str, list[tuple[str, str]]] = {
     "negation": [
@@ -196,3 +197,63 @@ def test_vetoed_needs_no_vectors() -> None:
 def test_missing_extra_is_none_when_installed() -> None:
     """With the extra installed, missing_extra() names no command."""
     assert embed.missing_extra() is None
+
+
+def _rich(embedder: embed.Embedder, a: str, b: str) -> tuple[Any, Any, float]:
+    """Both texts' Tokens and their fast cosine: what a gateway stage passes to the scorer."""
+    tokens = embedder.full_tokens([a, b])
+    fast = embedder.fast([a, b])
+    return tokens[0], tokens[1], float(fast[0] @ fast[1])
+
+
+@pytest.mark.parametrize(("kind", "query", "stored"), CASES)
+def test_near_miss_is_a_miss_with_the_scorer(
+    embedder: embed.Embedder, kind: str, query: str, stored: str
+) -> None:
+    """The learned scorer (Tokens and the fast cosine passed) serves no near-miss either."""
+    q, c, fast = _rich(embedder, query, stored)
+    verifier = verify.Verifier()
+    assert verifier.decide(query, q, stored, c, fast_similarity=fast)[0] is False, kind
+    assert verifier.decide(stored, c, query, q, fast_similarity=fast)[0] is False, kind
+
+
+@pytest.mark.parametrize(("query", "stored"), PARAPHRASES)
+def test_paraphrase_hits_with_the_scorer(embedder: embed.Embedder, query: str, stored: str) -> None:
+    """The same question reworded is served by the learned scorer too."""
+    q, c, fast = _rich(embedder, query, stored)
+    hit, similarity = verify.Verifier().decide(query, q, stored, c, fast_similarity=fast)
+    assert hit, similarity
+
+
+def test_full_tokens_matches_full(embedder: embed.Embedder) -> None:
+    """full_tokens gives full's sentence vector and unit content-token rows, no stop words."""
+    texts = ["What is the population of Paris?", "the of and"]
+    tokens = embedder.full_tokens(texts)
+    full = embedder.full(texts)
+    for t, v in zip(tokens, full, strict=True):
+        assert float(t.vector @ v) > 0.9999
+        assert abs(float((t.tokens * t.tokens).sum(axis=1).min()) - 1.0) < 1e-4
+    assert tokens[0].tokens.shape[0] == 2  # "population", "paris"
+    assert tokens[1].tokens.shape[0] == 3  # stop words only: all kept
+    assert embedder.full_tokens([]) == []
+
+
+def test_content_rows_join_word_pieces() -> None:
+    """A word's pieces follow it; punctuation, specials and stop words are left out."""
+    pieces = ["[CLS]", "is", "ib", "##up", "##ro", "##fen", "safe", "?", "[SEP]"]
+    assert _align.content_rows(pieces) == [2, 3, 4, 5, 6]
+
+
+def test_alignment_of_a_text_with_itself_is_perfect(embedder: embed.Embedder) -> None:
+    """Every content token matches itself: minimum and F are 1, nothing is low."""
+    (t,) = embedder.full_tokens(["How do I learn Python quickly?"])
+    figures = dict(zip(_align.ALIGNMENT_NAMES, _align.alignment(t, t), strict=True))
+    assert figures["align_min"] > 0.999 and figures["align_f"] > 0.999
+    assert figures["align_low"] == 0.0
+
+
+def test_scorer_needs_the_default_threshold(embedder: embed.Embedder) -> None:
+    """A config threshold other than the default is a cosine: the cosine rule decides."""
+    q, c, fast = _rich(embedder, "Which laptop should I buy?", "Which laptop I should buy?")
+    hit, similarity = verify.Verifier(0.999).decide("a", q, "b", c, fast_similarity=fast)
+    assert hit is (similarity >= 0.999)

@@ -78,7 +78,19 @@ class OnnxMiniLM:
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
         """(len(texts), 384) float32, not yet normalised."""
+        return self.encode_tokens(texts, batch_size)[0]
+
+    def encode_tokens(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[npt.NDArray[np.float32], list[npt.NDArray[np.float32]], list[list[str]]]:
+        """Pooled vectors (not normalised), and each text's token states and WordPiece tokens.
+
+        The token states are the graph's ``hidden`` output, unpadded: (n_tokens, 384) per text,
+        [CLS] and [SEP] included, row for row with the token list.
+        """
         out = np.empty((len(texts), 384), dtype=np.float32)
+        states: list[npt.NDArray[np.float32]] = [out[:0]] * len(texts)
+        pieces: list[list[str]] = [[] for _ in texts]
         # Batches of like lengths: padding a short question to a long one's length costs time.
         order = sorted(range(len(texts)), key=lambda k: len(texts[k]))
         for start in range(0, len(texts), batch_size):
@@ -92,7 +104,11 @@ class OnnxMiniLM:
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             out[rows] = pooled
-        return out
+            for j, (k, e) in enumerate(zip(rows, encoded, strict=True)):
+                n = int(mask[j].sum())
+                states[k] = hidden[j, :n]
+                pieces[k] = e.tokens[:n]
+        return out, states, pieces
 
 
 def _max_tokens(minilm: Path) -> int:

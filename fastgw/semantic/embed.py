@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # numpy is part of the extra: this module imports without it
     import numpy as np
     import numpy.typing as npt
 
+    from fastgw.semantic._align import Tokens
+
     Vectors = npt.NDArray[np.float32]
 
 INSTALL_COMMAND = "pip install 'fastgw[semantic]'"
@@ -226,13 +228,15 @@ class Embedder:
             "onnx" if backend == "onnx" or (backend == "auto" and onnx_ready) else "torch"
         )
         self._encode: Callable[[list[str], int], Any]
+        self._encode_tokens: Callable[[list[str], int], Any]
         if self.backend == "onnx":
             from fastgw.semantic._onnx import OnnxMiniLM
 
             runner = OnnxMiniLM(root / ONNX_FILE, minilm_path(), threads=threads)
             self._encode = runner.encode
+            self._encode_tokens = runner.encode_tokens
         else:
-            self._encode = _torch_encoder(threads)
+            self._encode, self._encode_tokens = _torch_encoders(threads)
         self._fast = StaticModel.from_pretrained(str(root / FAST_SUBDIR), force_download=False)
         self.fast_dim = int(self._fast.dim)
         self.full_dim = FULL_DIM
@@ -259,14 +263,37 @@ class Embedder:
             return np.zeros((0, self.full_dim), dtype=np.float32)
         return _normalised(self._encode(list(texts), batch_size))
 
+    def full_tokens(self, texts: Sequence[str], *, batch_size: int = 32) -> list[Tokens]:
+        """MiniLM's sentence vector and content-token vectors for each text, one forward pass.
 
-def _torch_encoder(threads: int) -> Callable[[list[str], int], Any]:
+        ``Tokens.vector`` is what ``full`` returns for the text; ``Tokens.tokens`` holds the
+        unit vectors of its content tokens (``fastgw.semantic._align``). ``Verifier.decide``
+        takes these in place of plain vectors and then scores the token alignment too.
+        """
+        from fastgw.semantic._align import make_tokens
+
+        if not texts:
+            return []
+        pooled, states, pieces = self._encode_tokens(list(texts), batch_size)
+        return [make_tokens(p, h, t) for p, h, t in zip(pooled, states, pieces, strict=True)]
+
+
+def _torch_encoders(
+    threads: int,
+) -> tuple[Callable[[list[str], int], Any], Callable[[list[str], int], Any]]:
+    """MiniLM through sentence-transformers: (sentence vectors, tokens) encoders, one model.
+
+    The second returns pooled vectors, each text's unpadded token states ([CLS] and [SEP]
+    included) and its WordPiece tokens, as ``OnnxMiniLM.encode_tokens`` does.
+    """
+    import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
     model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
     model.eval()
+    tokenizer = model.tokenizer
 
     def encode(texts: list[str], batch_size: int) -> Any:
         with torch.inference_mode():
@@ -278,7 +305,28 @@ def _torch_encoder(threads: int) -> Callable[[list[str], int], Any]:
                 show_progress_bar=False,
             )
 
-    return encode
+    def encode_tokens(texts: list[str], batch_size: int) -> Any:
+        with torch.inference_mode():
+            states = model.encode(
+                texts,
+                batch_size=batch_size,
+                output_value="token_embeddings",
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
+        hidden = [np.asarray(s.float().numpy(), dtype=np.float32) for s in states]
+        # Mean over the unpadded tokens is what the model's pooling layer computes.
+        pooled = np.stack([h.mean(axis=0) for h in hidden])
+        limit = model.max_seq_length
+        pieces = [
+            tokenizer.convert_ids_to_tokens(
+                tokenizer(t, truncation=True, max_length=limit)["input_ids"]
+            )
+            for t in texts
+        ]
+        return pooled, hidden, pieces
+
+    return encode, encode_tokens
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
