@@ -4,7 +4,7 @@
     python benchmarks/semcache_memory.py --entries 100000 --max-entries 50000
 
 One process does what one gateway worker's tier does, through the service API: it builds
-a ``SemanticService`` on the provisional engine (``fastgw.semantic.engine.load_engine``,
+a ``SemanticService`` on the engine (``fastgw.semantic.engine.load_engine``,
 models loaded as in a worker), turns ``--entries`` distinct chat requests into partitions
 with ``chat_partition`` and queues each with ``SemanticService.store`` (retried when the
 queue is full: nothing is dropped), then waits until the thread has indexed them all. It
@@ -84,7 +84,7 @@ class Vectors:
         if texts[0] not in self.ready and self.next < len(self.prompts):
             batch = self.prompts[self.next : self.next + self.AHEAD]
             self.next += len(batch)
-            self.ready.update(zip(batch, self.real.full(batch), strict=True))
+            self.ready.update(zip(batch, self.real.fast(batch), strict=True))
         found = [self.ready.pop(t, None) for t in texts]
         if any(v is None for v in found):
             return self.real.fast(texts)  # type: ignore[no-any-return]
