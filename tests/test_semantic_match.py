@@ -257,3 +257,19 @@ def test_scorer_needs_the_default_threshold(embedder: embed.Embedder) -> None:
     q, c, fast = _rich(embedder, "Which laptop should I buy?", "Which laptop I should buy?")
     hit, similarity = verify.Verifier(0.999).decide("a", q, "b", c, fast_similarity=fast)
     assert hit is (similarity >= 0.999)
+
+
+def test_one_text_is_embedded_as_the_library_embeds_it(embedder: embed.Embedder) -> None:
+    """The single-text path (``Embedder._fast_one``, no dispatch) gives the vector the
+    library's batch ``encode`` gives, to float16 rounding, whatever the text."""
+    texts = [
+        "How do I install numpy on Windows?",
+        "Ça coûte combien, un billet pour Zürich ? 東京 🙂",
+        "word " * 700,  # past max_length tokens: the library's own path
+        "?",
+        "",
+    ]
+    batch = embedder.fast([*texts, "padding so the batch path is taken"])[: len(texts)]
+    for text, expected in zip(texts, batch, strict=True):
+        one = embedder.fast([text])[0]
+        assert float(abs(one - expected).max()) < 1e-3, text[:40]
