@@ -18,7 +18,8 @@ import openai
 import pytest
 
 from fastgw.testing import GatewayProcess, RedisServer
-from tests.conftest import DEV_KEY, mock_config
+from tests.conftest import DEV_KEY
+from tests.e2e.test_cache_shared_e2e import _config as cache_config
 from tests.e2e.test_workers import ADMIN_KEY, _one_connection_per_worker
 
 pytest.importorskip("sentence_transformers")
@@ -44,11 +45,8 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 def _config(redis: RedisServer | None, extra: str = "") -> str:
-    state = ""
-    if redis is not None:
-        prefix = f"s{time.monotonic_ns()}:"  # each test its own entries and feed
-        state = f'[state]\nbackend = "redis"\nredis_url = "{redis.url}"\nprefix = "{prefix}"\n'
-    return mock_config(extra=state + EXTRA + extra)
+    """The exact-cache tests' config (its own Redis prefix per test) with ``gpt-sem``."""
+    return cache_config(redis, EXTRA + extra)
 
 
 def ask(where: str | httpx.Client, text: str, store: bool = True) -> str | None:
