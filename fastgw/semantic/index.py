@@ -152,9 +152,10 @@ class SemanticIndex:
         self.models: dict[str, OrderedDict[int, Entry]] = {}
         self.partitions: dict[bytes, _Partition] = {}
         self._ids = itertools.count()
+        self.count = 0  # entries in all models: an int, read by other threads (the metrics)
 
     def __len__(self) -> int:
-        return sum(len(entries) for entries in self.models.values())
+        return self.count
 
     def add(self, entry: Entry, max_entries: int) -> None:
         """Index ``entry``; its model keeps at most ``max_entries`` (least recently used out)."""
@@ -167,8 +168,10 @@ class SemanticIndex:
         if entries is None:
             entries = self.models[entry.model] = OrderedDict()
         entries[entry.id] = entry
+        self.count += 1
         while len(entries) > max_entries:
             _, oldest = entries.popitem(last=False)
+            self.count -= 1
             self._unindex(oldest)
 
     def search(
@@ -196,6 +199,7 @@ class SemanticIndex:
     def remove(self, entry: Entry) -> None:
         entries = self.models.get(entry.model)
         if entries is not None and entries.pop(entry.id, None) is not None:
+            self.count -= 1
             self._unindex(entry)
 
     def purge(self, namespace: str | None, model: str | None) -> int:
