@@ -49,9 +49,10 @@ async def purge(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> No
             raise InvalidRequest(f"'{param}' must be 1 to 256 characters.", param=param)
     try:
         result = await state.purge_cache(request.namespace, request.model)
-    except (OSError, TimeoutError) as exc:  # ConnectionError, or no answer in time
+    except (OSError, TimeoutError) as exc:  # ConnectionError, or no answer in time; its text
+        # may name the Redis URL, so only its type is said
         raise StateUnavailable(
-            f"This worker's cache was purged, but Redis could not be reached ({exc}); other "
-            "workers and instances were not. Retry the purge."
+            "This worker's cache was purged, but Redis could not be reached "
+            f"({type(exc).__name__}); other workers and instances were not. Retry the purge."
         ) from None
     send(proto, ex, 200, result)

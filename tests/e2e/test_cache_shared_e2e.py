@@ -241,3 +241,25 @@ def test_redis_down_does_not_break_requests(
                 assert time.monotonic() < deadline, "sharing did not resume"
         metrics = httpx.get(a.base_url + "/metrics").text
         assert 'fastgw_cache_share_total{event="failed"}' in metrics
+
+
+def test_a_purge_with_redis_down_is_a_503_that_names_no_url(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """Redis stopped: the purge empties this worker, answers 503 ``state_unavailable`` in
+    OpenAI's shape, and its message says what failed without the Redis URL."""
+    with RedisServer() as redis:
+        gw = gateway_factory(_config(redis), env=ENV)
+        assert ask(gw.base_url, "purged while redis is down") == "miss"
+        redis.stop()
+        answer = httpx.post(
+            gw.base_url + "/admin/cache/purge",
+            json={"model": "gpt-cached"},
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=30,
+        )
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "state_unavailable"
+        assert redis.url not in error["message"] and str(redis.port) not in error["message"]
+        assert ask(gw.base_url, "purged while redis is down", headers=NO_STORE) == "miss"
