@@ -323,10 +323,15 @@ class Coalesce:
         key = self.keys.key(model, ex.key.namespace, request, ex.body, ALIAS_TTL_S)
         return None if key is None else (key, _framing(ex))
 
-    async def run(self, ex: Exchange, scope: Any, proto: Any) -> bool:
+    def run(self, ex: Exchange, scope: Any, proto: Any) -> Any:
+        """False at once for a request that is not coalesced (no coroutine made: most
+        requests, the sampled ones); otherwise the coroutine that leads or follows."""
         key = self.key_of(ex, scope)
         if key is None:
             return False
+        return self._coalesce(key, ex, scope, proto)
+
+    async def _coalesce(self, key: Any, ex: Exchange, scope: Any, proto: Any) -> bool:
         flights = self.flights
         flight = flights.get(key)
         if flight is not None:

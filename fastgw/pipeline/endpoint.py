@@ -100,7 +100,7 @@ class EndpointPipeline:
         ex.extra_headers, ex.lookup, ex.semantic = [], None, None
         for run, is_async in pipeline.steps:
             done = run(ex, scope, proto)
-            if is_async:
+            if is_async and done is not False:  # an async stage may say False at once
                 done = await done
             if done:
                 return

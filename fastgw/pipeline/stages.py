@@ -4,8 +4,9 @@ A stage is an object built once per config (``fastgw.pipeline.build``) with what
 as attributes. Request stages are called ``stage.run(ex, scope, proto)`` in pipeline order and
 return a true value when they answered the request (through ``fastgw.respond``), which ends
 the pipeline; they refuse by raising a ``GatewayError`` and transform by setting fields on the
-exchange. A stage whose ``run`` is a coroutine function says so with ``is_async = True``;
-every other stage is called without an await (no coroutine per stage). Response stages see a
+exchange. A stage whose ``run`` returns a coroutine says so with ``is_async = True`` (it may
+also return ``False`` at once, when it has nothing to wait for: no coroutine is made); every
+other stage is called without an await (no coroutine per stage). Response stages see a
 whole answer (``whole(ex, data) -> data``) or, when ``collects`` and it ``wants(ex)``, the
 event payloads of a stream that ended cleanly (``stream_end``). A feature that is off has no
 stage: nothing here tests whether it is on.
