@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 import msgspec
 
 from ._core import contains_any
-from .config import Config, OpenAIProvider, admin_key, provider_api_key, redis_url
+from .config import Config, admin_key, provider_secrets, redis_url
 
 MASK = b"***"
 MIN_SECRET_BYTES = 8
@@ -122,10 +122,7 @@ def configured_secrets(config: Config) -> list[str]:
     """Every secret the config points at that is set in the environment."""
     found = []
     for provider in config.providers.values():
-        if isinstance(provider, OpenAIProvider):
-            key = provider_api_key(provider)
-            if key:
-                found.append(key)
+        found.extend(provider_secrets(provider))
     admin = admin_key(config)
     if admin:
         found.append(admin)

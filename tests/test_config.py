@@ -10,8 +10,12 @@ import pytest
 
 from fastgw import config as cfg
 from fastgw.config import (
+    AnthropicProvider,
+    BedrockProvider,
+    CohereProvider,
     Config,
     ConfigError,
+    GeminiProvider,
     MockProvider,
     OpenAIProvider,
     ServerConfig,
@@ -237,7 +241,8 @@ def test_missing_required_keys() -> None:
 def test_provider_type(type_line: str, got: str) -> None:
     """A provider without a known ``type`` is told the choices."""
     errors = errors_of(f'[providers.p]\n{type_line}\nbase_url = "http://x"\n')
-    assert errors == [f'providers.p.type: set type to one of "openai", "mock" ({got})']
+    kinds = '"openai", "anthropic", "gemini", "bedrock", "cohere", "mock"'
+    assert errors == [f"providers.p.type: set type to one of {kinds} ({got})"]
 
 
 def test_quoted_path_segments() -> None:
@@ -566,3 +571,30 @@ def test_cache_sharing_keys_are_checked_in_one_pass(tmp_path: Path) -> None:
     assert load_config(path).cache.persist_path == str(tmp_path / "kept" / "cache.db")
     path.write_text('[storage]\nsqlite_path = "data/gw.sqlite3"\n')
     assert cfg.cache_file(load_config(path)) == str(tmp_path / "data" / "gw.cache.sqlite3")
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini", "cohere"])
+def test_native_providers_have_default_urls(kind: str) -> None:
+    """Anthropic, Gemini and Cohere need only their type: the base URL has its default."""
+    config = parse_config(f'[providers.p]\ntype = "{kind}"\n', "test.toml", {})
+    provider = config.providers["p"]
+    assert isinstance(provider, AnthropicProvider | GeminiProvider | CohereProvider)
+    assert provider.base_url.startswith("https://")
+
+
+@pytest.mark.parametrize("header", ["x-api-key", "x-goog-api-key", "Authorization"])
+def test_native_provider_keys_stay_out_of_headers(header: str) -> None:
+    """A key pasted into a native provider's headers is refused, like an OpenAI one."""
+    (error,) = errors_of(f'[providers.p]\ntype = "anthropic"\nheaders = {{ "{header}" = "k" }}\n')
+    assert error.startswith(f"providers.p.headers.{header}: secrets do not go in the TOML")
+
+
+def test_bedrock_needs_a_region_and_credentials() -> None:
+    """Bedrock is refused without a valid region or with unset AWS credential variables."""
+    errors = errors_of('[providers.b]\ntype = "bedrock"\nregion = "moon"\n')
+    assert errors[0] == "providers.b.region: 'moon' is not an AWS region like 'us-east-1'"
+    assert any("AWS_ACCESS_KEY_ID is not set" in e for e in errors)
+    env = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    config = parse_config('[providers.b]\ntype = "bedrock"\nregion = "eu-west-3"\n', "t", env)
+    provider = config.providers["b"]
+    assert isinstance(provider, BedrockProvider) and provider.region == "eu-west-3"

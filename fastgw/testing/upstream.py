@@ -10,7 +10,9 @@ Why one module past 600 lines: it is a test double whose parts (the server loop,
 modes and the canned OpenAI bodies) only make sense together; each fault mode is a field of
 ``Fault`` read in one place, ``_answer``. Its bodies are written by hand on purpose, not with
 fastgw's protocol Structs: a fake must not share code with what it tests. A next protocol's
-fake upstream goes in a module of its own.
+fake upstream goes in a module of its own: a subclass that overrides ``_respond`` (a request
+no fault replaced) and ``error_body`` (its protocol's error shape), reusing the server loop,
+the recording and the fault modes (``_stream`` sends any protocol's events as HTTP chunks).
 
 Rules this module keeps:
 - Everything it saw and sent is recorded: ``requests`` (method, path, query, headers, raw
@@ -420,16 +422,26 @@ class FakeUpstream:
             conn.close()
             return
         if fault.status != 200 or fault.body is not None:
-            body = fault.body if fault.body is not None else openai_error(fault.status)
+            body = fault.body if fault.body is not None else self.error_body(fault.status)
             if fault.echo_headers:
                 echo = _quoted_headers(rec)
                 body = (
                     fault.body + echo.encode()
                     if fault.body is not None
-                    else openai_error(fault.status, f"Invalid request; headers were {echo}")
+                    else self.error_body(fault.status, f"Invalid request; headers were {echo}")
                 )
             self._send(conn, rec, fault.status, body, fault.headers)
             return
+        await self._respond(conn, rec, fault)
+
+    # -- the protocol: what a subclass for another provider's protocol overrides -------------
+
+    def error_body(self, status: int, message: str | None = None) -> bytes:
+        """The error body this protocol answers ``status`` with."""
+        return openai_error(status, message)
+
+    async def _respond(self, conn: _Connection, rec: RecordedRequest, fault: Fault) -> None:
+        """Answer a request no fault replaced (``fault`` may still shape a stream)."""
         endpoint = rec.path.removeprefix("/v1")
         if rec.method != "POST" or endpoint not in _KINDS:
             status = 404 if endpoint not in _KINDS else 405
@@ -472,12 +484,17 @@ class FakeUpstream:
         conn.write(_head(status, extra, rec.keep_alive) + body)
 
     async def _stream(
-        self, conn: _Connection, rec: RecordedRequest, events: list[bytes], fault: Fault
+        self,
+        conn: _Connection,
+        rec: RecordedRequest,
+        events: list[bytes],
+        fault: Fault,
+        content_type: str = "text/event-stream",
     ) -> None:
         """Send ``events`` as HTTP chunks; bytes are written in one batch up to each pause,
         so an unpaced stream reaches the client in as few reads as the kernel allows."""
         headers = [
-            ("content-type", "text/event-stream"),
+            ("content-type", content_type),
             ("cache-control", "no-cache"),
             ("transfer-encoding", "chunked"),
             *self.headers,
