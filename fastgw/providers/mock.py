@@ -16,6 +16,14 @@ Rules this module keeps (the mock is the default provider, so its work is a clie
 - It never holds the event loop for long: answers, embeddings and stream events are built in
   slices of about ``_SLICE_WORK`` words or floats (a few ms), with a yield to the loop between
   two slices; stream events are built as they are sent, not all up front.
+- Plain chat stays the benchmark baseline: a request with none of the fields the mock reads
+  beyond ``ChatRequest`` (``mock_request.read_extras``: tools, response format, stop,
+  logprobs, ``mock_response``, ``mock_error``) takes the path it always took. The others are
+  answered by ``_send_extras``: what to answer is decided in ``mock_answer`` (schemas filled
+  by ``mock_schema``), bounded there, and each choice built is counted as work between yields;
+  logprobs are refused with a 400 past ``MAX_LOGPROB_ENTRIES`` entries a request.
+- A request OpenAI would refuse (malformed tools, an unusable schema) is a 400 in OpenAI's
+  error shape, and ``mock_error`` answers the error asked for; neither is an exception.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import xxhash
 from ..config import MockProvider as MockConfig
 from ..protocols.openai.chunks import DONE, Chunk, ChunkChoice, Delta, chunk_event
 from ..protocols.openai.errors import error_body
-from ..protocols.openai.requests import ChatRequest, EmbeddingRequest
+from ..protocols.openai.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 from ..protocols.openai.responses import (
     AssistantMessage,
     ChatChoice,
@@ -45,6 +53,23 @@ from ..protocols.openai.responses import (
 from ..protocols.openai.usage import Usage
 from ..tokens import estimate_messages, estimate_prompt, estimate_text, message_text
 from .base import Call, Response
+from .mock_answer import (
+    Answer,
+    CallOut,
+    TokenLogprob,
+    cut,
+    format_content,
+    json_tokens,
+    planned_tools,
+    schema_problem,
+    text_tokens,
+    token_logprobs,
+    tool_call,
+    words,
+)
+from .mock_request import MOCK_ERRORS, Extras, RequestError, read_extras
+from .mock_schema import SchemaError
+from .mock_stream import assistant_message, choice_logprobs, extras_stream
 from .openai_wire import OpenAIWire
 
 _FINGERPRINT = "fp_fastgw_mock"
@@ -52,51 +77,12 @@ _SSE_HEADERS = ((b"content-type", b"text/event-stream"),)
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
 encode = msgspec.json.Encoder().encode
 
-_WORDS = [
-    "the",
-    "gateway",
-    "answers",
-    "every",
-    "request",
-    "quickly",
-    "and",
-    "the",
-    "mock",
-    "provider",
-    "keeps",
-    "each",
-    "reply",
-    "deterministic",
-    "so",
-    "tests",
-    "can",
-    "compare",
-    "streams",
-    "plain",
-    "answers",
-    "embeddings",
-    "and",
-    "usage",
-    "exactly",
-    "while",
-    "latency",
-    "stays",
-    "low",
-    "under",
-    "heavy",
-    "load",
-    "across",
-    "many",
-    "keys",
-    "models",
-    "and",
-    "deployments",
-]
-
-
 # Words or floats built between two yields to the event loop: about 10 ms of work (a float
 # of an embedding costs about 0.3 us to draw and encode, a word of an answer less).
 _SLICE_WORK = 32_768
+# logprob entries (tokens x (1 + top_logprobs), all choices) one request may ask for: ~15 MB
+# of JSON, a few hundred ms of work
+MAX_LOGPROB_ENTRIES = 262_144
 
 
 class MockResponse:
@@ -176,6 +162,12 @@ class MockProvider(OpenAIWire):
         request = call.request
         if isinstance(request, EmbeddingRequest):
             return await self._embeddings(request, call.upstream_model)
+        try:
+            extras = read_extras(call.body, isinstance(request, ChatRequest))
+        except RequestError as exc:
+            return self._error(400, exc.message, exc.param, exc.code)
+        if extras is not None:
+            return await self._send_extras(call, request, extras)
         if isinstance(request, ChatRequest):
             text = " ".join(message_text(m) for m in request.messages)
             prompt_tokens = estimate_messages(request.messages)
@@ -192,7 +184,7 @@ class MockProvider(OpenAIWire):
         answers: list[list[str]] = []
         work = 0
         for i in range(max(request.n, 1)):
-            answers.append(_answer(seed + i, count))
+            answers.append(words(seed + i, count))
             work += count
             if work >= _SLICE_WORK:
                 work = 0
@@ -241,6 +233,135 @@ class MockProvider(OpenAIWire):
         body = encode(completion)
         return MockResponse([body], self._first, 0, False)
 
+    def _error(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> MockResponse:
+        """An answer in OpenAI's error shape; a 400's type is ``invalid_request_error``."""
+        kind = MOCK_ERRORS[status][0] if status != 400 else "invalid_request_error"
+        body = error_body(message, kind, param, code)
+        return MockResponse([body], self._first, 0, False, status=status)
+
+    async def _send_extras(
+        self, call: Call, request: ChatRequest | CompletionRequest, extras: Extras
+    ) -> MockResponse:
+        """A chat or text completion with tools, a response format, stop, logprobs, a fixed
+        answer or an error asked for (see ``mock_answer`` for what is answered)."""
+        if extras.mock_error is not None:
+            kind, code = MOCK_ERRORS[extras.mock_error]
+            message = f"The mock answered {extras.mock_error}, as the request's mock_error asked."
+            body = error_body(message, kind, None, code)
+            return MockResponse([body], self._first, 0, False, status=extras.mock_error)
+        chat = isinstance(request, ChatRequest)
+        if isinstance(request, ChatRequest):
+            text = " ".join(message_text(m) for m in request.messages)
+            prompt_tokens = estimate_messages(request.messages)
+            limit = request.max_completion_tokens or request.max_tokens
+            last_role = request.messages[-1].role if request.messages else None
+        else:
+            text = request.prompt if isinstance(request.prompt, str) else str(request.prompt)
+            prompt_tokens = estimate_prompt(request.prompt)
+            limit = request.max_tokens
+            last_role = None
+        seed = xxhash.xxh64_intdigest(text.encode())
+        stops = extras.stops
+        top = extras.top_logprobs or 0
+        fmt = extras.response_format
+        tools = extras.tools or []
+        answers: list[Answer] = []
+        logprobs: list[list[TokenLogprob]] = []
+        completion_tokens = entries = work = 0
+        for i in range(max(request.n, 1)):
+            choice_seed = seed + i
+            calls: list[CallOut] = []
+            if extras.mock_response is not None:
+                tokens, finish = text_tokens(extras.mock_response), "stop"
+            else:
+                planned = planned_tools(extras, choice_seed, last_role) if chat else []
+                try:
+                    calls = [tool_call(tools[t], choice_seed, k) for k, t in enumerate(planned)]
+                    content = format_content(fmt, choice_seed)
+                except SchemaError as exc:
+                    return self._error(400, *schema_problem(exc, extras, planned))
+                if calls:
+                    tokens, finish = [], "tool_calls"
+                elif content is not None:
+                    tokens, finish = cut(json_tokens(content), limit, stops)
+                else:
+                    count = min(self.config.tokens, limit) if limit else self.config.tokens
+                    short = "length" if count < self.config.tokens else "stop"
+                    tokens, finish = cut(words(choice_seed, count), None, stops, short)
+            answers.append(Answer(tokens, calls, finish))
+            completion_tokens += len(tokens) + sum(estimate_text(c.arguments) + 1 for c in calls)
+            if extras.logprobs:
+                entries += len(tokens) * (1 + top)
+                if entries > MAX_LOGPROB_ENTRIES:
+                    message = (
+                        f"The mock gives logprobs for at most {MAX_LOGPROB_ENTRIES} entries a "
+                        "request (tokens x (1 + top_logprobs), all choices); ask for fewer "
+                        "tokens, choices or top_logprobs."
+                    )
+                    return self._error(400, message, "logprobs", "invalid_value")
+                logprobs.append(token_logprobs(tokens, choice_seed, top))
+            work += len(tokens) * (1 + top) + sum(len(c.arguments) for c in calls)
+            if work >= _SLICE_WORK:
+                work = 0
+                await asyncio.sleep(0)  # a yield to the loop between slices of the work
+        usage = Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+        ident = f"{'chatcmpl' if chat else 'cmpl'}-mock{seed & 0xFFFFFFFF:08x}"
+        created = int(time.time())
+        model = call.upstream_model
+        with_logprobs = logprobs if extras.logprobs else None
+        if request.stream:
+            asked = request.stream_options is not None and request.stream_options.include_usage
+            events = extras_stream(
+                Chunk(
+                    ident,
+                    "chat.completion.chunk" if chat else "text_completion",
+                    created,
+                    model,
+                    [],
+                    _FINGERPRINT,
+                    None if asked else msgspec.UNSET,
+                ),
+                chat,
+                answers,
+                with_logprobs,
+                usage if asked or call.stream_usage else None,
+            )
+            return MockResponse(events, self._first, self._gap, True)
+        completion: Completion[ChatChoice] | Completion[TextChoice]
+        if chat:
+            completion = Completion(
+                ident,
+                "chat.completion",
+                created,
+                model,
+                [
+                    ChatChoice(
+                        i,
+                        assistant_message(answer),
+                        answer.finish,
+                        None
+                        if with_logprobs is None
+                        else choice_logprobs(answer, with_logprobs[i]),
+                    )
+                    for i, answer in enumerate(answers)
+                ],
+                _FINGERPRINT,
+                usage,
+            )
+        else:
+            completion = Completion(
+                ident,
+                "text_completion",
+                created,
+                model,
+                [TextChoice(i, "".join(a.tokens), a.finish) for i, a in enumerate(answers)],
+                _FINGERPRINT,
+                usage,
+            )
+        return MockResponse([encode(completion)], self._first, 0, False)
+
     async def _embeddings(self, request: EmbeddingRequest, model: str) -> MockResponse:
         """The embeddings of every input, built and encoded a slice of inputs at a time (the
         vectors of a slice are dropped once encoded), with a yield to the loop between
@@ -284,15 +405,6 @@ class MockProvider(OpenAIWire):
 
     async def close(self) -> None:
         return None
-
-
-def _answer(seed: int, count: int) -> list[str]:
-    """``count`` words, one token each; the first has no leading space."""
-    n = len(_WORDS)
-    words = [
-        _WORDS[(seed >> (i % 48)) % n if i < 48 else (seed + i * 7919) % n] for i in range(count)
-    ]
-    return [words[0], *(" " + w for w in words[1:])]
 
 
 def _unit_vector(seed: int, dims: int) -> list[float]:
