@@ -131,3 +131,22 @@ async def test_a_lazy_response_builds_a_chunk_only_when_asked() -> None:
     response.close()
     assert await response.next_chunk() is None
     assert built == [0]
+
+
+async def test_the_extras_path_yields_to_the_loop_too() -> None:
+    """With stop and logprobs (the path that reads the body's extra fields), 128 choices of
+    4,096 tokens are built in slices as well."""
+    mock = MockProvider("mock", MockConfig(tokens=4096))
+    raw = msgspec.json.encode(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": ["zzz"]}
+        | {"n": MAX_CHOICES}
+    )
+    request = ChatRequest(model="m", messages=[Message("user", "hi")], n=MAX_CHOICES)
+
+    async def whole() -> bytes:
+        response = await mock.send(Call("/chat/completions", raw, request, "mock-gpt", "rid"))
+        return await response.read()
+
+    body, ticks = await _with_ticker(whole)
+    assert len(msgspec.json.decode(body)["choices"]) == MAX_CHOICES
+    assert ticks >= MAX_CHOICES * 4096 // 32_768 - 1, ticks

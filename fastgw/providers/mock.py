@@ -269,7 +269,7 @@ class MockProvider(OpenAIWire):
         tools = extras.tools or []
         answers: list[Answer] = []
         logprobs: list[list[TokenLogprob]] = []
-        completion_tokens = entries = work = 0
+        completion_tokens = work = 0
         for i in range(max(request.n, 1)):
             choice_seed = seed + i
             calls: list[CallOut] = []
@@ -292,20 +292,24 @@ class MockProvider(OpenAIWire):
                     tokens, finish = cut(words(choice_seed, count), None, stops, short)
             answers.append(Answer(tokens, calls, finish))
             completion_tokens += len(tokens) + sum(estimate_text(c.arguments) + 1 for c in calls)
-            if extras.logprobs:
-                entries += len(tokens) * (1 + top)
-                if entries > MAX_LOGPROB_ENTRIES:
-                    message = (
-                        f"The mock gives logprobs for at most {MAX_LOGPROB_ENTRIES} entries a "
-                        "request (tokens x (1 + top_logprobs), all choices); ask for fewer "
-                        "tokens, choices or top_logprobs."
-                    )
-                    return self._error(400, message, "logprobs", "invalid_value")
-                logprobs.append(token_logprobs(tokens, choice_seed, top))
-            work += len(tokens) * (1 + top) + sum(len(c.arguments) for c in calls)
+            work += len(tokens) + sum(len(c.arguments) for c in calls)
             if work >= _SLICE_WORK:
                 work = 0
                 await asyncio.sleep(0)  # a yield to the loop between slices of the work
+        if extras.logprobs:  # counted before any is built: a refusal costs nothing
+            if sum(len(a.tokens) for a in answers) * (1 + top) > MAX_LOGPROB_ENTRIES:
+                message = (
+                    f"The mock gives logprobs for at most {MAX_LOGPROB_ENTRIES} entries a "
+                    "request (tokens x (1 + top_logprobs), all choices); ask for fewer "
+                    "tokens, choices or top_logprobs."
+                )
+                return self._error(400, message, "logprobs", "invalid_value")
+            for i, answer in enumerate(answers):
+                logprobs.append(token_logprobs(answer.tokens, seed + i, top))
+                work += len(answer.tokens) * (1 + top)
+                if work >= _SLICE_WORK:
+                    work = 0
+                    await asyncio.sleep(0)  # a yield to the loop between slices of the work
         usage = Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
         ident = f"{'chatcmpl' if chat else 'cmpl'}-mock{seed & 0xFFFFFFFF:08x}"
         created = int(time.time())
