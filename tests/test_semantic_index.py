@@ -97,9 +97,13 @@ def test_a_growing_partition_becomes_hnsw_and_still_finds_its_entries(
     index = SemanticIndex(DIM)
     for seed in range(100):
         index.add(entry(seed), 1_000)
-    assert isinstance(index.partitions[P1].index, faiss.IndexHNSWFlat)
+    assert isinstance(index.partitions[P1].index, faiss.IndexHNSWSQ)
     for seed in (0, 50, 99):
         assert index.search(P1, unit(seed), 1, 0.99, NOW)[0][1].text == f"q{seed}"
+    # the quantised graph only finds them: each score is the exact cosine of the float vectors
+    query = unit(7)
+    for score, found in index.search(P1, query, 5, -1.0, NOW):
+        assert score == pytest.approx(float(query @ found.vector), abs=1e-6)
 
 
 def test_removals_leave_tombstones_that_a_rebuild_clears() -> None:

@@ -7,9 +7,12 @@ Owned by one thread (``fastgw.semantic.service``): nothing here locks. Rules it 
 - An index holds the fast embedding of each entry's text (L2-normalised, inner product =
   cosine). A small partition is a flat index (exact search; ``IndexFlatIP`` at a few
   thousand vectors searches in well under a millisecond); one that grows past
-  ``HNSW_FROM`` entries is rebuilt as HNSW (``IndexHNSWFlat``), whose search stays ~0.1-0.2
-  ms at 100,000 entries where a flat one takes ~4 ms (measured here, one OpenMP thread);
-  an add costs ~0.15 ms.
+  ``HNSW_FROM`` entries is rebuilt as HNSW over 8-bit scalar-quantised vectors
+  (``IndexHNSWSQ``, the quantiser trained on the partition's vectors at each rebuild), whose
+  search stays ~0.05 ms at 25,000 entries where a flat one takes ~1 ms (measured here, one
+  OpenMP thread); an add costs ~0.08 ms. The quantised graph only finds the neighbours: the
+  score of each one found is its exact cosine, from the entry's own float vector, so the
+  candidates' floor and the matcher see the same numbers as with exact search.
 - Entries are bounded per public model (its ``max_entries``, least recently used first
   out) and expire (``expires_at``); an expired entry is never returned. FAISS removes
   vectors poorly, so a removed entry leaves a tombstone in its index; an index with more
@@ -31,7 +34,11 @@ import numpy as np
 HNSW_FROM = 4_096
 #: Measured at 30,000 entries of the fast model's vectors, one thread: M 32 / efConstruction
 #: 64 / efSearch 64 costs 0.32 ms an add and 0.30 ms a search; 16 / 32 / 32 costs 0.15 and
-#: 0.12 ms and still finds every neighbour at cosine >= 0.80 (the candidates' floor).
+#: 0.12 ms and still finds every neighbour at cosine >= 0.80 (the candidates' floor). Over
+#: 8-bit vectors (same M / ef) 0.08 and 0.05 ms, finding the same neighbours: on the dev
+#: Quora pairs (12,129 first questions indexed, the second ones asked) 4,858 of the 5,663
+#: pairs at cosine >= 0.80 against 4,863 over float vectors
+#: (benchmarks/results/2026-12-04-semantic-bench.md).
 HNSW_NEIGHBOURS = 16
 HNSW_EF_CONSTRUCTION = 32
 HNSW_EF_SEARCH = 32
@@ -111,14 +118,17 @@ class _Partition:
     def rebuild(self, hnsw: bool) -> None:
         alive: list[Entry | None] = [e for e in self.slots if e is not None]
         index: Any
+        vectors = np.stack([e.vector for e in alive if e is not None]) if alive else None
         if hnsw and len(alive) >= HNSW_FROM // 2:
-            index = faiss.IndexHNSWFlat(self.dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            sq8: Any = faiss.ScalarQuantizer.QT_8bit  # an enum int (faiss's stub says otherwise)
+            index = faiss.IndexHNSWSQ(self.dim, sq8, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             index.hnsw.efSearch = HNSW_EF_SEARCH
+            index.train(vectors)  # each dimension's range, from the vectors it will hold
         else:
             index = faiss.IndexFlatIP(self.dim)
-        if alive:
-            index.add(np.stack([e.vector for e in alive if e is not None]))
+        if vectors is not None:
+            index.add(vectors)
         for position, entry in enumerate(alive):
             if entry is not None:
                 entry.position = position
@@ -130,17 +140,22 @@ class _Partition:
             return []
         want = min(n, k + (n - self.live))  # room for tombstones among the nearest
         want = min(want, k * 4)
-        scores, positions = self.index.search(vector.reshape(1, -1), want)
+        _, positions = self.index.search(vector.reshape(1, -1), want)
         found: list[tuple[float, Entry]] = []
-        for score, position in zip(scores[0].tolist(), positions[0].tolist(), strict=True):
+        for position in positions[0].tolist():
             if position < 0:
                 continue
             entry = self.slots[position]
             if entry is not None:
-                found.append((score, entry))
+                found.append((float(np.dot(vector, entry.vector)), entry))  # exact, see above
                 if len(found) == k:
                     break
+        found.sort(key=_score, reverse=True)
         return found
+
+
+def _score(item: tuple[float, Entry]) -> float:
+    return item[0]
 
 
 class SemanticIndex:
