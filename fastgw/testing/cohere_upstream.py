@@ -158,7 +158,8 @@ def _check_chat(body: dict[str, Any]) -> str | None:
 
 
 def _event(data: dict[str, Any]) -> bytes:
-    return b"event: " + data["type"].encode() + b"\ndata: " + _encode(data) + b"\n\n"
+    name: str = data["type"]
+    return b"event: " + name.encode() + b"\ndata: " + _encode(data) + b"\n\n"
 
 
 def _text_of(content: Any) -> str:
@@ -244,15 +245,14 @@ class _Answer:
         return _encode(answer)
 
     def events(self, with_usage: bool) -> list[bytes]:
-        start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}
-        start["citations"] = []
+        start: dict[str, Any] = {"role": "assistant", "content": [], "tool_plan": ""}
+        start["tool_calls"] = start["citations"] = []
         out = [_event({"id": self.id, "type": "message-start", "delta": {"message": start}})]
-        blocks = [("thinking", THOUGHT)] if self.thinking else []
+        blocks: list[tuple[str, tuple[str, ...]]] = [("thinking", THOUGHT)] if self.thinking else []
         if self.pieces:
             blocks.append(("text", tuple(self.pieces)))
         for index, (kind, pieces) in enumerate(blocks):
-            head = {"type": kind, kind: ""}
-            out.append(_content("content-start", index, head))
+            out.append(_content("content-start", index, {"type": kind, kind: ""}))
             out += [_content("content-delta", index, {kind: p}) for p in pieces]
             out.append(_event({"type": "content-end", "index": index}))
         if self.calls:
@@ -261,9 +261,9 @@ class _Answer:
                 out.append(_event({"type": "tool-plan-delta", "delta": delta}))
         for i, call in enumerate(self.calls):
             fn = call["function"]
-            head = {"id": call["id"], "type": "function"}
-            head["function"] = {"name": fn["name"], "arguments": ""}
-            out.append(_event({"type": "tool-call-start", "index": i, "delta": _calls(head)}))
+            opened: dict[str, Any] = {"id": call["id"], "type": "function"}
+            opened["function"] = {"name": fn["name"], "arguments": ""}
+            out.append(_event({"type": "tool-call-start", "index": i, "delta": _calls(opened)}))
             args = fn["arguments"]
             size = max(1, -(-len(args) // TOOL_ARG_PIECES))
             for j in range(0, len(args), size):
