@@ -586,3 +586,19 @@ def test_any_cuts_give_the_same_events(cuts: list[int]) -> None:
     points = [0, *sorted(cuts), len(WHOLE)]
     chunks = [WHOLE[a:b] for a, b in itertools.pairwise(points)]
     assert run(chunks) == run([WHOLE])
+
+
+def test_unusual_sse_framing_reads_the_same() -> None:
+    """Data split over several data lines, other fields after it, no space after the colon,
+    comments and events without data: all read per the SSE spec."""
+    delta = b'{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hel"}}}}'
+    split = delta.replace(b'"index":0,', b'"index":0,\ndata: ')
+    framings = [
+        b"event: content-delta\ndata: " + split + b"\n\n",
+        b"event: content-delta\ndata: " + delta + b"\nid: 7\nretry: 10\n\n",
+        b"data:" + delta + b"\n\n",
+        b": keep-alive\n\nevent: ping\n\n" + b"data: " + delta + b"\n\n",
+    ]
+    expected = run([START, ev(delta), TEXT_STREAM[-1]])
+    for framing in framings:
+        assert run([START, framing, TEXT_STREAM[-1]]) == expected

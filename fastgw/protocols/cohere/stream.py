@@ -2,7 +2,8 @@
 by event, into OpenAI's ``chat.completion.chunk`` events (sans-IO).
 
 Rules this module keeps:
-- Bytes are fed in chunks cut anywhere; events are split by ``SSEParser`` (bounded by
+- Bytes are fed in chunks cut anywhere; events are split on blank lines (CRLF and CR read as
+  LF, as ``fastgw.protocols.sse`` reads them; an incomplete event is held, bounded by
   ``MAX_EVENT_BYTES``) and each is translated as soon as it is complete: text and thinking
   deltas, tool-plan deltas (as ``content``, as ``answer`` reads ``tool_plan``), tool-call
   starts and argument deltas go out as they arrive, never buffered.
@@ -15,6 +16,10 @@ Rules this module keeps:
 - An event whose data is not valid JSON, or not an object of the expected shape, raises
   ``UpstreamProtocolError``; so does a body that ends before ``message-end``. Citation,
   debug and unknown event types are skipped; a ``[DONE]`` data line is ignored.
+- The event's kind is its JSON ``type`` (the ``event:`` line only when ``type`` is missing).
+  Splitting is done here rather than by ``SSEParser`` because the common Cohere event (an
+  ``event:`` line and one ``data:`` line) needs two ``find`` calls, not a line-by-line
+  parse: 3.3 µs -> 0.6 µs per event, most of the budget of 5 µs per chunk.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import msgspec
 
 from ...errors import UpstreamProtocolError
 from ..openai.translate import DONE, ChunkWriter, error_event
-from ..sse import SSEParser
+from ..sse import MAX_EVENT_BYTES, SSEParser
 from .answer import FINISH, Usage, openai_usage
 
 
@@ -71,13 +76,14 @@ class CohereStream:
     """One Cohere chat stream's translation (a ``StreamTranslator``)."""
 
     __slots__ = (
+        "_buffer",
         "_calls",
+        "_cr",
         "_created",
         "_done",
         "_failed",
         "_include_usage",
         "_model",
-        "_parser",
         "_w",
     )
 
@@ -86,30 +92,42 @@ class CohereStream:
         self._model = model
         self._created = created
         self._include_usage = include_usage
-        self._parser = SSEParser()
+        self._buffer = b""
+        self._cr = False  # the last chunk ended with CR: an LF opening the next belongs to it
         self._calls = 0
         self._done = False
         self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._cr = chunk[-1:] == b"\r"
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        data = self._buffer + chunk if self._buffer else chunk
+        if b"\n\n" not in data:
+            self._buffer = _bounded(data)
+            return b""
+        blocks = data.split(b"\n\n")
+        self._buffer = _bounded(blocks.pop())
         out = b""
-        for event in self._parser.feed(chunk):
+        for block in blocks:
             if self._done or self._failed:
                 break
-            data = event.data
-            if data == b"[DONE]":
+            payload = _data(block)
+            if payload is None or payload == b"[DONE]":
                 continue
             try:
-                e = _decode(data)
+                e = _decode(payload)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise UpstreamProtocolError(
                     "The upstream (cohere) sent a stream event that is not valid JSON."
                 ) from None
-            out += self._event(e, event.event)
+            out += self._event(e, block)
         return out
 
-    def _event(self, e: _Event, name: str) -> bytes:
-        kind = e.type or name
+    def _event(self, e: _Event, block: bytes) -> bytes:
+        kind = e.type or _name(block)
         w = self._w
         delta = e.delta
         m = (delta.message if delta is not None else None) or _EMPTY
@@ -173,6 +191,36 @@ class CohereStream:
         if self._done or self._failed:
             return b""
         raise UpstreamProtocolError("The upstream (cohere) stream ended before message-end.")
+
+
+def _bounded(held: bytes) -> bytes:
+    if len(held) > MAX_EVENT_BYTES:
+        raise UpstreamProtocolError("An upstream stream event is larger than the gateway reads.")
+    return held
+
+
+def _data(block: bytes) -> bytes | None:
+    """The data of one SSE event (``None`` without a data line): one ``data:`` line found
+    directly, several lines (or other fields after the data) the long way."""
+    if block.startswith(b"data:"):
+        start = 5
+    else:
+        start = block.find(b"\ndata:") + 6
+        if start == 5:
+            return None
+    end = block.find(b"\n", start)
+    if end < 0 or not any(line.startswith(b"data") for line in block[end:].split(b"\n")):
+        data = block[start:end] if end >= 0 else block[start:]
+        return data[1:] if data[:1] == b" " else data
+    return SSEParser().feed(block + b"\n\n")[0].data  # several data lines: the spec's way
+
+
+def _name(block: bytes) -> str:
+    """The ``event:`` name of a block, for an event whose JSON has no ``type``."""
+    for line in block.split(b"\n"):
+        if line.startswith(b"event:"):
+            return line[6:].strip().decode("utf-8", "replace")
+    return ""
 
 
 __all__ = ["CohereStream"]
