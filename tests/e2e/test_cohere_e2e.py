@@ -5,8 +5,12 @@ gets OpenAI's answers, streams and errors; Cohere gets Cohere's requests."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -53,7 +57,14 @@ name = "{name}"
 deployments = [{{ provider = "co", model = "command-a-03-2025" }}]
 retry = {QUICK}
 """
-        for name in ("command", "command-400", "command-429", "command-5xx", "command-stream")
+        for name in (
+            "command",
+            "command-400",
+            "command-429",
+            "command-5xx",
+            "command-stream",
+            "command-usage",
+        )
     )
     return mock_config(
         extra=f"""
@@ -183,9 +194,15 @@ def test_stream_with_usage(sdk: openai.OpenAI, co: CohereUpstream) -> None:
     assert sent(co)["stream"] is True
 
 
-def test_stream_without_include_usage_has_no_usage_chunk(sdk: openai.OpenAI) -> None:
-    chunks = list(sdk.chat.completions.create(model="command", messages=HI, stream=True))
+def test_stream_without_include_usage_is_still_accounted(
+    sdk: openai.OpenAI, gw: GatewayProcess
+) -> None:
+    """No usage chunk reaches a client that did not ask, yet the access log has Cohere's
+    tokens (the gateway asked for them)."""
+    chunks = list(sdk.chat.completions.create(model="command-usage", messages=HI, stream=True))
     assert all(c.choices for c in chunks) and all(c.usage is None for c in chunks)
+    line = access_line(gw, "command-usage")
+    assert line["completion_tokens"] == 5 and line["prompt_tokens"] > 0
 
 
 def test_streamed_tool_calls_arrive_in_several_deltas(
@@ -409,3 +426,71 @@ def test_cut_stream_raises_in_the_sdk(sdk: openai.OpenAI, co: CohereUpstream, fa
         for _ in sdk.chat.completions.create(model="command-stream", messages=HI, stream=True):
             pass
     assert raised.value.code == "upstream_protocol_error"
+
+
+NODE = shutil.which("node")
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+NODE_SCRIPT = """
+import OpenAI from 'openai';
+const { BASE_URL: baseURL, KEY: apiKey } = process.env;
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+const tools = JSON.parse(process.env.TOOLS);
+const report = { text: '', args: [], finish: null, error: null };
+const stream = await client.chat.completions.create({
+  model: 'command', messages: [{ role: 'user', content: 'Weather?' }], tools, stream: true,
+});
+for await (const chunk of stream) {
+  for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) {
+    if (call.function?.arguments) report.args.push(call.function.arguments);
+  }
+  report.finish = chunk.choices[0]?.finish_reason ?? report.finish;
+}
+const plain = await client.chat.completions.create({
+  model: 'command', messages: [{ role: 'user', content: 'Hi' }],
+});
+report.text = plain.choices[0].message.content;
+try {
+  const broken = await client.chat.completions.create({
+    model: 'command-stream', messages: [{ role: 'user', content: 'Hi' }], stream: true,
+  });
+  for await (const _ of broken) {}
+} catch (e) { report.error = e.message; }
+console.log(JSON.stringify(report));
+"""
+
+
+@pytest.mark.node
+@pytest.mark.skipif(NODE is None, reason="node is not on PATH")
+@pytest.mark.skipif(
+    not (NODE_DIR / "node_modules" / "openai").is_dir(),
+    reason="the openai npm package is missing: run `cd tests/node && npm install`",
+)
+def test_node_sdk_streams_tool_calls_and_sees_the_in_stream_error(
+    gw: GatewayProcess, co: CohereUpstream
+) -> None:
+    """The openai npm package reads the translated stream, answer and error event."""
+    assert NODE is not None
+    co.fail_next(Fault())  # the tool-call stream: answered normally
+    co.fail_next(Fault())  # the plain answer
+    co.fail_next(Fault(error_event_after=3))
+    env = {
+        **os.environ,
+        "BASE_URL": gw.base_url + "/v1",
+        "KEY": DEV_KEY,
+        "TOOLS": json.dumps(WEATHER[:1]),
+    }
+    done = subprocess.run(
+        [NODE, "--input-type=module", "-e", NODE_SCRIPT],
+        cwd=NODE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["finish"] == "tool_calls" and len(report["args"]) >= 2
+    assert json.loads("".join(report["args"])) == {"city": "Paris", "unit": "c"}
+    assert report["text"] == ANSWER
+    assert "internal error while generating" in report["error"]
