@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pydantic
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from fastgw.records.db import select_usage
 from fastgw.testing import FakeUpstream, Fault, GatewayProcess
 from fastgw.testing.cohere_upstream import THOUGHT, CohereUpstream
 from tests.conftest import DEV_KEY, mock_config
@@ -155,6 +157,27 @@ def access_line(gw: GatewayProcess, model: str) -> dict[str, Any]:
     raise AssertionError(f"no access line for {model}")
 
 
+def usage_row(gw: GatewayProcess, model: str) -> tuple[Any, ...]:
+    """(provider, prompt, completion, cost) of ``model``'s row in the usage log (polled: the
+    log is written in batches, every second)."""
+    path = gw.config_path.parent / "fastgw.sqlite3"  # storage.sqlite_path's default
+    query = select_usage(["model", "provider", "prompt_tokens", "completion_tokens", "cost_usd"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if path.exists():
+            db = sqlite3.connect(path)
+            try:
+                rows = [r[1:] for r in db.execute(query) if r[0] == model]
+            except sqlite3.OperationalError:  # not created yet
+                rows = []
+            finally:
+                db.close()
+            if rows:
+                return tuple(rows[-1])
+        time.sleep(0.1)  # poll interval while the usage log flushes, not a wait for work
+    raise AssertionError(f"no usage row for {model}")
+
+
 def test_plain_chat_with_usage_and_cost(
     sdk: openai.OpenAI, co: CohereUpstream, gw: GatewayProcess
 ) -> None:
@@ -203,6 +226,8 @@ def test_stream_without_include_usage_is_still_accounted(
     assert all(c.choices for c in chunks) and all(c.usage is None for c in chunks)
     line = access_line(gw, "command-usage")
     assert line["completion_tokens"] == 5 and line["prompt_tokens"] > 0
+    row = usage_row(gw, "command-usage")
+    assert row == ("co", line["prompt_tokens"], 5, pytest.approx(line["cost_usd"]))
 
 
 def test_streamed_tool_calls_arrive_in_several_deltas(
