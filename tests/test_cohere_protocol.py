@@ -572,11 +572,14 @@ def test_done_crlf_and_events_after_finish_are_ignored() -> None:
 WHOLE = b"".join(TOOL_STREAM)
 
 
-def test_every_single_cut_gives_the_same_events() -> None:
-    """The stream cut in two at every byte offset translates to the same bytes."""
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+def test_every_single_cut_gives_the_same_events(newline: bytes) -> None:
+    """The stream, with any line ending, cut in two at every byte offset translates to the
+    same bytes."""
+    whole = WHOLE.replace(b"\n", newline)
     expected = run([WHOLE], include_usage=True)
-    for i in range(len(WHOLE) + 1):
-        assert run([WHOLE[:i], WHOLE[i:]], include_usage=True) == expected
+    for i in range(len(whole) + 1):
+        assert run([whole[:i], whole[i:]], include_usage=True) == expected
 
 
 @settings(max_examples=150, deadline=None)
