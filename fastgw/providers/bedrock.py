@@ -76,9 +76,7 @@ class BedrockProvider(TranslatingProvider):
             access_key, secret_key, token = bedrock_credentials(config)
             self._signer = SigV4Signer(config.region, access_key, secret_key, token)
             secret = secret_key
-        super().__init__(
-            name, bedrock_base_url(config), config.pool, config.timeouts, loop, secret
-        )
+        super().__init__(name, bedrock_base_url(config), config.pool, config.timeouts, loop, secret)
         scheme = "https" if self.pool.ssl is not None else "http"
         self._origin = f"{scheme}://{self.pool.host_header}{self.pool.base_path}"
         self._base_headers = [*config.headers.items()]

@@ -161,7 +161,9 @@ class ConverseStreamTranslator:
                 text = headers.get(":error-message") or "Bedrock failed mid-stream."
                 return self._error(headers.get(":error-code"), text)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise UpstreamProtocolError(f"Bedrock sent a stream event that cannot be read: {exc}")
+            raise UpstreamProtocolError(
+                f"Bedrock sent a stream event that cannot be read: {exc}"
+            ) from None
         raise UpstreamProtocolError(f"Bedrock sent a stream frame of unknown type {kind!r}.")
 
     def _error(self, error_type: str | None, message: str) -> bytes:
