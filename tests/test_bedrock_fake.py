@@ -4,16 +4,22 @@ checking both CRCs of every frame) talks to it, and the fake checks boto3's sign
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
 from botocore.config import Config
 from botocore.eventstream import ChecksumMismatch
 from botocore.exceptions import ClientError, EventStreamError
 
+from fastgw.config import parse_config
+from fastgw.protocols.openai.requests import ChatRequest, Message
+from fastgw.providers import Call, build_provider
 from fastgw.testing.bedrock_upstream import (
     TEST_ACCESS_KEY,
     TEST_SECRET_KEY,
@@ -210,3 +216,51 @@ def test_invoke_model_embeds_with_titan_and_cohere(up: BedrockUpstream, client: 
     headers = cohere["ResponseMetadata"]["HTTPHeaders"]
     assert int(headers["x-amzn-bedrock-input-token-count"]) > 0
     assert up.auth_failures == 0
+
+
+ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku:0"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_gateway_signer_passes_with_an_arn_and_a_session_token(
+    monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """The provider's SigV4 (an ARN with ':' and '/' in the path, a session token) is what
+    the fake computes for the bytes it received."""
+    monkeypatch.setenv("T_KEY", TEST_ACCESS_KEY)
+    monkeypatch.setenv("T_SECRET", TEST_SECRET_KEY)
+    monkeypatch.setenv("T_TOKEN", "session-token-0001")
+    async with BedrockUpstream(session_token="session-token-0001") as up:
+        config = parse_config(
+            f"""
+[providers.b]
+type = "bedrock"
+region = "us-east-1"
+base_url = "{up.base_url}"
+access_key_id_env = "T_KEY"
+secret_access_key_env = "T_SECRET"
+session_token_env = "T_TOKEN"
+[[models]]
+name = "m"
+deployments = [{{ provider = "b", model = "{ARN}" }}]
+""",
+            env=dict(os.environ),
+        )
+        provider = build_provider("b", config.providers["b"], asyncio.get_running_loop())
+        try:
+            request = ChatRequest("m", [Message("user", "hi")], stream=stream)
+            call = Call("/chat/completions", msgspec.json.encode(request), request, ARN, "r1")
+            response = await provider.send(call)
+            if stream:
+                text = b""
+                while (chunk := await response.next_chunk()) is not None:
+                    text += chunk
+                assert text.endswith(b"data: [DONE]\n\n")
+            else:
+                assert b"Bedrock fake answers" in await response.read()
+            response.close()
+            assert response.status == 200 and up.auth_failures == 0
+            assert up.requests[0].path.startswith("/model/arn%3Aaws%3Abedrock%3A")
+            assert "%2Fus.anthropic" in up.requests[0].path
+        finally:
+            await provider.close()
