@@ -114,7 +114,8 @@ def _text_blocks(message: ChatMessage, where: str) -> list[dict[str, Any]]:
         for part in content:
             if part.get("type") != "text":
                 raise InvalidRequest(
-                    f"A {where} message may hold text parts only.", param="messages"
+                    f"Text parts only in {where} messages for this model's provider (bedrock).",
+                    param="messages",
                 )
             blocks.append({"text": part.get("text", "")})
             if part.get("cache_control") is not None:
