@@ -7,6 +7,10 @@ Rules this module keeps:
 - A name not in the table is tried without a provider prefix (``openai/gpt-4o``) and without
   a date or ``-latest`` suffix (``gpt-4o-2024-08-06``, ``claude-3-5-sonnet-20241022``); the
   answer is memoised per name, so the hot path is one dict look-up.
+- A Bedrock model id (``us.anthropic.claude-3-5-sonnet-20241022-v2:0``, an inference profile
+  ARN) is tried without its geo prefix (``us.``, ``eu.``, ``apac.``, ``global.``...), then
+  also without its vendor prefix (``anthropic.``) and version suffix (``-v2:0``), then
+  undated: Bedrock's Claude costs what Anthropic's entry says.
 - An unknown model costs 0 and is warned about once per name (never per request).
 - Cached prompt tokens (``prompt_tokens_details.cached_tokens``) are billed at
   ``cached_input`` when the model has one, else as input.
@@ -27,6 +31,9 @@ from .config import Price
 log = logging.getLogger("fastgw")
 
 _SUFFIX_RE = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest)$")
+_BEDROCK_GEO_RE = re.compile(r"^(us|us-gov|eu|apac|global|jp|au|ca)\.")
+_BEDROCK_VENDOR_RE = re.compile(r"^[a-z][a-z0-9]*\.")  # anthropic., amazon., meta., ai21.
+_BEDROCK_VERSION_RE = re.compile(r"-v\d+(:\d+)?$")
 _PER_TOKEN = 1e-6
 
 
@@ -59,7 +66,7 @@ class PriceTable:
     def _lookup(self, model: str) -> Price | None:
         prices = self._prices
         name = model
-        for candidate in (name, name.rsplit("/", 1)[-1]):
+        for candidate in _candidates(name):
             if candidate in prices:
                 return prices[candidate]
             undated = _SUFFIX_RE.sub("", candidate)
@@ -83,3 +90,14 @@ class PriceTable:
             + cached * cached_rate
             + completion_tokens * price.output
         ) * _PER_TOKEN
+
+
+def _candidates(model: str) -> list[str]:
+    """The names ``model`` is looked up under, in order (see the module rules)."""
+    last = model.rsplit("/", 1)[-1]
+    names = [model, last]
+    regional = _BEDROCK_GEO_RE.sub("", last)
+    bare = _BEDROCK_VERSION_RE.sub("", _BEDROCK_VENDOR_RE.sub("", regional))
+    if "." in last:  # a Bedrock id: vendor.model[-vN:M]
+        names += [regional, bare]
+    return names

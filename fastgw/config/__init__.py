@@ -84,6 +84,7 @@ from .providers import (
     TimeoutOverrides,
     Timeouts,
     bedrock_base_url,
+    bedrock_credentials,
     provider_api_key,
     provider_secrets,
 )
@@ -263,6 +264,7 @@ __all__ = [
     "UsageConfig",
     "admin_key",
     "bedrock_base_url",
+    "bedrock_credentials",
     "cache_file",
     "check_file",
     "check_workers",

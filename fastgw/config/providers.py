@@ -168,6 +168,17 @@ def bedrock_base_url(provider: BedrockProvider) -> str:
     return provider.base_url or f"https://bedrock-runtime.{provider.region}.amazonaws.com"
 
 
+def bedrock_credentials(provider: BedrockProvider) -> tuple[str, str, str | None]:
+    """The AWS access key id, secret key and session token (None if not named) from the
+    variables the TOML names, for SigV4. Never logged."""
+    token = os.environ.get(provider.session_token_env) if provider.session_token_env else None
+    return (
+        os.environ.get(provider.access_key_id_env, ""),
+        os.environ.get(provider.secret_access_key_env, ""),
+        token,
+    )
+
+
 def provider_api_key(provider: NetworkProvider | BedrockProvider) -> str | None:
     """The provider's upstream key, read from the variable the TOML names. Never logged."""
     if provider.api_key_env is None:
