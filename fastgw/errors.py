@@ -18,6 +18,7 @@
     └── UpstreamError                 502     upstream_error         upstream_error
         ├── UpstreamUnreachable       502     upstream_error         upstream_unreachable
         ├── UpstreamProtocolError     502     upstream_error         upstream_protocol_error
+        ├── UpstreamStreamError       502     upstream_error         upstream_stream_error
         └── UpstreamTimeout           504     timeout                upstream_timeout
 
 Each class carries the HTTP status and OpenAI error ``type`` so that the OpenAI SDK raises its
@@ -174,6 +175,13 @@ class UpstreamUnreachable(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     code = "upstream_protocol_error"
+
+
+class UpstreamStreamError(UpstreamError):
+    """A stream whose first event was the upstream's error: nothing was relayed yet, so
+    routing may still retry or fall over."""
+
+    code = "upstream_stream_error"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -22,6 +22,10 @@ Rules this module keeps:
   the client's stream, never ``[DONE]``.
 - The status is the translated one once the body is read (``read``): a 529 is a 503 to
   routing, an unreadable 200 a 502.
+- A stream whose first event is the upstream's error (a Bedrock exception frame before any
+  output, an Anthropic ``error`` event) has relayed nothing: ``first_event`` raises
+  ``UpstreamStreamError`` with its message, so routing retries or falls over as for an error
+  status, instead of committing to a stream that only says it failed.
 - Only the headers routing reads pass from the upstream (``retry-after``, ``retry-after-ms``
   and OpenAI-style ``x-ratelimit-*``); the content type is OpenAI's.
 """
@@ -32,7 +36,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
+import msgspec
+
 from ..config import PoolConfig, Timeouts
+from ..errors import UpstreamStreamError
+from ..protocols.openai.errors import ErrorDetail, read_error
 from ..upstream import Pool
 from .base import Call, Response
 from .openai_wire import OpenAIWire
@@ -129,6 +137,17 @@ class TranslatedResponse:
         self._upstream.close()
 
 
+def _stream_error_message(event: bytes) -> str:
+    """The message of a translated SSE error event (``translate.error_event``)."""
+    data = event.partition(b"data: ")[2].partition(b"\n")[0]
+    try:
+        error = read_error(data).error
+    except msgspec.DecodeError:
+        error = None
+    message = error.message if isinstance(error, ErrorDetail) else None
+    return f"The upstream stream failed before its first token: {message or 'no message'}"
+
+
 def _passes(name: bytes) -> bool:
     return name in (b"retry-after", b"retry-after-ms") or name.startswith(b"x-ratelimit-")
 
@@ -153,6 +172,12 @@ class TranslatingProvider(OpenAIWire):
         self.timeouts = timeouts
         if secret:
             self.secret = secret.encode()
+
+    async def first_event(self, response: Response, timeout: float) -> bytes:
+        head = await super().first_event(response, timeout)
+        if head.startswith(b"event: error\n"):
+            raise UpstreamStreamError(_stream_error_message(head))
+        return head
 
     def outbound(self, call: Call) -> Outbound:
         """Where ``call`` goes and how its answer reads; raises ``InvalidRequest`` (a 400 to

@@ -489,3 +489,13 @@ def test_legacy_completions_are_refused(sdk: openai.OpenAI, up: BedrockUpstream)
     with pytest.raises(openai.BadRequestError, match="chat completions and embeddings only"):
         sdk.completions.create(model="claude", prompt="hi")
     assert up.requests == []
+
+
+def test_an_exception_as_the_first_frame_fails_over(
+    sdk: openai.OpenAI, up: BedrockUpstream, oai: FakeUpstream
+) -> None:
+    """A stream whose first frame is an exception relayed nothing: the next deployment answers."""
+    up.fail_next(BedrockFault(error_event_after=0, exception="throttlingException"))
+    chunks = list(sdk.chat.completions.create(model="bedrock-first", messages=HI, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == OPENAI_ANSWER
+    assert len(oai.requests) == 1 and len(up.requests) == 1
