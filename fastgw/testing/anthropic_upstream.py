@@ -129,7 +129,11 @@ class AnthropicUpstream(FakeUpstream):
     # -- checks --------------------------------------------------------------------------------
 
     def _check(self, rec: RecordedRequest) -> dict[str, Any]:
-        if self.api_key is not None and rec.headers.get("x-api-key") != self.api_key:
+        # the key goes in x-api-key (Anthropic's documented header); Anthropic's own SDK
+        # (2.x) sends it as a bearer token, which the API takes too
+        bearer = rec.headers.get("authorization", "").removeprefix("Bearer ")
+        key = rec.headers.get("x-api-key", bearer)
+        if self.api_key is not None and key != self.api_key:
             raise _Refused(401, "invalid x-api-key")
         if "anthropic-version" not in rec.headers:
             raise _Refused(400, "anthropic-version: header is required")
