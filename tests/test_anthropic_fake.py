@@ -31,9 +31,10 @@ def up() -> Iterator[AnthropicUpstream]:
 
 
 @pytest.fixture
-def client(up: AnthropicUpstream) -> anthropic.Anthropic:
+def client(up: AnthropicUpstream) -> Iterator[anthropic.Anthropic]:
     up.reset()
-    return anthropic.Anthropic(api_key=KEY, base_url=up.base_url, max_retries=0)
+    with anthropic.Anthropic(api_key=KEY, base_url=up.base_url, max_retries=0) as client:
+        yield client
 
 
 def test_plain_message_reads_as_an_sdk_message(client: anthropic.Anthropic) -> None:
@@ -153,12 +154,12 @@ def test_error_statuses_raise_the_sdk_exceptions(
 def test_wrong_key_and_missing_max_tokens_are_refused(up: AnthropicUpstream) -> None:
     """The fake refuses what the API refuses: a wrong key (401), no max_tokens (400)."""
     wrong = anthropic.Anthropic(api_key="nope", base_url=up.base_url, max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError):
+    with wrong, pytest.raises(anthropic.AuthenticationError):
         wrong.messages.create(
             model="claude-x", max_tokens=10, messages=[{"role": "user", "content": "Hi"}]
         )
     client = anthropic.Anthropic(api_key=KEY, base_url=up.base_url, max_retries=0)
-    with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
+    with client, pytest.raises(anthropic.BadRequestError, match="max_tokens"):
         client.post(
             "/v1/messages",
             body={"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
