@@ -234,7 +234,7 @@ ANSWER = (
     b'{"type":"tool_use","id":"toolu_9","name":"get","input":{"city":"Paris"}}],'
     b'"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":10,'
     b'"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":7,'
-    b'"service_tier":"standard"}}'
+    b'"output_tokens_details":{"thinking_tokens":3},"service_tier":"standard"}}'
 )
 
 
@@ -263,7 +263,7 @@ def test_answer_with_thinking_tools_and_usage() -> None:
         "completion_tokens": 7,
         "total_tokens": 137,
         "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 3},
     }
 
 
@@ -384,7 +384,7 @@ STREAM = b"".join(
             "message_delta",
             {
                 "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                "usage": {"output_tokens": 42},
+                "usage": {"output_tokens": 42, "output_tokens_details": {"thinking_tokens": 9}},
             },
         ),
         sse("message_stop", {}),
@@ -452,6 +452,7 @@ def test_stream_translates_every_event_kind() -> None:
     assert finish["choices"][0]["finish_reason"] == "tool_calls"
     assert usage["choices"] == [] and usage["usage"]["prompt_tokens"] == 7
     assert usage["usage"]["completion_tokens"] == 42
+    assert usage["usage"]["completion_tokens_details"]["reasoning_tokens"] == 9
     assert usage["usage"]["prompt_tokens_details"]["cached_tokens"] == 2
 
 

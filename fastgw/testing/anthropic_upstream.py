@@ -199,7 +199,10 @@ class AnthropicUpstream(FakeUpstream):
     def _usage(self, request: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
         prompt = _tokens(request.get("messages")) + _tokens(request.get("system")) + 3
         output = sum(_tokens(b.get("text") or b.get("thinking") or b.get("input")) for b in blocks)
-        usage = {"input_tokens": prompt, "output_tokens": output}
+        usage: dict[str, Any] = {"input_tokens": prompt, "output_tokens": output}
+        thinking = sum(_tokens(b.get("thinking")) for b in blocks)
+        if thinking:
+            usage["output_tokens_details"] = {"thinking_tokens": thinking}
         usage["cache_creation_input_tokens"] = usage["cache_read_input_tokens"] = 0
         if b'"cache_control"' in _encode(request):
             key = "cache_read_input_tokens" if self._cached else "cache_creation_input_tokens"
@@ -342,6 +345,8 @@ def _events(
     if fault.finish_reason:
         delta = {"stop_reason": stop, "stop_sequence": None}
         out_usage = {"output_tokens": usage["output_tokens"]}
+        if "output_tokens_details" in usage:
+            out_usage["output_tokens_details"] = usage["output_tokens_details"]
         events.append(
             _sse("message_delta", {"type": "message_delta", "delta": delta, "usage": out_usage})
         )

@@ -266,6 +266,9 @@ def test_thinking_and_tools_multi_turn(
         first = sdk.chat.completions.create(messages=messages, **common)
         message = first.choices[0].message
         assert first.choices[0].finish_reason == "tool_calls"
+        assert first.usage is not None
+        assert first.usage.completion_tokens_details is not None
+        assert first.usage.completion_tokens_details.reasoning_tokens > 0
         assistant = message.model_dump(exclude_none=True)
         blocks = assistant["thinking_blocks"]
     (block,) = blocks

@@ -7,7 +7,8 @@ Rules this module keeps:
   ``redacted_thinking`` included) so a client can send them back on the next turn.
 - The forced ``json_object`` tool's input is the answer's ``content``, finish ``stop``.
 - Usage: prompt tokens count cache reads and writes too, as OpenAI counts them; cached
-  tokens are the cache reads, cache writes go beside them.
+  tokens are the cache reads, cache writes go beside them; reasoning tokens are
+  ``output_tokens_details.thinking_tokens`` where Anthropic reports them (0 otherwise).
 - A 200 whose body cannot be read is a ``protocol`` error (502); an error answer is mapped
   by ``errors.read_error``.
 """
@@ -33,11 +34,16 @@ FINISH = {
 }
 
 
+class OutputDetails(msgspec.Struct):
+    thinking_tokens: int = 0
+
+
 class Usage(msgspec.Struct):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
+    output_tokens_details: OutputDetails | None = None  # thinking tokens, where reported
 
 
 class Block(msgspec.Struct):
@@ -66,7 +72,9 @@ def openai_usage(u: Usage) -> dict[str, Any]:
     read = u.cache_read_input_tokens or 0
     write = u.cache_creation_input_tokens or 0
     prompt = (u.input_tokens or 0) + read + write
-    return usage(prompt, u.output_tokens or 0, cached=read, cache_write=write)
+    details = u.output_tokens_details
+    reasoning = details.thinking_tokens if details is not None else 0
+    return usage(prompt, u.output_tokens or 0, read, reasoning, write)
 
 
 def thinking_block(block: Block) -> dict[str, Any]:

@@ -162,6 +162,7 @@ class MessagesStream:
             "output_tokens",
             "cache_read_input_tokens",
             "cache_creation_input_tokens",
+            "output_tokens_details",
         ):
             value = getattr(usage, field)
             if value is not None:
