@@ -198,7 +198,7 @@ class AnthropicUpstream(FakeUpstream):
 
     def _usage(self, request: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
         prompt = _tokens(request.get("messages")) + _tokens(request.get("system")) + 3
-        output = sum(_tokens(b.get("text") or b.get("thinking") or b.get("input")) for b in blocks)
+        output = sum(_tokens(b.get("text") or b.get("thinking") or _json(b)) for b in blocks)
         usage: dict[str, Any] = {"input_tokens": prompt, "output_tokens": output}
         thinking = sum(_tokens(b.get("thinking")) for b in blocks)
         if thinking:
@@ -293,6 +293,10 @@ def _tokens(value: Any) -> int:
     if isinstance(value, dict):
         return sum(_tokens(v) for k, v in value.items() if k in ("text", "content", "input"))
     return 1
+
+
+def _json(block: dict[str, Any]) -> str:
+    return _encode(block.get("input")).decode() if "input" in block else ""
 
 
 def _sse(kind: str, data: dict[str, Any]) -> bytes:

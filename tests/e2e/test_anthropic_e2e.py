@@ -4,7 +4,11 @@ failures become OpenAI's errors, retries and failovers."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -365,10 +369,12 @@ def test_openai_failure_fails_over_to_anthropic(
     assert len(oa.requests) == 1 and len(ant.requests) == 1
 
 
+@pytest.mark.parametrize("after", [0, 5])
 def test_in_stream_error_event_raises_in_the_sdk(
-    ant: AnthropicUpstream, sdk: openai.OpenAI
+    ant: AnthropicUpstream, sdk: openai.OpenAI, after: int
 ) -> None:
-    ant.fail_next(Fault(error_event_after=5))
+    """Anthropic's error event, first or mid-stream, makes the SDK raise with its message."""
+    ant.fail_next(Fault(error_event_after=after))
     with pytest.raises(openai.APIError, match="Overloaded"):
         for _ in sdk.chat.completions.create(model="claude", messages=HI, stream=True):
             pass
@@ -405,3 +411,46 @@ def test_usage_log_records_anthropic_tokens_and_cost(
         assert provider == "ant"
         assert (prompt, completion) == (plain.usage.prompt_tokens, plain.usage.completion_tokens)
         assert cost > 0
+
+
+NODE = shutil.which("node")
+NODE_SDK = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "openai" / "index.mjs"
+NODE_SCRIPT = """
+import OpenAI from %s;
+const client = new OpenAI({baseURL: process.env.BASE_URL, apiKey: process.env.API_KEY,
+                           maxRetries: 0});
+const messages = [{role: "user", content: "Weather in Paris?"}];
+const plain = await client.chat.completions.create({model: "claude", messages});
+const stream = await client.chat.completions.create({model: "claude", messages, stream: true,
+  stream_options: {include_usage: true}, tools: %s, tool_choice: "required"});
+let args = "", deltas = 0, usage = null, finish = null;
+for await (const chunk of stream) {
+  if (chunk.usage) usage = chunk.usage;
+  for (const choice of chunk.choices) {
+    for (const call of choice.delta.tool_calls ?? []) {
+      if (call.function?.arguments) { args += call.function.arguments; deltas += 1; }
+    }
+    finish = choice.finish_reason ?? finish;
+  }
+}
+console.log(JSON.stringify({plain: plain.choices[0].message.content, args, deltas, usage, finish}));
+"""
+
+
+@pytest.mark.node
+@pytest.mark.skipif(NODE is None or not NODE_SDK.is_file(), reason="node or the npm SDK missing")
+def test_node_sdk_plain_and_streamed_tool_call(gw: GatewayProcess, tmp_path: Path) -> None:
+    """The npm openai SDK reads the translated answers too: text, tool-call deltas, usage."""
+    assert NODE is not None
+    script = tmp_path / "anthropic.mjs"
+    sdk_url = json.dumps(NODE_SDK.as_uri())
+    script.write_text(NODE_SCRIPT % (sdk_url, json.dumps([WEATHER])))
+    env = {**os.environ, "BASE_URL": gw.base_url + "/v1", "API_KEY": DEV_KEY}
+    done = subprocess.run(
+        [NODE, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["plain"] == CLAUDE_TEXT
+    assert report["args"] == '{"city":"Paris","days":3}' and report["deltas"] > 2
+    assert report["finish"] == "tool_calls" and report["usage"]["completion_tokens"] > 0
