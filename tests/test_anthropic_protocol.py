@@ -482,6 +482,17 @@ def test_stream_cut_at_every_single_offset() -> None:
         assert events(run([STREAM[:i], STREAM[i:]])) == expected
 
 
+def test_one_event_per_chunk_and_odd_framings_give_the_same_events() -> None:
+    """One event a chunk (as Anthropic sends them), data without its space, a comment line,
+    two events in one chunk: the same events as the stream read whole."""
+    expected = events(run([STREAM]))
+    blocks = [b + b"\n\n" for b in STREAM.split(b"\n\n") if b]
+    assert events(run(blocks)) == expected
+    odd = [b.replace(b"data: ", b"data:") for b in blocks]
+    odd[1] = b": keep-alive\n" + odd[1]
+    assert events(run([odd[0] + odd[1], *odd[2:]])) == expected
+
+
 def test_json_object_stream_is_content() -> None:
     stream = b"".join(
         [

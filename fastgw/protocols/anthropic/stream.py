@@ -2,7 +2,8 @@
 
 Rules this module keeps:
 - Fed the upstream's bytes cut anywhere; events are split by ``SSEParser`` (bounded by
-  ``MAX_EVENT_BYTES``) and read by their JSON ``type`` (the ``event:`` line says the same).
+  ``MAX_EVENT_BYTES``; a chunk that is exactly one ordinary event skips it, see
+  ``_events``) and read by their JSON ``type`` (the ``event:`` line says the same).
   Each event becomes its OpenAI chunk at once: text, reasoning and tool-call argument
   deltas go out as Anthropic sent them, never held.
 - ``message_start`` gives the id, model and input usage (the role chunk goes out);
@@ -88,9 +89,9 @@ class MessagesStream:
         if self._ended:
             return b""
         out = []
-        for event in self._parser.feed(chunk):
+        for data in self._events(chunk):
             try:
-                ev = _read(event.data)
+                ev = _read(data)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise UpstreamProtocolError(
                     "The Anthropic upstream sent a stream event that could not be read."
@@ -101,6 +102,19 @@ class MessagesStream:
             if self._ended:
                 break
         return b"".join(out)
+
+    def _events(self, chunk: bytes) -> list[bytes]:
+        """The data of the events ``chunk`` completes. Anthropic sends one event a chunk,
+        ``event: NAME`` then one ``data:`` line; such a chunk, when nothing is held, is read
+        here without the general parser (a third of a chunk's translation time); anything
+        else goes through ``SSEParser``, which gives the same data."""
+        if chunk[-2:] == b"\n\n" and not self._parser.held() and b"\r" not in chunk:
+            i = chunk.find(b"data: ")
+            at_line_start = i == 0 or (i > 0 and chunk[i - 1] == 10)  # 10: LF
+            last_line = chunk.find(b"\n", i) == len(chunk) - 2
+            if at_line_start and last_line and chunk.count(b"\n\n") == 1:
+                return [chunk[i + 6 : -2]]
+        return [event.data for event in self._parser.feed(chunk)]
 
     def end(self) -> bytes:
         if not self._ended:
