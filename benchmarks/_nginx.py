@@ -5,8 +5,10 @@ Rules this module keeps:
   (``daemon off``) with its prefix, pid, temp and log paths all inside that directory, and
   listens on 127.0.0.1 only. Nothing under /etc, /var or /run is read or written.
 - The canned upstream answers every request with one fixed chat completion
-  (``return 200 '...'``), keep-alive on; the proxy forwards to it over HTTP/1.1 with an
-  upstream keep-alive pool, as a well-configured production nginx would.
+  (``return 200 '...'``), and ``/v1/messages`` with the same answer in Anthropic's Messages
+  shape (``CANNED_MESSAGE``: the translated provider's benchmark), keep-alive on; the
+  proxy forwards to it over HTTP/1.1 with an upstream keep-alive pool, as a
+  well-configured production nginx would.
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ CANNED_COMPLETION = (
     'connections, which removes handshake latency from every request."},'
     '"logprobs":null,"finish_reason":"stop"}],'
     '"usage":{"prompt_tokens":31,"completion_tokens":16,"total_tokens":47}}'
+)
+
+# the same answer as Anthropic's Messages API writes it (same text, same token counts)
+CANNED_MESSAGE = (
+    '{"id":"msg_bench","type":"message","role":"assistant","model":"claude-haiku-4-5",'
+    '"content":[{"type":"text","text":"Connection pooling reuses established '
+    'connections, which removes handshake latency from every request."}],'
+    '"stop_reason":"end_turn","stop_sequence":null,'
+    '"usage":{"input_tokens":31,"cache_creation_input_tokens":0,'
+    '"cache_read_input_tokens":0,"output_tokens":16}}'
 )
 
 _COMMON = """\
@@ -56,6 +68,10 @@ _CANNED = """\
         location / {{
             default_type application/json;
             return 200 '{completion}';
+        }}
+        location = /v1/messages {{
+            default_type application/json;
+            return 200 '{message}';
         }}
     }}"""
 
@@ -99,7 +115,7 @@ def _user_line() -> str:
 
 
 def canned_config(directory: Path, port: int, workers: int) -> str:
-    body = _CANNED.format(port=port, completion=CANNED_COMPLETION)
+    body = _CANNED.format(port=port, completion=CANNED_COMPLETION, message=CANNED_MESSAGE)
     return _COMMON.format(workers=workers, user=_user_line(), dir=directory, body=body)
 
 

@@ -18,7 +18,10 @@ every gateway started first, then measured in interleaved rounds),
 ``latency`` (-c1: added p50 over direct), ``stream`` (concurrent SSE streams: TTFT overhead and
 per-chunk forwarding delay), ``sweep`` (latency against connections, plotted), ``routing`` (a
 model routed round-robin over 3 healthy deployments against the same model with 1, runs
-interleaved, reported as a throughput ratio in the notes). Memory (RSS per
+interleaved, reported as a throughput ratio in the notes), ``anthropic`` (the plain chat
+through an ``anthropic`` provider, translated both ways, against the same through the
+``openai`` passthrough, on the canned nginx's same answer in each protocol; runs interleaved,
+the ratio in the notes; goal at least 0.8x). Memory (RSS per
 worker before and after) is always reported; ``--soak`` adds a long run reporting RSS growth.
 """
 
@@ -76,6 +79,7 @@ SCENARIOS = (
     "stream",
     "sweep",
     "routing",
+    "anthropic",
     "limits",
     "limits-redis",
     "semantic",
@@ -111,6 +115,9 @@ CACHED_MODEL = "gpt-bench-cached"
 STREAM_MODEL = "gpt-bench-stream"
 ROUTED_MODEL = "gpt-bench-routed"
 SINGLE_MODEL = "gpt-bench-single"
+ANTHROPIC_MODEL = "claude-bench"
+ANTHROPIC_ROUNDS = 2  # passthrough/translated runs interleaved, as for routing
+ANTHROPIC_GOAL = 0.8  # issue 15: translated plain chat at least 0.8x the passthrough
 ROUTING_ROUNDS = 2  # single/routed runs interleaved, so drift on a shared machine hits both
 LIMITS_ROUNDS = 4  # limits off/on runs interleaved likewise
 PATH = "/v1/chat/completions"
@@ -158,6 +165,9 @@ class Bench:
             "cache": write_script(workdir / "cache.lua", chat_body(CACHED_MODEL, 0.0), self.key),
             "single": write_script(workdir / "single.lua", chat_body(SINGLE_MODEL, 0.7), self.key),
             "routed": write_script(workdir / "routed.lua", chat_body(ROUTED_MODEL, 0.7), self.key),
+            "anthropic": write_script(
+                workdir / "anthropic.lua", chat_body(ANTHROPIC_MODEL, 0.7), self.key
+            ),
         }
 
     # -- upstreams -------------------------------------------------------------------------
@@ -298,6 +308,15 @@ deployments = [
     {{ provider = "canned2", model = "{ROUTED_MODEL}" }},
     {{ provider = "canned3", model = "{ROUTED_MODEL}" }},
 ]
+
+# anthropic: the canned nginx's /v1/messages (the same answer, Anthropic's shape)
+[providers.canned-anthropic]
+type = "anthropic"
+base_url = "http://127.0.0.1:{self.canned_port}"
+
+[[models]]
+name = "{ANTHROPIC_MODEL}"
+deployments = [{{ provider = "canned-anthropic", model = "claude-haiku-4-5" }}]
 
 [[models]]
 name = "{CACHED_MODEL}"
@@ -665,6 +684,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             self.sweep(f"fastgw w{w}", url)
         if "routing" in sc:
             self.routing(w, url, pids)
+        if "anthropic" in sc:
+            self.anthropic(w, url, pids)
         if a.profile:
             if "plain" in sc:
                 self.profile(f"fastgw-w{w}", gateway)
@@ -703,6 +724,28 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             f" req/s vs 1 deployment {totals['single'] / ROUTING_ROUNDS:.0f} req/s = {ratio:.3f}x"
             f" (worst p99 {p99['routed']:.2f} ms vs {p99['single']:.2f} ms; {ROUTING_ROUNDS}"
             f" interleaved rounds of {a.duration:g} s)"
+        )
+
+    def anthropic(self, w: int, url: str, pids: list[int]) -> None:
+        """The plain chat through the Anthropic translation against the passthrough, on the
+        same canned answer, interleaved; the throughput ratio goes in the notes."""
+        a, c = self.args, self.args.connections
+        check_answer("fastgw anthropic model", url, chat_body(ANTHROPIC_MODEL, 0.7), self.key)
+        totals = {"plain": 0.0, "anthropic": 0.0}
+        for r in range(ANTHROPIC_ROUNDS):
+            for script in ("plain", "anthropic"):
+                label = f"fastgw w{w} {'translated' if script == 'anthropic' else 'passthrough'}"
+                result = self.wrk(
+                    f"{label} r{r} c{c}", url, script, c, a.duration, warmup=r == 0, pids=pids
+                )
+                totals[script] += result.rps
+        ratio = totals["anthropic"] / totals["plain"] if totals["plain"] else 0.0
+        verdict = "meets" if ratio >= ANTHROPIC_GOAL else "misses"
+        self.m.notes.append(
+            f"anthropic w{w} c{c}: translated {totals['anthropic'] / ANTHROPIC_ROUNDS:.0f} req/s"
+            f" vs passthrough {totals['plain'] / ANTHROPIC_ROUNDS:.0f} req/s = {ratio:.3f}x"
+            f" ({verdict} the {ANTHROPIC_GOAL}x goal; {ANTHROPIC_ROUNDS} interleaved rounds of"
+            f" {a.duration:g} s; per-chunk cost: benchmarks/micro/bench_translate_anthropic.py)"
         )
 
     def soak(self) -> None:
