@@ -369,15 +369,22 @@ def test_openai_failure_fails_over_to_anthropic(
     assert len(oa.requests) == 1 and len(ant.requests) == 1
 
 
-@pytest.mark.parametrize("after", [0, 5])
 def test_in_stream_error_event_raises_in_the_sdk(
-    ant: AnthropicUpstream, sdk: openai.OpenAI, after: int
+    ant: AnthropicUpstream, sdk: openai.OpenAI
 ) -> None:
-    """Anthropic's error event, first or mid-stream, makes the SDK raise with its message."""
-    ant.fail_next(Fault(error_event_after=after))
+    """Anthropic's error event mid-stream makes the SDK raise with its message."""
+    ant.fail_next(Fault(error_event_after=5))
     with pytest.raises(openai.APIError, match="Overloaded"):
         for _ in sdk.chat.completions.create(model="claude", messages=HI, stream=True):
             pass
+
+
+def test_an_error_event_first_is_retried(ant: AnthropicUpstream, sdk: openai.OpenAI) -> None:
+    """An error event before any output relayed nothing: the attempt is retried."""
+    ant.fail_next(Fault(error_event_after=0))
+    chunks = list(sdk.chat.completions.create(model="claude", messages=HI, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == CLAUDE_TEXT
+    assert len(ant.requests) == 2
 
 
 @pytest.mark.parametrize("fault", [Fault.cut(5), Fault(malformed_after=5), Fault.no_done()])
