@@ -1,0 +1,54 @@
+"""Gemini's errors as OpenAI error kinds (``translate.ERROR_KINDS``).
+
+Gemini answers errors as ``{"error": {"code", "message", "status"}}`` with a google.rpc
+status name. Rules this module keeps:
+- The status name decides the kind; the HTTP status decides when the body is not Gemini's
+  (a proxy's HTML page, an empty body).
+- ``INVALID_ARGUMENT`` about the input's token count is ``context_length``;
+  ``RESOURCE_EXHAUSTED`` is ``rate_limited`` (429, cooled down); ``UNAVAILABLE`` is
+  ``overloaded`` (503, retried); ``DEADLINE_EXCEEDED`` is ``timeout``.
+- The message is Gemini's own, so a client sees what Google said.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..openai.translate import error_answer, status_kind
+from .wire import Error, decode_error
+
+_KINDS = {
+    "INVALID_ARGUMENT": "invalid",
+    "FAILED_PRECONDITION": "invalid",
+    "OUT_OF_RANGE": "invalid",
+    "UNAUTHENTICATED": "auth",
+    "PERMISSION_DENIED": "permission",
+    "NOT_FOUND": "not_found",
+    "RESOURCE_EXHAUSTED": "rate_limited",
+    "INTERNAL": "server",
+    "UNKNOWN": "server",
+    "UNAVAILABLE": "overloaded",
+    "DEADLINE_EXCEEDED": "timeout",
+}
+_TOO_LONG = ("token count", "too long", "exceeds the maximum number of tokens", "context")
+
+
+def error_kind(error: Error, status: int) -> str:
+    """The OpenAI error kind of a Gemini error object (``status``: the HTTP status)."""
+    kind = _KINDS.get(error.status) or status_kind(status or error.code or 500)
+    if kind == "invalid":
+        text = error.message.lower()
+        if "token" in text and any(words in text for words in _TOO_LONG):
+            return "context_length"
+    return kind
+
+
+def error_answer_of(status: int, body: bytes) -> tuple[int, bytes]:
+    """A non-200 Gemini answer as OpenAI's status and error body."""
+    try:
+        error = decode_error(body).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        text = body[:200].decode("utf-8", "replace").strip()
+        return error_answer(status_kind(status), f"Gemini answered {status}: {text}")
+    message = error.message or f"Gemini answered {status} {error.status}".strip()
+    return error_answer(error_kind(error, status), message)
