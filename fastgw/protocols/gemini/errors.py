@@ -7,6 +7,8 @@ status name. Rules this module keeps:
 - ``INVALID_ARGUMENT`` about the input's token count is ``context_length``;
   ``RESOURCE_EXHAUSTED`` is ``rate_limited`` (429, cooled down); ``UNAVAILABLE`` is
   ``overloaded`` (503, retried); ``DEADLINE_EXCEEDED`` is ``timeout``.
+- ``INVALID_ARGUMENT`` saying the API key is not valid (how Gemini answers a wrong key) is
+  ``auth``, so routing treats it as the gateway's credential problem.
 - The message is Gemini's own, so a client sees what Google said.
 """
 
@@ -38,6 +40,8 @@ def error_kind(error: Error, status: int) -> str:
     kind = _KINDS.get(error.status) or status_kind(status or error.code or 500)
     if kind == "invalid":
         text = error.message.lower()
+        if "api key" in text and "not valid" in text:
+            return "auth"  # Gemini answers a wrong key with 400 INVALID_ARGUMENT
         if "token" in text and any(words in text for words in _TOO_LONG):
             return "context_length"
     return kind
