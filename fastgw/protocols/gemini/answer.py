@@ -48,7 +48,7 @@ def completion_of(
         for part in candidate.content.parts if candidate.content is not None else ():
             if part.function_call is not None:
                 call = part.function_call
-                args = bytes(call.args).decode() if call.args is not None else "{}"
+                args = bytes(call.args).decode()
                 tool: dict[str, Any] = {
                     "id": f"call_{seed}_{len(calls)}",
                     "type": "function",

@@ -93,7 +93,7 @@ class GeminiStream:
                     if part.thought_signature:
                         extra = {"google": {"thought_signature": part.thought_signature}}
                     out.append(w.tool_call(index, f"call_{self._seed}_{index}", call.name, extra))
-                    args = bytes(call.args).decode() if call.args is not None else "{}"
+                    args = bytes(call.args).decode()
                     for at in range(0, len(args), ARGUMENT_DELTA):
                         out.append(w.arguments(index, args[at : at + ARGUMENT_DELTA]))
                 elif part.text:

@@ -16,7 +16,7 @@ import msgspec
 
 class FunctionCall(msgspec.Struct):
     name: str = ""
-    args: msgspec.Raw | None = None
+    args: msgspec.Raw = msgspec.Raw(b"{}")  # a call without arguments: an empty object
 
 
 class Part(msgspec.Struct, rename="camel"):
