@@ -495,6 +495,15 @@ def test_stream_cut_at_every_byte_gives_the_same_events() -> None:
         assert run([STREAM[:cut], STREAM[cut:]]) == whole, cut
 
 
+def test_stream_fed_event_by_event_gives_the_same_events() -> None:
+    """One event a chunk (Gemini's usual framing, read without the SSE parser) or LF
+    framing change nothing."""
+    single = [b"data: " + e for e in STREAM.split(b"data: ") if e]
+    assert len(single) == 4 and run(single) == run([STREAM])
+    assert run([STREAM.replace(b"\r\n", b"\n")]) == run([STREAM])
+    assert run([single[0][:-1], single[0][-1:], *single[1:]]) == run([STREAM])
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
 def test_stream_cut_anywhere_many_times(cuts: list[int]) -> None:

@@ -2,9 +2,11 @@
 
 Each SSE event is a whole ``GenerateContentResponse`` JSON. Rules this module keeps:
 - Events are translated as they complete, in chunks cut anywhere (``SSEParser``, bounded by
-  ``MAX_EVENT_BYTES``): text parts are content deltas, ``thought`` parts reasoning deltas,
-  and each ``functionCall`` part (Gemini sends them whole) a tool call start followed at
-  once by its arguments, in deltas of at most ``ARGUMENT_DELTA`` characters, never held back.
+  ``MAX_EVENT_BYTES``). A chunk that is exactly one CRLF-framed ``data:`` event with
+  nothing held (how Gemini sends them) skips the parser: half the cost per chunk.
+- Text parts are content deltas, ``thought`` parts reasoning deltas, and each
+  ``functionCall`` part (Gemini sends them whole) a tool call start followed at once by its
+  arguments, in deltas of at most ``ARGUMENT_DELTA`` characters, never held back.
 - The first event that carries anything opens with OpenAI's role chunk; the event with a
   ``finishReason`` gives the finish chunk; the usage is the last ``usageMetadata`` seen, sent
   as the usage chunk at the end when the client or the gateway asked for it, then ``[DONE]``.
@@ -20,7 +22,7 @@ import msgspec
 
 from ...errors import UpstreamProtocolError
 from ..openai.translate import DONE, ChunkWriter, error_event
-from ..sse import SSEParser
+from ..sse import MAX_EVENT_BYTES, SSEParser
 from .errors import error_kind
 from .mapping import blocked_message, finish_reason, usage_of
 from .wire import GenerateContentResponse, UsageMetadata, decode_response
@@ -46,13 +48,22 @@ class GeminiStream:
     def feed(self, chunk: bytes) -> bytes:
         if self._failed:
             return b""
-        events = self._parser.feed(chunk)
-        if not events:
-            return b""
+        if (
+            chunk[:6] == b"data: "
+            and chunk[-4:] == b"\r\n\r\n"
+            and chunk.count(b"\n") == 2
+            and len(chunk) <= MAX_EVENT_BYTES
+            and not self._parser.held()
+        ):
+            payloads = [chunk[6:-4]]  # one whole event, as Gemini sends them: no parsing
+        else:
+            payloads = [event.data for event in self._parser.feed(chunk)]
+            if not payloads:
+                return b""
         out: list[bytes] = []
-        for event in events:
+        for payload in payloads:
             try:
-                answer = decode_response(event.data)
+                answer = decode_response(payload)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise UpstreamProtocolError(
                     "Gemini sent a stream event that is not valid JSON."
