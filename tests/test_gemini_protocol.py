@@ -415,6 +415,23 @@ def test_errors_map_to_openai_kinds(
     assert _dec(body)["error"]["message"] == message
 
 
+def test_429_retry_info_becomes_retry_after() -> None:
+    """RetryInfo.retryDelay of a 429 is kept as a Retry-After value; other errors have none."""
+    body = (
+        b'{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":['
+        b'{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[]},'
+        b'{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"}]}}'
+    )
+    chat = translation()
+    assert chat.answer(429, body)[0] == 429 and chat.retry_after == b"37"
+    embed = EmbedTranslation("m", "float", 1)
+    embed.answer(429, body.replace(b'"37s"', b'"0.5s"'))
+    assert embed.retry_after == b"0.5"
+    other = translation()
+    other.answer(429, error(429, "RESOURCE_EXHAUSTED"))
+    assert other.retry_after is None
+
+
 def test_error_that_is_not_gemini_json_uses_the_http_status() -> None:
     status, body = translation().answer(502, b"<html>Bad gateway</html>")
     assert status == 500 and "Bad gateway" in _dec(body)["error"]["message"]

@@ -7,12 +7,17 @@ when streamed), embeddings to ``:batchEmbedContents``; the translation is
 goes in ``api_key_header`` (``x-goog-api-key``; with ``authorization`` it is sent as a bearer
 token, which is how Vertex AI base URLs are reached). Legacy ``/completions`` is refused
 with a 400: Gemini has no text-completion endpoint.
+
+Gemini asks a rate-limited client to wait in its error body (``RetryInfo.retryDelay``), not
+in a header: ``GeminiResponse`` offers that wait as ``retry-after``, so routing cools the
+deployment down for as long as Google asked and the client sees the header.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from ..config import GeminiProvider as GeminiConfig
 from ..config import provider_api_key
@@ -22,8 +27,38 @@ from ..protocols.gemini.embed import EmbedTranslation, embed_body, embed_path
 from ..protocols.gemini.request import chat_body, model_path
 from ..protocols.openai.translate import decode_chat, decode_embeddings
 from ..tokens import estimate_text
+from ..upstream import UpstreamResponse
 from .base import Call
-from .translated import Outbound, TranslatingProvider
+from .translated import Outbound, TranslatedResponse, TranslatingProvider
+
+
+class GeminiResponse(TranslatedResponse):
+    """A Gemini answer read as OpenAI's, with a 429's RetryInfo as its ``retry-after``."""
+
+    __slots__ = ("_retry",)
+
+    def __init__(
+        self,
+        upstream: UpstreamResponse,
+        translation: ChatTranslation | EmbedTranslation,
+        stream: bool,
+    ) -> None:
+        super().__init__(upstream, translation, stream)
+        self._retry = translation
+
+    def header(self, name: bytes) -> bytes | None:
+        value = super().header(name)
+        if value is None and name == b"retry-after":
+            return self._retry.retry_after
+        return value
+
+    @property
+    def headers(self) -> Sequence[tuple[bytes, bytes]]:
+        headers = super().headers
+        retry = self._retry.retry_after
+        if retry is not None and all(name != b"retry-after" for name, _ in headers):
+            return [*headers, (b"retry-after", retry)]
+        return headers
 
 
 class GeminiProvider(TranslatingProvider):
@@ -38,6 +73,16 @@ class GeminiProvider(TranslatingProvider):
             headers.append((header, f"Bearer {key}" if header == "authorization" else key))
         headers.extend((k.lower(), v) for k, v in config.headers.items())
         self._headers = headers
+
+    async def send(self, call: Call) -> GeminiResponse:
+        out = self.outbound(call)
+        upstream = await self.pool.request(
+            "POST", out.path, out.headers, out.body, call.timeouts or self.timeouts
+        )
+        stream = bool(getattr(call.request, "stream", False))
+        translation = out.translation
+        assert isinstance(translation, ChatTranslation | EmbedTranslation)
+        return GeminiResponse(upstream, translation, stream)
 
     def outbound(self, call: Call) -> Outbound:
         model = call.upstream_model

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ ENV = {"GEMINI_TEST_KEY": KEY, "GEMINI_WRONG_KEY": "not-the-key"}
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hi"}]
 ANSWER = "".join(WORDS[:5])
 OPENAI_ANSWER = "The fake upstream answers every"  # FakeUpstream, 5 words
+SLACK = 3.0  # loose upper bound added to expected durations (the machine is shared)
 QUICK = "{ retries = 1, backoff_s = 0.05, jitter = 0, budget_s = 5 }"
 LOOKUP = {
     "type": "function",
@@ -52,6 +54,7 @@ def config(g: GeminiUpstream, o: FakeUpstream, sqlite_path: Path | None = None) 
             ("gem-prefixed", "models/gemini-2.5-pro"),
             ("gem-errors", "gemini-2.5-flash"),
             ("gem-429", "gemini-2.5-flash"),
+            ("gem-429-short", "gemini-2.5-flash"),
             ("gem-stream", "gemini-2.5-flash"),
             ("gem-embed", "text-embedding-004"),
         ]
@@ -102,6 +105,10 @@ fallbacks = ["oa-backup"]
 [[models]]
 name = "oa-backup"
 deployments = [{{ provider = "oa", model = "gpt-4o" }}]
+[[models]]
+name = "gem-429-budget"
+retry = {{ retries = 2, backoff_s = 0.05, jitter = 0, budget_s = 0.5 }}
+deployments = [{gem}]
 {storage}"""
     )
 
@@ -320,15 +327,28 @@ def test_wrong_upstream_key_is_the_gateways_problem(sdk: openai.OpenAI, g: Gemin
     assert caught.value.code == "upstream_auth_failed"
 
 
-def test_429_is_retried(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
-    """RESOURCE_EXHAUSTED is a 429: retried after the backoff, then answered."""
+def test_429_is_retried_after_gemini_retry_delay(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
+    """RESOURCE_EXHAUSTED is a 429 whose RetryInfo (retryDelay 1s) is waited, then retried."""
     g.fail_next(Fault.error(429))
+    start = time.monotonic()
     raw = sdk.chat.completions.with_raw_response.create(model="gem-429", messages=HI)
+    assert 1.0 <= time.monotonic() - start < 1.0 + SLACK
     assert raw.parse().choices[0].message.content == ANSWER
     assert [a.split(":")[-1] for a in raw.headers["x-fastgw-attempts"].split(", ")] == [
         "429",
         "200",
     ]
+
+
+def test_429_past_the_budget_answers_with_gemini_retry_delay(
+    sdk: openai.OpenAI, g: GeminiUpstream
+) -> None:
+    """A wait past the retry budget is not waited: the client gets the 429 at once with
+    Gemini's retryDelay as its Retry-After."""
+    g.fail_next(Fault.error(429))
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk.chat.completions.create(model="gem-429-budget", messages=HI)
+    assert caught.value.response.headers["retry-after"] == "1" and len(g.requests) == 1
 
 
 def test_503_is_retried_then_fails_over_to_openai(

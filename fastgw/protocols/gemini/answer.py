@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from ..openai.translate import ChunkWriter, completion_body, error_answer
-from .errors import error_answer_of
+from .errors import error_answer_of, retry_after
 from .mapping import blocked_message, call_seed, finish_reason, usage_of
 from .stream import GeminiStream
 from .wire import GenerateContentResponse, decode_response
@@ -77,7 +77,7 @@ def completion_of(
 class ChatTranslation:
     """One chat call's way back from Gemini (``fastgw.providers.translated.Translation``)."""
 
-    __slots__ = ("created", "id", "include_usage", "model", "seed")
+    __slots__ = ("created", "id", "include_usage", "model", "retry_after", "seed")
 
     def __init__(self, request_id: str, model: str, created: int, include_usage: bool) -> None:
         self.id = f"chatcmpl-{request_id}"
@@ -85,9 +85,12 @@ class ChatTranslation:
         self.created = created
         self.include_usage = include_usage
         self.seed = call_seed(request_id)
+        self.retry_after: bytes | None = None  # a 429's RetryInfo, once answer() read it
 
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
         if status != 200:
+            if status == 429:
+                self.retry_after = retry_after(body)
             return error_answer_of(status, body)
         try:
             answer = decode_response(body)

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from ..openai.translate import Embeddings, embedding_body, error_answer
-from .errors import error_answer_of
+from .errors import error_answer_of, retry_after
 from .wire import decode_embeddings
 
 _encode = msgspec.json.Encoder().encode
@@ -40,15 +40,18 @@ def embed_body(request: Embeddings, model: str) -> bytes:
 class EmbedTranslation:
     """One embeddings call's way back (``fastgw.providers.translated.Translation``)."""
 
-    __slots__ = ("encoding_format", "estimate", "model")
+    __slots__ = ("encoding_format", "estimate", "model", "retry_after")
 
     def __init__(self, model: str, encoding_format: str, estimate: int) -> None:
         self.model = model
         self.encoding_format = encoding_format
         self.estimate = estimate  # the inputs' token estimate, used when Gemini says none
+        self.retry_after: bytes | None = None
 
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
         if status != 200:
+            if status == 429:
+                self.retry_after = retry_after(body)
             return error_answer_of(status, body)
         try:
             answer = decode_embeddings(body)

@@ -9,6 +9,8 @@ status name. Rules this module keeps:
   ``overloaded`` (503, retried); ``DEADLINE_EXCEEDED`` is ``timeout``.
 - ``INVALID_ARGUMENT`` saying the API key is not valid (how Gemini answers a wrong key) is
   ``auth``, so routing treats it as the gateway's credential problem.
+- A 429's ``google.rpc.RetryInfo.retryDelay`` (``"37s"``) is the wait Gemini asks for
+  (``retry_after``): Gemini sends no Retry-After header, so the provider offers it as one.
 - The message is Gemini's own, so a client sees what Google said.
 """
 
@@ -56,3 +58,22 @@ def error_answer_of(status: int, body: bytes) -> tuple[int, bytes]:
         return error_answer(status_kind(status), f"Gemini answered {status}: {text}")
     message = error.message or f"Gemini answered {status} {error.status}".strip()
     return error_answer(error_kind(error, status), message)
+
+
+def retry_after(body: bytes) -> bytes | None:
+    """The seconds a Gemini error body asks the client to wait (``RetryInfo.retryDelay``), as
+    a Retry-After header value, or None."""
+    try:
+        details = decode_error(body).error.details
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    for detail in details:
+        delay = detail.retry_delay
+        if detail.type.endswith("RetryInfo") and delay and delay.endswith("s"):
+            try:
+                seconds = float(delay[:-1])
+            except ValueError:
+                return None
+            if 0 <= seconds < 86400:
+                return f"{seconds:g}".encode()
+    return None

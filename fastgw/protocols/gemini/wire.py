@@ -49,10 +49,16 @@ class PromptFeedback(msgspec.Struct, rename="camel"):
     block_reason_message: str | None = None
 
 
+class ErrorDetail(msgspec.Struct):
+    type: str = msgspec.field(default="", name="@type")
+    retry_delay: str | None = msgspec.field(default=None, name="retryDelay")  # RetryInfo
+
+
 class Error(msgspec.Struct):
     code: int = 0
     message: str = ""
     status: str = ""
+    details: list[ErrorDetail] = []
 
 
 class GenerateContentResponse(msgspec.Struct, rename="camel"):
