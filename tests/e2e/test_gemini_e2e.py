@@ -7,7 +7,10 @@ arrives as OpenAI would shape it."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -443,3 +446,68 @@ def test_usage_log_records_gemini_tokens_and_cost(
         )
     ]
     assert rows[0][3] > 0
+
+
+NODE = shutil.which("node")
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+NODE_SCRIPT = """
+import OpenAI from "openai";
+const client = new OpenAI({
+  baseURL: process.env.FASTGW_BASE_URL, apiKey: process.env.FASTGW_API_KEY, maxRetries: 0,
+});
+const hi = [{ role: "user", content: "hi" }];
+const plain = await client.chat.completions.create({ model: "gem", messages: hi });
+const stream = await client.chat.completions.create({
+  model: "gem-stream", messages: hi, stream: true,
+  tools: [TOOL], tool_choice: "required", stream_options: { include_usage: true },
+});
+const pieces = []; let name = null; let signature = null; let usage = null;
+for await (const chunk of stream) {
+  if (chunk.usage) usage = chunk.usage;
+  for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) {
+    if (call.function?.name) {
+      name = call.function.name;
+      signature = call.extra_content?.google?.thought_signature;
+    }
+    if (call.function?.arguments) pieces.push(call.function.arguments);
+  }
+}
+let failed = null;
+try { await client.chat.completions.create({ model: "gem-badkey", messages: hi }); }
+catch (e) { failed = { status: e.status, code: e.code }; }
+const text = plain.choices[0].message.content;
+console.log(JSON.stringify({ text, name, signature, pieces, usage, failed }));
+"""
+
+
+@pytest.mark.node
+@pytest.mark.skipif(NODE is None, reason="node is not on PATH")
+@pytest.mark.skipif(
+    not (NODE_DIR / "node_modules" / "openai").is_dir(),
+    reason="the openai npm package is missing: run `cd tests/node && npm install`",
+)
+def test_node_sdk_plain_streamed_tool_call_and_error(gw: GatewayProcess, g: GeminiUpstream) -> None:
+    """The openai npm package sees Gemini's answer, a streamed tool call in several argument
+    deltas with its thought signature, the usage chunk, and the auth failure as a 502."""
+    assert NODE is not None
+    env = {**os.environ, "FASTGW_BASE_URL": gw.base_url + "/v1", "FASTGW_API_KEY": DEV_KEY}
+    script = NODE_SCRIPT.replace("TOOL", json.dumps(LOOKUP))
+    done = subprocess.run(
+        [NODE, "--input-type=module", "-"],
+        input=script,
+        cwd=NODE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["text"] == ANSWER
+    assert seen["name"] == "lookup" and seen["signature"]
+    assert len(seen["pieces"]) >= 2 and set(json.loads("".join(seen["pieces"]))) == set(
+        LOOKUP["function"]["parameters"]["properties"]  # type: ignore[index]
+    )
+    assert seen["usage"]["prompt_tokens"] > 0
+    assert seen["failed"] == {"status": 502, "code": "upstream_auth_failed"}
