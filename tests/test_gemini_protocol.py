@@ -125,6 +125,27 @@ def test_tool_calls_and_results_round_trip_with_thought_signature() -> None:
     ]
 
 
+def test_unsigned_tool_calls_get_googles_skip_value_on_the_first_call_only() -> None:
+    """Tool calls without a signature (another provider's, or a client that dropped
+    extra_content) carry Google's documented skip value on each message's first call."""
+    calls = [
+        {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        for i in range(2)
+    ]
+    body = gemini(
+        {
+            "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": "Looking.", "tool_calls": calls},
+            ]
+        }
+    )
+    parts = body["contents"][1]["parts"]
+    assert parts[0] == {"text": "Looking."}
+    assert parts[1]["thoughtSignature"] == "skip_thought_signature_validator"
+    assert "thoughtSignature" not in parts[2]
+
+
 def test_unknown_tool_call_id_and_bad_arguments_are_400s() -> None:
     """A tool result with no matching call, or arguments that are not a JSON object, is
     refused naming messages."""

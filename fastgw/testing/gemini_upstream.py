@@ -18,8 +18,9 @@ How it answers (deterministically, so tests can assert):
   first allowed name, else the first declaration) or, in ``AUTO`` (the default), when the
   last turn is the user's and holds no ``functionResponse``; its ``args`` fit the
   declaration's JSON schema. The first function call part carries a ``thoughtSignature``;
-  a later request whose model turn sends a function call back without a signature this fake
-  issued gets Gemini 3's 400 (``strict_signatures``).
+  a later request whose current turn (the steps after the last user text) sends a function
+  call back without a signature this fake issued, or one of Google's documented
+  ``SKIP_SIGNATURES``, gets Gemini 3's 400 (``strict_signatures``).
 - ``thinkingConfig.includeThoughts`` adds a thought part (``thought: true``) and
   ``thoughtsTokenCount``; ``responseMimeType: application/json`` answers JSON fitting
   ``responseJsonSchema``; ``stopSequences`` cut the text; ``maxOutputTokens`` below the
@@ -41,6 +42,8 @@ from .upstream import FakeUpstream, Fault, RecordedRequest, _Connection
 
 _encode = msgspec.json.Encoder().encode
 WORDS = ("The", " fake", " Gemini", " answers", " every", " request", " the", " same")
+# the values Google documents for function calls it did not sign (a trace from another model)
+SKIP_SIGNATURES = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
 THOUGHT = "Let me think this through step by step."
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -215,10 +218,17 @@ class GeminiUpstream(FakeUpstream):
         for content in request["contents"]:
             if content.get("role") not in ("user", "model"):
                 return f"Please use a valid role: user, model. Got {content.get('role')!r}."
-            if content["role"] != "model" or not self.strict_signatures:
-                continue
+        if not self.strict_signatures:
+            return None
+        # Gemini 3 checks the current turn only: the steps after the last user text
+        turn = 0
+        for i, content in enumerate(request["contents"]):
+            if content["role"] == "user" and any("text" in p for p in content.get("parts") or ()):
+                turn = i
+        for content in request["contents"][turn:]:
             calls = [p for p in content.get("parts") or () if _get(p, "functionCall")]
-            if calls and _get(calls[0], "thoughtSignature") not in self.signatures:
+            signature = _get(calls[0], "thoughtSignature") if calls else None
+            if calls and signature not in self.signatures and signature not in SKIP_SIGNATURES:
                 return (
                     "Function call is missing a thought_signature in functionCall parts. "
                     "This is required for tools to work correctly."

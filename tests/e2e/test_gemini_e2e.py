@@ -209,7 +209,8 @@ def test_multi_turn_tools_carry_the_thought_signature_back(
 ) -> None:
     """Turn 1 answers a tool call with extra_content.google.thought_signature; the client
     sends the assistant message back as received with the tool's result; the fake accepts
-    turn 2 only with that signature on the functionCall part; without it Gemini's 400."""
+    turn 2 only with that signature on the functionCall part. A client that drops
+    extra_content gets Google's documented skip value sent instead, not Gemini's 400."""
     messages: list[Any] = [{"role": "user", "content": "Where is it?"}]
     first = sdk.chat.completions.create(model="gem", messages=messages, tools=[LOOKUP])  # type: ignore[list-item]
     message = first.choices[0].message
@@ -229,9 +230,34 @@ def test_multi_turn_tools_carry_the_thought_signature_back(
         {"functionResponse": {"name": "lookup", "response": {"found": True}}}
     ]
     del messages[1]["tool_calls"][0]["extra_content"]
-    with pytest.raises(openai.BadRequestError) as caught:
-        sdk.chat.completions.create(model="gem", messages=messages, tools=[LOOKUP])  # type: ignore[list-item]
-    assert "thought_signature" in caught.value.message
+    third = sdk.chat.completions.create(model="gem", messages=messages, tools=[LOOKUP])  # type: ignore[list-item]
+    assert third.choices[0].message.content == ANSWER
+    sent = g.requests[-1].json()["contents"]
+    assert sent[1]["parts"][0]["thoughtSignature"] == "skip_thought_signature_validator"
+
+
+def test_failover_mid_conversation_keeps_tools_working(
+    sdk: openai.OpenAI, g: GeminiUpstream, o: FakeUpstream
+) -> None:
+    """A tool call answered by the OpenAI deployment (no signature) continues on Gemini."""
+    messages: list[Any] = [
+        {"role": "user", "content": "Where is it?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_oa",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_oa", "content": "found"},
+    ]
+    o.fail_next(Fault.error(500))
+    completion = sdk.chat.completions.create(model="oa-then-gem", messages=messages, tools=[LOOKUP])  # type: ignore[list-item]
+    assert completion.choices[0].message.content == ANSWER and len(g.requests) == 1
 
 
 class City(pydantic.BaseModel):

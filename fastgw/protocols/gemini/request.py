@@ -6,7 +6,11 @@ Rules this module keeps:
   user turn, named after the earlier assistant tool call with its id; consecutive turns of
   one role are merged (Gemini wants user and model turns in turn).
 - An assistant tool call carries its ``extra_content.google.thought_signature`` back as the
-  part's ``thoughtSignature`` (Gemini validates it on the next turn). ``reasoning_content``
+  part's ``thoughtSignature`` (Gemini 3 validates it on the first function call of each
+  step). When a message's first tool call has none (the client dropped ``extra_content``,
+  or an earlier turn was answered by another provider after a failover), it gets
+  ``SKIP_SIGNATURE``, the value Google documents for traces it did not sign, rather than
+  Gemini's 400. ``reasoning_content``
   is not sent back: Gemini reads thoughts from the signatures only.
 - Images: a data: URL becomes ``inlineData``; an http(s) or gs:// URL becomes ``fileData``
   with a mime type guessed from the extension. The gateway never fetches a client's URL
@@ -30,6 +34,7 @@ from ...errors import InvalidRequest
 from ..openai.translate import Chat, ChatMessage, ToolCall, refuse_n
 
 MAX_STOP_SEQUENCES = 5
+SKIP_SIGNATURE = "skip_thought_signature_validator"  # Google's thought-signatures FAQ
 # reasoning_effort -> thinkingBudget (tokens), the budgets Google's OpenAI-compatible endpoint
 # documents for Gemini 2.5 (none turns thinking off where the model allows it)
 THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -94,9 +99,12 @@ def _contents(messages: list[ChatMessage]) -> tuple[list[dict[str, Any]], list[d
             parts: list[dict[str, Any]] = [
                 {"text": text} for text in _texts(message.content, role) if text
             ]
-            for call in message.tool_calls or ():
+            for i, call in enumerate(message.tool_calls or ()):
                 names[call.id] = call.function.name
-                parts.append(_function_call(call))
+                part = _function_call(call)
+                if i == 0 and "thoughtSignature" not in part:
+                    part["thoughtSignature"] = SKIP_SIGNATURE
+                parts.append(part)
             if parts:
                 _add(contents, "model", parts)
         elif role in ("tool", "function"):
