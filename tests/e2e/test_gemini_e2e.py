@@ -164,6 +164,23 @@ def test_plain_chat(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
     assert body["generationConfig"] == {"temperature": 0.3}
 
 
+def test_cached_tokens_reach_prompt_tokens_details(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
+    """cachedContentTokenCount is OpenAI's cached_tokens, in a plain answer and a stream."""
+    g.cached_tokens = 40
+    try:
+        plain = sdk.chat.completions.create(model="gem", messages=HI)
+        chunks = list(
+            sdk.chat.completions.create(
+                model="gem-stream", messages=HI, stream=True, stream_options={"include_usage": True}
+            )
+        )
+    finally:
+        g.cached_tokens = 0
+    for usage in (plain.usage, chunks[-1].usage):
+        assert usage and usage.prompt_tokens_details
+        assert usage.prompt_tokens_details.cached_tokens == 40 and usage.prompt_tokens > 40
+
+
 def test_model_given_as_models_slash_name(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
     sdk.chat.completions.create(model="gem-prefixed", messages=HI)
     assert g.requests[-1].path == "/v1beta/models/gemini-2.5-pro:generateContent"
@@ -463,15 +480,11 @@ def test_usage_log_records_gemini_tokens_and_cost(
     rows = db.execute(
         "SELECT provider, prompt_tokens, completion_tokens, cost_usd FROM usage"
     ).fetchall()
-    assert rows == [
-        (
-            "gem",
-            completion.usage.prompt_tokens,
-            completion.usage.completion_tokens,
-            pytest.approx(rows[0][3]),
-        )
-    ]
-    assert rows[0][3] > 0
+    usage = completion.usage
+    # gemini-2.5-flash in the shipped price table: $0.30 in, $2.50 out per million tokens
+    cost = (usage.prompt_tokens * 0.30 + usage.completion_tokens * 2.50) / 1e6
+    assert rows == [("gem", usage.prompt_tokens, usage.completion_tokens, pytest.approx(cost))]
+    assert usage.completion_tokens_details and usage.completion_tokens_details.reasoning_tokens
 
 
 NODE = shutil.which("node")
