@@ -73,6 +73,16 @@ base_url = "{g.base_url}"
 api_key_env = "GEMINI_TEST_KEY"
 headers = {{ "X-Team" = "search" }}
 
+[providers.vertex]
+type = "gemini"
+base_url = "{g.root_url}/v1/projects/my-project/locations/us-central1/publishers/google"
+api_key_env = "GEMINI_TEST_KEY"
+api_key_header = "authorization"
+
+[[models]]
+name = "vertex"
+deployments = [{{ provider = "vertex", model = "gemini-2.5-flash" }}]
+
 [providers.gembad]
 type = "gemini"
 base_url = "{g.base_url}"
@@ -162,6 +172,17 @@ def test_plain_chat(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
     body = rec.json()
     assert body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert body["generationConfig"] == {"temperature": 0.3}
+
+
+def test_vertex_style_base_url_with_a_bearer_token(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
+    """A Vertex AI publisher base URL and api_key_header = "authorization" fit."""
+    assert sdk.chat.completions.create(model="vertex", messages=HI).choices[0].message.content
+    rec = g.requests[-1]
+    assert rec.path == (
+        "/v1/projects/my-project/locations/us-central1/publishers/google"
+        "/models/gemini-2.5-flash:generateContent"
+    )
+    assert rec.headers["authorization"] == f"Bearer {KEY}" and "x-goog-api-key" not in rec.headers
 
 
 def test_cached_tokens_reach_prompt_tokens_details(sdk: openai.OpenAI, g: GeminiUpstream) -> None:
