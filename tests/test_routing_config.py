@@ -147,3 +147,22 @@ def test_readme_routing_example_is_valid() -> None:
     (main, *_) = config.models
     assert main.fallbacks == ["gpt-4o-mini"] and main.context_fallbacks == ["gpt-4.1"]
     assert deployment_names(main) == ["azure", "openai"]
+
+
+def test_readme_all_providers_example_loads() -> None:
+    """The README's four-provider example (one public name, a fallback) loads as written."""
+    from pathlib import Path
+
+    from fastgw.config import BedrockProvider
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("All four behind one public name, with a fallback:", 1)[1]
+    text = example.split("```toml\n", 1)[1].split("```", 1)[0]
+    names = ("OPENAI", "ANTHROPIC", "GEMINI", "COHERE")
+    env = {f"{name}_API_KEY": "k" for name in names}
+    env |= {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"}
+    config = parse_config(text, "README.md", env)
+    assistant = config.models[0]
+    assert deployment_names(assistant) == ["anthropic", "gemini", "bedrock", "cohere"]
+    assert assistant.fallbacks == ["assistant-backup"]
+    assert isinstance(config.providers["bedrock"], BedrockProvider)
