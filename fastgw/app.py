@@ -24,7 +24,7 @@ from typing import Any
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
-from . import _core, admin, reload
+from . import _core, admin, inbound, reload
 from .admin.context import AdminContext
 from .config import Config, ConfigError, load_config
 from .drain import SHUTTING_DOWN
@@ -123,16 +123,28 @@ def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str
     table["/metrics"] = ("GET", partial(_metrics, pipes))
     table["/admin/"] = (ANY_METHOD, partial(admin.handle, admin_context))
     table["/models/"] = ("GET", partial(_model, pipes))
+    prefixes: list[tuple[str, tuple[str, Handler]]] = []
+    for module in inbound.MODULES:  # the Anthropic Messages and Responses APIs
+        for path, method, handler in module.routes(pipes):
+            for prefix in ("/v1", ""):
+                table[prefix + path] = (method, handler)
+                if path.endswith("/"):
+                    prefixes.append((prefix + path, (method, handler)))
+    pipes.prefix_routes = tuple(prefixes)
     return table
 
 
-def _handler_for(table: dict[str, tuple[str, Handler]], path: str) -> tuple[str, Handler] | None:
+def _handler_for(pipes: Pipelines, path: str) -> tuple[str, Handler] | None:
     """The (method, handler) of a path that is not in the table as it is: a prefix
-    (``/admin/``, a model's card), else None."""
+    (``/admin/``, a model's card, an inbound API's ``/responses/{id}``), else None."""
+    table = pipes.routes
     if path.startswith("/v1/models/") or path.startswith("/models/"):
         return table["/models/"]
     if path.startswith("/admin/"):
         return table["/admin/"]
+    for prefix, route in pipes.prefix_routes:
+        if path.startswith(prefix):
+            return route
     return None
 
 
@@ -273,7 +285,7 @@ class Gateway:
         in_flight = runtime.drain.in_flight
         in_flight[task] = ex
         try:
-            route = pipes.routes.get(scope.path) or _handler_for(pipes.routes, scope.path)
+            route = pipes.routes.get(scope.path) or _handler_for(pipes, scope.path)
             if route is None:
                 raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
             method, handler = route

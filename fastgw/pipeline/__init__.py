@@ -100,8 +100,10 @@ class Pipelines:
             )
             for endpoint, cls in ENDPOINTS.items()
         }
-        #: path -> (method, handler): filled by the application (``fastgw.app.routes``)
+        #: path -> (method, handler): filled by the application (``fastgw.app.routes``), with
+        #: the prefixes of inbound APIs' paths (``/v1/responses/``)
         self.routes: dict[str, tuple[str, Handler]] = {}
+        self.prefix_routes: tuple[tuple[str, tuple[str, Handler]], ...] = ()
 
     def _model_pipeline(self, endpoint: str, model: ModelConfig) -> ModelPipeline:
         response = self._response_stages(endpoint, model)
