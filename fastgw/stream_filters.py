@@ -12,11 +12,16 @@ Rules this module keeps:
   a changed one) to pass it on, ``None`` to leave it out. It sees events after the secrets
   were scrubbed and before the gateway's own accounting (the relay's framer) sees them, so
   usage and finish reasons are read from what the client receives.
+- A filter only ever sees events whose data is ``[DONE]`` or JSON (or empty). The first event
+  whose data is not is passed on as it is, unfiltered, and the chain stops there (``feed``
+  returns nothing more): the relay's framer, which validates what the client would receive,
+  then ends the stream with an error event in its place.
 - Events are written back in SSE form (``event:`` line unless it is a plain message, one
   ``data:`` line per line of data, a blank line): a filtered stream's bytes can differ from
   the upstream's in line endings and field order, never in the events' data.
-- An incomplete last event when the upstream ends is passed on as received, as the relay
-  does without filters. Each event is bounded by ``protocols.sse.MAX_EVENT_BYTES``.
+- An incomplete last event when the upstream ends is handed back by ``rest`` as received;
+  the relay's framer holds it and never sends it, as without filters. Each event is bounded
+  by ``protocols.sse.MAX_EVENT_BYTES``.
 - Cost, only when filters are configured: one parse of every chunk and one write per event.
 """
 
@@ -24,7 +29,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ._core import is_json
 from .protocols.sse import Event, SSEParser
+
+_DONE = b"[DONE]"
 
 
 class StreamFilter(Protocol):
@@ -43,16 +51,25 @@ def encode_event(event: Event) -> bytes:
 class FilterChain:
     """The filters of one stream, over its chunks."""
 
-    __slots__ = ("_filters", "_parser")
+    __slots__ = ("_filters", "_parser", "stopped")
 
     def __init__(self, filters: tuple[StreamFilter, ...]) -> None:
         self._filters = filters
         self._parser = SSEParser()
+        self.stopped = False  # an event that is not JSON went by: nothing more is filtered
 
     def feed(self, chunk: bytes) -> bytes:
-        """The bytes to send for ``chunk``: its complete events, filtered (may be empty)."""
+        """The bytes to send for ``chunk``: its complete events, filtered (may be empty), up
+        to and with an event that is not JSON (unfiltered; see the module rules)."""
+        if self.stopped:
+            return b""
         out = []
         for event in self._parser.feed(chunk):
+            data = event.data
+            if data and data != _DONE and not is_json(data):
+                self.stopped = True
+                out.append(encode_event(event))
+                break
             kept: Event | None = event
             for stage in self._filters:
                 kept = stage.event(event)
@@ -65,4 +82,4 @@ class FilterChain:
 
     def rest(self) -> bytes:
         """An incomplete last event, as received (the upstream ended mid-event)."""
-        return self._parser.held()
+        return b"" if self.stopped else self._parser.held()
