@@ -1,11 +1,11 @@
 """Stream filters: stages that see a stream's events, one at a time (sans-IO).
 
 A model's pipeline may hold a tuple of stream filters (``Pipelines._stream_filters``); with
-none, which is every config today, the relay forwards upstream bytes as received (zero
-copy). With some, ``FilterChain`` splits the upstream bytes into SSE events
-(``fastgw.protocols.sse.SSEParser``), hands each event to every filter in order, and writes
-back what they return. Output guardrails, PII masking and translation from another
-protocol's stream plug in here.
+none, which is every config today, the relay forwards upstream bytes as received (zero copy
+for chunks of whole, valid events: ``fastgw.relay``). With some, ``FilterChain`` splits the
+upstream bytes into SSE events (``fastgw.protocols.sse.SSEParser``), hands each event to
+every filter in order, and writes back what they return. Output guardrails, PII masking
+and translation from another protocol's stream plug in here.
 
 Rules this module keeps:
 - A filter is an object with ``event(event) -> Event | None``: return the event (the same or

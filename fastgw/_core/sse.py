@@ -1,8 +1,9 @@
 """Server-Sent Events framing for relayed LLM streams.
 
 Rules this module keeps:
-- ``feed`` never changes or re-encodes the bytes it watches: the relay forwards upstream
-  chunks as received and feeds the same chunks here (``relay``, below, is the exception).
+- ``feed`` only watches: it never changes or re-encodes the bytes it is given. The relay
+  calls ``relay`` (below), which hands a chunk of whole, valid events back as the same bytes
+  object, so the common case still goes out as received.
 - Events are split on blank lines across arbitrary chunk boundaries; CRLF and CR line endings
   are folded to LF first (only when a CR is present, so the common case copies nothing). A
   chunk that ends in CR has ended a line; an LF opening the next chunk completes that CRLF and
