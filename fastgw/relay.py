@@ -1,14 +1,24 @@
 """Relaying an upstream SSE stream to the client.
 
 Rules this module keeps:
-- Upstream chunks are sent on as received, never joined or re-encoded; the SSE framer watches
-  the same bytes for ``[DONE]``, ``finish_reason``, usage and error events (with
-  ``strip_usage``, below, chunks go out as whole events).
+- Every upstream event is validated before it is sent on (``SSEFramer.relay``): its data must
+  be ``[DONE]`` or JSON. An event that is not never reaches the client: the events before it
+  go out, the upstream is let go, and the stream ends with an SSE ``error`` event
+  (``UpstreamProtocolError``) and no ``[DONE]``; nothing is cached.
+- Upstream chunks that hold whole, valid events are sent on as received, never joined or
+  re-encoded (the framer hands the same bytes object back); the framer watches them for
+  ``[DONE]``, ``finish_reason``, usage and error events. Only an incomplete last event is held
+  until it completes (the chunk's complete events go out without it), and CR line endings
+  are folded to LF.
+- The client never sees half an event: an incomplete event still held when the stream ends
+  (a cut, a stall, an upstream that ended mid-event) is dropped, so the error event that
+  follows starts on an event boundary.
 - A stream never ends looking complete when it is not: an upstream failure after the headers
-  went out (a cut, a stall past the idle timeout, a protocol error) ends it with an SSE
-  ``error`` event and no ``[DONE]``. A single-choice stream that ended cleanly after a
-  ``finish_reason`` but without ``[DONE]`` is finalised with ``[DONE]``; one that ended before
-  any ``finish_reason``, or a several-choice stream without ``[DONE]``, gets an error event.
+  went out (a cut, a stall past the idle timeout, a protocol error, an event that is not
+  JSON) ends it with an SSE ``error`` event and no ``[DONE]``. A single-choice stream that
+  ended cleanly after a ``finish_reason`` but without ``[DONE]`` is finalised with
+  ``[DONE]``; one that ended before any ``finish_reason``, mid-event, or a several-choice
+  stream without ``[DONE]``, gets an error event.
 - Chunks are pushed from the upstream protocol's callback (``Response.pump``): Granian's
   ``send_bytes`` is synchronous (it queues to the connection and returns an awaitable that
   is already settled), so a chunk goes out without a loop iteration, a future or a timer
@@ -22,10 +32,11 @@ Rules this module keeps:
   else the prompt estimate and the completion counted from the text relayed
   (``fastgw.tokens.estimate_streamed``), set even when the client went away mid-answer.
 - With ``strip_usage`` (the gateway asked the upstream for usage the client did not ask
-  for) chunks go through ``SSEFramer.relay``: the usage-only event is left out, an
-  incomplete event is held until it completes; otherwise a chunk goes out as received.
+  for) the framer also leaves the usage-only event out.
 - With a ``redactor`` every chunk is scrubbed of the configured secrets before anything else
   sees it (``fastgw.redact``: an upstream error event may quote the request's headers).
+  Stream filters come next (``fastgw.stream_filters``, which validate before a filter sees an
+  event), the framer last: it validates and accounts for what the client receives.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from .tokens import estimate_request, estimate_streamed
 from .wire import ChatRequest, CompletionRequest, decode_usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
+INVALID_EVENT = "The upstream sent a stream event whose data is not JSON."
 
 
 def send_now(transport: Any, chunk: bytes) -> bool:
@@ -96,41 +108,35 @@ async def relay_stream(
     scrubber = StreamScrubber(redactor) if redactor is not None else None
 
     def forward(chunk: bytes) -> bool:
-        if ex.ttft is None:
-            ex.ttft = time.perf_counter() - start
-        framer.feed(chunk)
-        return send_now(transport, chunk)
-
-    def forward_stripped(chunk: bytes) -> bool:
+        """Send what of ``chunk`` may go; False to stop the upstream (the client went away,
+        or an event was not JSON: ``framer.invalid_payload`` says which)."""
         if ex.ttft is None:
             ex.ttft = time.perf_counter() - start
         out = framer.relay(chunk)
-        return send_now(transport, out) if out else True
+        if out and not send_now(transport, out):
+            return False
+        return framer.invalid_payload is None
 
-    send = forward_stripped if strip_usage else forward
-
+    send = forward
     chain = FilterChain(filters) if filters else None
     if chain is not None:
-        unfiltered = send
 
         def send(chunk: bytes) -> bool:
             out = chain.feed(chunk)
-            return unfiltered(out) if out else True  # nothing whole yet, or left out
+            return forward(out) if out else True  # nothing whole yet, or left out
 
     def forward_scrubbed(chunk: bytes) -> bool:
         chunk = scrubber.feed(chunk)  # type: ignore[union-attr]
         return send(chunk) if chunk else True  # all of it held back: it may open a secret
 
     def tail() -> bytes:
-        """What is left to send once the upstream ended: the scrubber's held bytes, and
-        with ``strip_usage`` an incomplete last event (sent as received)."""
+        """What is left to send once the upstream ended: the complete, valid events among
+        the scrubber's and the filters' held bytes. An incomplete last event stays held in
+        the framer (``pending``) and is never sent."""
         rest = scrubber.end() if scrubber is not None else b""
         if chain is not None:
             rest = chain.feed(rest) + chain.rest()
-        if not strip_usage:
-            framer.feed(rest)
-            return rest
-        return (framer.relay(rest) if rest else b"") + framer.held()
+        return framer.relay(rest) if rest else b""
 
     try:
         return await _relay(
@@ -164,9 +170,8 @@ async def _relay(
 ) -> list[bytes] | None:
     failure: GatewayError | None = None
     try:
-        if head and not forward(head):
-            raise RSGIProtocolClosed("the client went away mid-stream")
-        if not await upstream.pump(forward):
+        relayed = (not head or forward(head)) and await upstream.pump(forward)
+        if not relayed and framer.invalid_payload is None:  # else: an event was not JSON
             raise RSGIProtocolClosed("the client went away mid-stream")
     except GatewayError as exc:
         # Granian ends a stream response only when its transport is freed. A kept traceback
@@ -178,13 +183,14 @@ async def _relay(
             cut = ServiceUnavailable(
                 "The gateway is shutting down; the stream was cut.", code=SHUTTING_DOWN
             )
-            prefix = b"\n\n" if framer.pending else b""
-            with contextlib.suppress(RSGIProtocolClosed):
-                await transport.send_bytes(prefix + sse_error_event(cut))
+            with contextlib.suppress(RSGIProtocolClosed):  # never after half an event: none sent
+                await transport.send_bytes(sse_error_event(cut))
         raise
     rest = tail()
     if rest:
         await transport.send_bytes(rest)
+    if failure is None and framer.invalid_payload is not None:
+        failure = UpstreamProtocolError(INVALID_EVENT)
     clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
     if failure is None and not framer.done and framer.error_payload is None:
         if choices == 1 and framer.finish_reason is not None and not framer.pending:
@@ -195,8 +201,7 @@ async def _relay(
             )
     if failure is not None:
         ex.error = failure.code
-        prefix = b"\n\n" if framer.pending else b""
-        await transport.send_bytes(prefix + sse_error_event(failure))
+        await transport.send_bytes(sse_error_event(failure))  # an incomplete event was held
     elif framer.error_payload is not None:
         ex.error = "upstream_stream_error"
     if clean and failure is None and framer.error_payload is None:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastgw._core
+from tests.twins import twin
 
 # -- a realistic OpenAI chat stream with include_usage ------------------------------------------
 
@@ -486,3 +487,262 @@ def test_text_length_twins_agree_on_any_bytes(pieces: list[bytes]) -> None:
     except ImportError:
         pytest.skip("the compiled core is not built")
     assert compiled(payload) == pure
+
+
+# -- validation: every event's data is [DONE] or JSON ------------------------------------------
+
+BAD = b'data: {"choices":[{"index":0,"delta":{"content":"half\n\n'  # a chunk cut mid-string
+BAD_DATA = BAD[6:-2]
+BEFORE = ROLE + WORDS[0] + KEEPALIVE  # what a stream with BAD after it relays
+BROKEN = BEFORE + BAD + WORDS[1] + FINISH + USAGE + DONE
+
+
+@pytest.fixture(scope="module", params=["python", "cython"])
+def sse(request: pytest.FixtureRequest) -> Any:
+    """Each twin's module (``is_json``); the compiled one is skipped when not built."""
+    return twin("sse", request.param)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a":[1,-2.5e3,true,false,null,"x\\u00e9\\n\\"\\\\\\/"]}',
+        b'"\\ud83d\\ude00"',  # a surrogate pair
+        b"1e400",  # out of a double's range, but JSON
+        b" \t\n[]\n ",
+        '{"c":"caf\u00e9 \u2615"}'.encode(),
+        b"[" * 200 + b"]" * 200,
+        USAGE_DATA,
+    ],
+    ids=["values", "pair", "big-number", "whitespace", "utf8", "nested", "usage"],
+)
+def test_is_json_accepts_json(sse: Any, payload: bytes) -> None:
+    """Any one JSON text in UTF-8 passes, whatever its values."""
+    assert sse.is_json(payload) is True
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a":[1,2',
+        b'{"a":"abc',
+        b'{"a":1} x',
+        b'{"a":1}{"b":2}',
+        b'{"a":"\\x41"}',
+        b'{"a":"\\u12G4"}',
+        b'{"a":"\\ud800"}',
+        b'{"a":"\\udc00"}',
+        b'{"a":"\\ud800x"}',
+        b'{"a":NaN}',
+        b'{"a":-Infinity}',
+        b'{"a":"x\ny"}',
+        b"{'a':1}",
+        b'{"a":1,}',
+        b'{"a":01}',
+        b"   ",
+        b"hello",
+        b"[DONE] ",
+        b'{"a":"\xff"}',
+        b'{"a":"\xc0\xaf"}',
+        b'{"a":"\xed\xa0\x80"}',
+        b"\xef\xbb\xbf{}",
+        b"[" * 5000 + b"]" * 5000,
+    ],
+    ids=[
+        "truncated-object",
+        "truncated-string",
+        "trailing-garbage",
+        "two-values",
+        "invalid-escape",
+        "invalid-unicode-escape",
+        "lone-high-surrogate",
+        "lone-low-surrogate",
+        "high-surrogate-then-char",
+        "nan",
+        "infinity",
+        "raw-newline-in-string",
+        "single-quotes",
+        "trailing-comma",
+        "leading-zero",
+        "whitespace-only",
+        "plain-text",
+        "done-with-trailing-space",
+        "invalid-utf8",
+        "overlong-utf8",
+        "utf8-encoded-surrogate",
+        "bom",
+        "nested-too-deep",
+    ],
+)
+def test_is_json_rejects_what_is_not(sse: Any, payload: bytes) -> None:
+    """Malformed JSON, non-JSON literals, several values, text that is not UTF-8 and nesting
+    past the parser's limit all fail (never an exception)."""
+    assert sse.is_json(payload) is False
+
+
+_JSON_PIECES = [b'"', b"\\", b"u", b"d800", b"dc00", b"00e9", b":", b",", b"{", b"}", b"[", b"]"]
+_JSON_PIECES += [b"1", b"-", b"e", b".", b"null", b"NaN", b" ", b"\n", b"\xc3\xa9", b"\xff", b"a"]
+
+
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+@given(pieces=st.lists(st.sampled_from(_JSON_PIECES), max_size=30))
+def test_is_json_twins_agree_on_any_bytes(pieces: list[bytes]) -> None:
+    """The compiled and the pure validator answer the same on any bytes."""
+    payload = b"".join(pieces)
+    pure = twin("sse", "python").is_json(payload)
+    assert twin("sse", "cython").is_json(payload) is pure
+
+
+def test_relay_stops_at_an_event_that_is_not_json(Framer: Any) -> None:
+    """The events before an invalid one go out; it and everything after never do; the
+    framer records its data and stops: no [DONE], no usage or finish reason read past it."""
+    framer = Framer(collect=True)
+    assert framer.relay(BROKEN) == BEFORE
+    assert framer.invalid_payload == BAD_DATA
+    assert (framer.events, framer.done, framer.finish_reason, framer.usage_payload) == (
+        3,
+        False,
+        None,
+        None,
+    )
+    assert framer.payloads == [ROLE[6:-2], WORDS[0][6:-2]]
+    assert framer.pending is False and framer.held() == b""
+    assert framer.relay(DONE) == b"" and framer.feed(DONE) == 0 and not framer.done
+
+
+def test_feed_stops_at_an_event_that_is_not_json(Framer: Any) -> None:
+    """``feed`` validates too: it counts the events before the invalid one and no more."""
+    framer = Framer()
+    assert framer.feed(BROKEN) == 3
+    assert framer.invalid_payload == BAD_DATA and framer.done is False
+    assert framer.feed(FINISH) == 0 and framer.finish_reason is None
+
+
+def test_valid_events_come_back_uncopied(Framer: Any) -> None:
+    """A chunk of whole, valid events is relayed as the very same object, whatever it holds:
+    one event, several, comments, an upstream error event, non-ASCII text."""
+    framer = Framer()
+    for chunk in (ROLE, WORDS[0] + KEEPALIVE + WORDS[1], WORDS[2], ERROR_EVENT, USAGE + DONE):
+        assert framer.relay(chunk) is chunk
+    assert framer.invalid_payload is None and framer.error_payload is not None
+
+
+@pytest.mark.parametrize("stream", [STREAM, BROKEN], ids=["valid", "invalid"])
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+@pytest.mark.parametrize("strip", [False, True], ids=["as-is", "strip-usage"])
+def test_relay_validates_across_every_two_way_split(
+    Framer: Any, stream: bytes, eol: bytes, strip: bool
+) -> None:
+    """Cut anywhere, in any line ending: whole events only go out, the same ones as when
+    relayed in one piece (LF endings), up to the invalid event and never past it."""
+    data = _endings(stream, eol)
+    whole = Framer(strip_usage=strip)
+    expected = whole.relay(data)
+    assert expected == (BEFORE if stream is BROKEN else STRIPPED if strip else STREAM)
+    for cut in range(len(data) + 1):
+        framer = Framer(strip_usage=strip)
+        first, second = framer.relay(data[:cut]), framer.relay(data[cut:])
+        assert first + second == expected, cut
+        assert not first or first.endswith(b"\n\n"), cut
+        assert framer.invalid_payload == whole.invalid_payload, cut
+        assert framer.done == whole.done and framer.pending is False, cut
+
+
+@settings(max_examples=200, deadline=None, database=None, derandomize=True)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=len(BROKEN) * 2), max_size=30),
+    eol=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    at=st.integers(min_value=0, max_value=7),
+    bad=st.sampled_from(
+        [BAD, b"data: x\n\n", b"event: error\ndata: oops\n\n", b"data:\ndata:\n\n"]
+    ),
+)
+def test_relay_validates_under_any_split(
+    Framer: Any, cuts: list[int], eol: bytes, at: int, bad: bytes
+) -> None:
+    """An invalid event anywhere in the stream, any chunking, any line ending: exactly the
+    events before it reach the client, in whole events, and the framer stops on it."""
+    events = [ROLE, WORDS[0], KEEPALIVE, WORDS[1], WORDS[2], FINISH, USAGE, DONE]
+    data = _endings(b"".join([*events[:at], bad, *events[at:]]), eol)
+    framer = Framer()
+    out = b""
+    for chunk in _split(data, [c % (len(data) + 1) for c in cuts]):
+        sent = framer.relay(chunk)
+        assert not sent or sent.endswith(b"\n\n")
+        out += sent
+    assert out == b"".join(events[:at])
+    assert framer.invalid_payload is not None and framer.done is False
+
+
+def test_an_incomplete_event_is_held_not_judged(Framer: Any) -> None:
+    """Half an event is held (it cannot be validated yet): it goes out whole once it turns
+    out valid, and never if it turns out invalid."""
+    framer = Framer()
+    assert framer.relay(ROLE + FINISH[:40]) == ROLE
+    assert framer.pending and framer.held() == FINISH[:40] and framer.invalid_payload is None
+    assert framer.relay(FINISH[40:]) == FINISH
+    assert framer.relay(BAD[:20]) == b"" and framer.invalid_payload is None
+    assert framer.relay(BAD[20:] + DONE) == b""
+    assert framer.invalid_payload == BAD_DATA and not framer.done
+
+
+def test_a_stream_cut_mid_event_leaves_it_held(Framer: Any) -> None:
+    """An upstream that ends mid-event: the partial event is only ever held (the relay drops
+    it), even when what arrived of it would parse as JSON."""
+    framer = Framer()
+    assert framer.relay(ROLE + b'data: {"choices":[]}\n') == ROLE
+    assert framer.pending and framer.invalid_payload is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b": keep-alive\n\n",
+        b":\n\n",
+        b"id: 7\nretry: 100\n\n",
+        b"event: ping\n\n",
+        b"data:\n\n",
+        b"data: \n\n",
+        b"event: ping\ndata: {}\n\n",
+        b'event: error\ndata: {"error":\ndata: {"message":"x"}}\n\n',
+        b"data: [1,\ndata: 2]\n\n",
+        b"data: [DONE]\n\n",
+    ],
+    ids=[
+        "comment",
+        "bare-colon",
+        "fields-only",
+        "event-only",
+        "empty-data",
+        "space-data",
+        "named",
+        "error-multi-line",
+        "multi-line",
+        "done",
+    ],
+)
+def test_events_that_pass(Framer: Any, event: bytes) -> None:
+    """Events without data (comments, keep-alives, lone fields), an empty data line (a client
+    dispatches nothing), [DONE] and JSON over several data lines pass unchanged."""
+    framer = Framer()
+    assert framer.relay(event) is event
+    assert framer.invalid_payload is None
+
+
+@pytest.mark.parametrize(
+    ("event", "data"),
+    [
+        (b"event: error\ndata: upstream exploded\n\n", b"upstream exploded"),
+        (b'data: {"a":\ndata: }\n\n', b'{"a":\n}'),
+        (b"data:\ndata:\n\n", b"\n"),
+        (b"data: [DONE]x\n\n", b"[DONE]x"),
+        (b'data: {"a":1}\ndata: {"b":2}\n\n', b'{"a":1}\n{"b":2}'),
+    ],
+    ids=["error-event-text", "multi-line-broken", "two-empty-lines", "done-suffix", "two-values"],
+)
+def test_events_that_do_not_pass(Framer: Any, event: bytes, data: bytes) -> None:
+    """An error event is validated like any other; data lines are judged joined (two empty
+    ones are a newline a client would dispatch); [DONE] is only the exact literal."""
+    framer = Framer()
+    assert framer.relay(ROLE + event + DONE) == ROLE
+    assert framer.invalid_payload == data and framer.error_payload is None

@@ -1,7 +1,9 @@
 """Stream filters: the events of a stream pass through a model's filters in order.
 
 - ``FilterChain`` (byte literals): the same events out whatever the chunking; a filter can
-  change an event or leave it out; an incomplete last event is passed on as received.
+  change an event or leave it out; an incomplete last event is passed on as received; a
+  filter never sees an event whose data is not JSON: the chain passes it on unfiltered and
+  stops (the relay's framer ends the stream there).
 - The pipeline: no config builds a filter today, so every route keeps the zero-copy relay;
   a filter put on a model's route sees a real stream's events (the mock provider, in
   process): the client gets what the filter wrote, and the stream is still accounted
@@ -76,6 +78,49 @@ def test_an_incomplete_last_event_is_passed_on() -> None:
     chain = FilterChain((Upper(),))
     assert chain.feed(b'data: [DONE]\n\ndata: {"cut') == b"data: [DONE]\n\n"
     assert chain.rest() == b'data: {"cut'
+
+
+NOT_JSON = b'data: {"choices":[{"index":0,"delta":{"content":"half\n\n'
+
+
+@pytest.mark.parametrize("size", [1, 5, len(STREAM) + len(NOT_JSON) + 20])
+def test_an_event_that_is_not_json_is_not_filtered_and_stops_the_chain(size: int) -> None:
+    """Filters (here one that decodes the data) see the events before an invalid one only;
+    the invalid event is written back as it came, and nothing after it, whatever the
+    chunking."""
+    data = STREAM.replace(b"event: ping", NOT_JSON + b"event: ping")
+    chain = FilterChain((ShoutContent(),))
+    out = _run(chain, [data[i : i + size] for i in range(0, len(data), size)])
+    assert out == b'data: {"choices":[{"index":0,"delta":{"content":"HELLO"}}]}\n\n' + NOT_JSON
+    assert chain.stopped and chain.feed(b"data: [DONE]\n\n") == b"" and chain.rest() == b""
+
+
+class Seen:
+    """Records the events it is shown and passes them on."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def event(self, event: Event) -> Event | None:
+        self.events.append(event)
+        return event
+
+
+@pytest.mark.parametrize(
+    ("event", "seen"),
+    [
+        (b"data: [DONE]\n\n", Event("message", b"[DONE]")),
+        (b"data:\n\n", Event("message", b"")),
+        (b'event: error\ndata: {"error":{}}\n\n', Event("error", b'{"error":{}}')),
+    ],
+    ids=["done", "empty", "error-event"],
+)
+def test_done_and_empty_and_json_data_are_filtered(event: bytes, seen: Event) -> None:
+    """[DONE], an empty data line and JSON error events go to the filters as before."""
+    stage = Seen()
+    chain = FilterChain((stage,))
+    assert chain.feed(event) == encode_event(seen)
+    assert stage.events == [seen] and not chain.stopped
 
 
 def test_encode_event_writes_one_data_line_per_line() -> None:

@@ -29,7 +29,7 @@ try:  # all compiled or none: IMPLEMENTATION describes the whole core
     from .http1_c import Connection, UpstreamResponse
     from .jsonshape_c import check_shape
     from .needles_c import contains_any
-    from .sse_c import SSEFramer, text_length
+    from .sse_c import SSEFramer, is_json, text_length
 
     IMPLEMENTATION = "cython"
 except ImportError:  # asked for, or the build is missing (the startup log says which)
@@ -47,7 +47,7 @@ except ImportError:  # asked for, or the build is missing (the startup log says 
     from .http1 import Connection, UpstreamResponse
     from .jsonshape import check_shape
     from .needles import contains_any
-    from .sse import SSEFramer, text_length  # type: ignore[assignment]
+    from .sse import SSEFramer, is_json, text_length  # type: ignore[assignment]
 
     IMPLEMENTATION = "python" if _no_ext else "python (compiled build missing)"
 
@@ -67,6 +67,7 @@ __all__ = [
     "contains_any",
     "estimate_messages",
     "format_reset",
+    "is_json",
     "settle_ticket",
     "text_length",
 ]

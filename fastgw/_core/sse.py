@@ -1,8 +1,9 @@
 """Server-Sent Events framing for relayed LLM streams.
 
 Rules this module keeps:
-- ``feed`` never changes or re-encodes the bytes it watches: the relay forwards upstream
-  chunks as received and feeds the same chunks here (``relay``, below, is the exception).
+- ``feed`` only watches: it never changes or re-encodes the bytes it is given. The relay
+  calls ``relay`` (below), which hands a chunk of whole, valid events back as the same bytes
+  object, so the common case still goes out as received.
 - Events are split on blank lines across arbitrary chunk boundaries; CRLF and CR line endings
   are folded to LF first (only when a CR is present, so the common case copies nothing). A
   chunk that ends in CR has ended a line; an LF opening the next chunk completes that CRLF and
@@ -14,11 +15,19 @@ Rules this module keeps:
   the string values of ``content``, ``text``, ``arguments`` and ``refusal`` keys (also
   ``reasoning_content``), found in one walk from string to string (no decoding), so a stream
   whose upstream reports no usage can still be charged what it produced.
-- ``relay(chunk)`` is ``feed`` for a client that must not see everything: it returns the bytes
-  to send on now, the complete events only (an incomplete one is held until it completes, so
-  it can still be dropped), without the usage-only events (``"choices": []`` and a usage
+- Every event that carries data is validated before it counts: its ``data`` must be
+  ``[DONE]`` or one JSON text (``msgspec``'s parser with values skipped: syntax, escapes,
+  surrogate pairs, no NaN or trailing bytes, nesting under msgspec's limit) in UTF-8 (checked
+  only when a byte is not ASCII). The first event that is not stops the framer:
+  ``invalid_payload`` holds its data, neither it nor anything after it is inspected or
+  relayed, and ``feed``/``relay`` take no more. Events without data (comments, keep-alives,
+  lone ``event:`` or ``id:`` fields) carry nothing to validate and pass.
+- ``relay(chunk)`` returns the bytes that may go to the client now: the complete, valid
+  events only (an incomplete one is held until it completes: half an event can be neither
+  validated nor dropped), without the usage-only events (``"choices": []`` and a usage
   object) when the framer was built with ``strip_usage``, with line endings folded to LF.
-  When nothing is dropped and nothing held it returns the chunk itself: no copy.
+  When nothing is dropped and nothing held it returns the chunk itself: no copy. What is
+  still held when the stream ends never reaches the client (``held`` says what it was).
 - No I/O, no asyncio: bytes in, state out.
 
 Compiled by Cython as ``fastgw._core.sse_c`` with ``sse.pxd`` beside it.
@@ -29,7 +38,13 @@ try:
 except ImportError:  # Cython builds the core; the pure twin runs without it (see the shim)
     from . import _cython_shim as cython
 
+import msgspec
+
 _DONE = b"[DONE]"
+# validates a JSON text without building its values (a full decode costs ~3x as much; the
+# measurement is in benchmarks/micro/bench_stream_validate.py)
+_skip_json = msgspec.json.Decoder(msgspec.Raw).decode
+_DecodeError = msgspec.DecodeError
 _FINISH = b'"finish_reason"'
 _USAGE = b'"usage"'
 _ERROR = b'"error"'
@@ -42,6 +57,10 @@ _TEXT = b'text"'
 _ARGUMENTS = b'arguments"'
 _REFUSAL = b'refusal"'
 _NAMES = (_CONTENT, _TEXT, _ARGUMENTS, _REFUSAL)
+# what _inspect says of an event
+_KEEP = cython.declare(cython.int, 0)
+_USAGE_ONLY = cython.declare(cython.int, 1)
+_INVALID = cython.declare(cython.int, 2)
 
 
 class SSEFramer:
@@ -58,6 +77,8 @@ class SSEFramer:
       whose top-level object is ``{"error": ...}``), or ``None``;
     - ``payloads``: with ``collect=True``, the ``data`` of every event but ``[DONE]`` and
       errors, in order (for storing a finished stream in the cache); otherwise ``None``;
+    - ``invalid_payload``: the ``data`` of the first event that is neither ``[DONE]`` nor
+      JSON; once set the framer has stopped (see the module rules), else ``None``;
     - ``pending``: bytes of an incomplete event are buffered;
     - ``text_bytes``: bytes of answer text seen (JSON-escaped, as sent), ``text_events``:
       events that carried some;
@@ -78,22 +99,31 @@ class SSEFramer:
         self.text_bytes = 0
         self.text_events = 0
         self._cuts: list[int] | None = None  # [start, end) pairs of relay's data to leave out
+        self.invalid_payload: bytes | None = None
+        self._stop = -1  # where in the data _split was given the invalid event starts
 
     @property
     def pending(self) -> bool:
         return len(self._buf.strip(_WS)) > 0
 
     def feed(self, chunk: bytes) -> int:
+        if self.invalid_payload is not None:
+            return 0
         count: cython.int = self._split(self._join(chunk))
         self._cuts = None  # only relay leaves events out
         return count
 
     def relay(self, chunk: bytes) -> bytes:
-        """Feed ``chunk``; return what may go to the client now: the events it completed
-        (with what was held before), less the usage-only ones under ``strip_usage``."""
+        """Feed ``chunk``; return what may go to the client now: the valid events it
+        completed (with what was held before) up to the first invalid one, less the
+        usage-only ones under ``strip_usage``. After an invalid event: ``b""``."""
+        if self.invalid_payload is not None:
+            return b""
         data: bytes = self._join(chunk)
         self._split(data)
         end: cython.Py_ssize_t = len(data) - len(self._buf)
+        if self.invalid_payload is not None:
+            end = self._stop
         cuts = self._cuts
         if cuts is None:
             return data if end == len(data) else data[:end]
@@ -129,9 +159,16 @@ class SSEFramer:
         start: cython.Py_ssize_t = 0
         count: cython.int = 0
         end: cython.Py_ssize_t = data.find(b"\n\n", start)
+        kind: cython.int
         while end >= 0:
             if end > start:
-                if self._inspect(data[start:end]) and self.strip_usage:
+                kind = self._inspect(data[start:end])
+                if kind == _INVALID:
+                    self._stop = start
+                    self._buf = b""  # nothing after the invalid event is an event to read
+                    self.events += count
+                    return count
+                if kind == _USAGE_ONLY and self.strip_usage:
                     self.stripped += 1
                     if self._cuts is None:
                         self._cuts = []
@@ -144,24 +181,31 @@ class SSEFramer:
         self.events += count
         return count
 
-    def _inspect(self, event: bytes) -> bool:
-        """Record what ``event`` says; True if it is a usage-only event."""
+    def _inspect(self, event: bytes) -> cython.int:
+        """Record what ``event`` says; ``_INVALID`` if its data is not JSON (nothing else is
+        recorded then but ``invalid_payload``), ``_USAGE_ONLY`` for a usage-only event,
+        else ``_KEEP``."""
         name: bytes = b""
         payload: bytes = b""
+        lines: cython.int = 0
         for line in event.split(b"\n"):
             if line.startswith(b"data:"):
                 value = line[6:] if line[5:6] == b" " else line[5:]
-                payload = value if not payload else payload + b"\n" + value
+                payload = value if not lines else payload + b"\n" + value
+                lines += 1
             elif line.startswith(b"event:"):
                 name = line[6:].strip()
-        if not payload:
-            return False
+        if not payload:  # no data line, or one empty one: a client dispatches nothing
+            return _KEEP
         if payload == _DONE:
             self.done = True
-            return False
+            return _KEEP
+        if not _is_json(payload):
+            self.invalid_payload = payload
+            return _INVALID
         if name == b"error" or _is_error_payload(payload):
             self.error_payload = payload
-            return False
+            return _KEEP
         if self.payloads is not None:
             self.payloads.append(payload)
         if _FINISH in payload:
@@ -174,8 +218,31 @@ class SSEFramer:
             self.text_events += 1
         if _USAGE in payload and _string_after_key(payload, _USAGE) != "null":
             self.usage_payload = payload
-            return _no_choices(payload)
+            return _USAGE_ONLY if _no_choices(payload) else _KEEP
+        return _KEEP
+
+
+def is_json(payload: bytes) -> bool:
+    """True when ``payload`` is one JSON text in UTF-8: what the framer asks of every event's
+    data but ``[DONE]``. For stream filters and tests."""
+    return _is_json(payload)
+
+
+def _is_json(payload: bytes) -> cython.bint:
+    """``is_json``: msgspec's parser skipping the values checks the syntax; it lets bytes
+    that are not UTF-8 through inside strings, so those are checked apart, only when there
+    are bytes past ASCII (``isascii`` is a word-at-a-time scan, a decode allocates)."""
+    try:
+        _skip_json(payload)
+    except (_DecodeError, RecursionError):  # RecursionError: nested past msgspec's limit
         return False
+    if payload.isascii():
+        return True
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def text_length(payload: bytes) -> int:

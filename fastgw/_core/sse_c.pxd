@@ -13,14 +13,17 @@ cdef class SSEFramer:
     cdef public Py_ssize_t text_bytes
     cdef public Py_ssize_t text_events
     cdef list _cuts
+    cdef public object invalid_payload
+    cdef Py_ssize_t _stop
     cpdef int feed(self, bytes chunk) except -1
     cpdef bytes relay(self, bytes chunk)
     cpdef bytes held(self)
     cdef bytes _join(self, bytes chunk)
     cdef int _split(self, bytes data) except -1
-    cdef bint _inspect(self, bytes event) except -1
+    cdef int _inspect(self, bytes event) except -1
 
 cdef bint _is_error_payload(bytes payload)
+cdef bint _is_json(bytes payload) except -1
 cdef object _string_after_key(bytes payload, bytes key)
 cdef Py_ssize_t _text_length(bytes payload) except -1
 cdef Py_ssize_t _name_text(bytes payload, bytes name) except -1

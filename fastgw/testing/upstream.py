@@ -93,6 +93,9 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
       the first occurrence of these bytes, the second ``SPLIT_PAUSE_S`` after the first.
     - ``usage``: false for an upstream that reports no usage: no ``usage`` in a plain answer,
       and in a stream no ``usage`` field and no usage event whatever ``include_usage`` says.
+    - ``invalid_after``: stream: after this many events send an event whose data is not JSON
+      (``NOT_JSON``: a chunk object cut short, as a buggy upstream or proxy sends), then the
+      rest of the stream as usual, ``[DONE]`` included.
     """
 
     status: int = 200
@@ -112,6 +115,7 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     error_event_after: int | None = None
     split_after: bytes | None = None
     usage: bool = True
+    invalid_after: int | None = None
 
     @classmethod
     def error(
@@ -466,6 +470,9 @@ class FakeUpstream:
                     text += f"; headers were {_quoted_headers(rec)}"
                 error = b"event: error\ndata: " + openai_error(500, text) + b"\n\n"
                 events = [*events[: fault.error_event_after], error]
+            if fault.invalid_after is not None:
+                at = fault.invalid_after
+                events = [*events[:at], b"data: " + NOT_JSON + b"\n\n", *events[at:]]
             await self._stream(conn, rec, events, fault)
 
     def _send(
@@ -538,6 +545,9 @@ class FakeUpstream:
 
 
 _NORMAL = Fault()
+#: the data of ``Fault.invalid_after``'s event: a content chunk cut off mid-string
+NOT_JSON = b'{"id":"chatcmpl-fake","object":"chat.completion.chunk","choices":[{"index":0,"delta":'
+NOT_JSON += b'{"content":" half an ev'
 #: The rate-limit headers OpenAI sends with every answer (values from its rate-limit guide):
 #: ``FakeUpstream(headers=RATELIMIT_HEADERS)`` answers like it.
 RATELIMIT_HEADERS = (

@@ -22,6 +22,7 @@ from fastgw.testing import (
     free_port,
     openai_error,
 )
+from fastgw.testing.upstream import NOT_JSON
 from tests.conftest import DEV_KEY
 
 pytestmark = pytest.mark.e2e
@@ -411,6 +412,59 @@ def test_broken_stream_ends_with_an_error_event(
     assert b"[DONE]" not in received
     up.wait(lambda u: u.disconnects == dropped)
     assert_still_serving(sdk)
+
+
+@pytest.mark.parametrize("usage", [False, True], ids=["usage-stripped", "usage-asked"])
+def test_stream_event_that_is_not_json_never_reaches_the_client(
+    up: FakeUpstream, gw: GatewayProcess, sdk: openai.OpenAI, raw: httpx.Client, usage: bool
+) -> None:
+    """An upstream event whose data is not JSON (the rest of the stream, [DONE] included,
+    after it): the SDK gets the events before it, then raises APIError with the gateway's
+    code instead of choking on the broken event; the bytes received are those events and
+    the error event, nothing of the broken one, no [DONE]; the access log records the
+    error for both requests."""
+    up.fail_next(Fault(invalid_after=3), times=2)
+    options = {"stream_options": {"include_usage": True}} if usage else {}
+    texts: list[str] = []
+    stream = sdk.chat.completions.create(
+        model="gpt-same",
+        messages=HI,
+        stream=True,
+        extra_headers={"x-request-id": f"not-json-sdk-{usage}"},
+        **options,  # type: ignore[arg-type]
+    )
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in stream:
+            if chunk.choices:
+                texts.append(chunk.choices[0].delta.content or "")
+    assert caught.value.code == "upstream_protocol_error"
+    assert texts == ["", "The", " fake"]  # role, then two words: the three events before
+    request = body(stream=True, **options)
+    headers = {"x-request-id": f"not-json-raw-{usage}"}
+    with raw.stream("POST", "/chat/completions", content=request, headers=headers) as r:
+        received = b"".join(r.iter_bytes())
+    sent = up.requests[-1].response
+    assert sent[3] == b"data: " + NOT_JSON + b"\n\n" and b"[DONE]" in sent[-1]
+    before = b"".join(sent[:3])
+    assert received.startswith(before)
+    tail = received[len(before) :]
+    assert tail.startswith(b"event: error\ndata: {") and tail.endswith(b"\n\n")
+    error = msgspec.json.decode(tail.split(b"data: ", 1)[1])["error"]
+    assert (error["type"], error["code"]) == ("upstream_error", "upstream_protocol_error")
+    assert NOT_JSON not in received and b"half an ev" not in received
+    assert b"[DONE]" not in received
+    assert_still_serving(sdk)
+    gw.stop()
+    lines = [msgspec.json.decode(line) for line in gw.stdout().splitlines()]
+    by_id = {line["request_id"]: line for line in lines}
+    for name in (f"not-json-sdk-{usage}", f"not-json-raw-{usage}"):
+        line = by_id[name]
+        assert (line["status"], line["error"], line["stream"]) == (
+            200,
+            "upstream_protocol_error",
+            True,
+        )
+        assert line["completion_tokens"] > 0  # what was relayed is still counted
 
 
 def test_stream_without_done_after_finish_reason_is_finalised(

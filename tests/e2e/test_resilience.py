@@ -399,8 +399,9 @@ def test_stream_cut_before_its_first_event_is_failed_over(
         (Fault.cut(3), "upstream_protocol_error", 0.0),
         (Fault.stall_stream(3), "upstream_timeout", 0.5),
         (Fault(malformed_after=3), "upstream_protocol_error", 0.0),
+        (Fault(invalid_after=3), "upstream_protocol_error", 0.0),
     ],
-    ids=["cut", "stall", "malformed-chunk"],
+    ids=["cut", "stall", "malformed-chunk", "event-not-json"],
 )
 def test_stream_failing_after_the_first_chunk_ends_with_an_error_event(
     a: FakeUpstream, b: FakeUpstream, sdk: Any, fault: Fault, code: str, least: float
