@@ -746,3 +746,16 @@ def test_events_that_do_not_pass(Framer: Any, event: bytes, data: bytes) -> None
     framer = Framer()
     assert framer.relay(ROLE + event + DONE) == ROLE
     assert framer.invalid_payload == data and framer.error_payload is None
+
+
+def test_an_event_that_never_ends_is_not_held_past_8_mib(Framer: Any) -> None:
+    """An upstream cannot make the relay buffer without end: an incomplete event past 8 MiB
+    stops the framer like an invalid one, and what came before still goes out."""
+    framer = Framer()
+    first = b'data: {"choices": []}\n\n'
+    assert framer.relay(first + b'data: {"x": "') == first
+    piece = b"a" * (1024 * 1024)
+    out = [framer.relay(piece) for _ in range(9)]
+    assert out[-1] == b"" and framer.held() == b""
+    assert framer.invalid_payload is not None and framer.done is False
+    assert framer.relay(b'"}\n\n') == b""  # stopped: nothing after it is an event

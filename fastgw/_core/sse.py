@@ -50,6 +50,11 @@ _USAGE = b'"usage"'
 _ERROR = b'"error"'
 _CHOICES = b'"choices"'
 _WS = b" \t\r\n"
+# the longest incomplete event held (``fastgw.protocols.sse.MAX_EVENT_BYTES``): an upstream
+# cannot make the relay buffer without end; past it the event counts as invalid
+_MAX_HELD = cython.declare(cython.Py_ssize_t, 8 * 1024 * 1024)
+#: ``invalid_payload`` of an event that grew past ``_MAX_HELD`` without completing
+TOO_LARGE = b"<an event larger than 8 MiB>"
 # the keys whose string values are the answer's text, matched on their tail: ``content``
 # also finds ``reasoning_content``
 _CONTENT = b'content"'
@@ -179,6 +184,10 @@ class SSEFramer:
             end = data.find(b"\n\n", start)
         self._buf = data[start:] if start < len(data) else b""
         self.events += count
+        if len(self._buf) > _MAX_HELD:
+            self.invalid_payload = TOO_LARGE
+            self._stop = start
+            self._buf = b""
         return count
 
     def _inspect(self, event: bytes) -> cython.int:

@@ -6,6 +6,10 @@ Rules this module keeps:
   the thin async shell around them (waiting for a stream's first event, iterating events).
 - A stream's first event is complete once a chunk holding ``data:`` arrived; the chunks read
   until then are returned joined only when there are several (usually there is one).
+- The complete events of that head are checked as the relay checks every event (data that
+  is ``[DONE]`` or JSON): a broken first event is an ``UpstreamProtocolError`` here, while
+  nothing was relayed, so routing retries or fails over instead of the client getting a
+  stream that only ends in an error.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from .._core import SSEFramer
 from ..errors import UpstreamProtocolError, UpstreamTimeout
 from ..protocols.failure import Failure
 from ..protocols.openai.chunks import DATA_FIELD
@@ -21,6 +26,13 @@ from ..protocols.openai.failures import classify, retry_after
 from ..protocols.openai.ratelimit import upstream_ratelimit_headers
 from ..protocols.sse import Event, SSEParser
 from .base import Response
+
+
+def _check(head: bytes) -> None:
+    framer = SSEFramer()
+    framer.feed(head)
+    if framer.invalid_payload is not None:
+        raise UpstreamProtocolError("The upstream's first stream event is not valid JSON.")
 
 
 class OpenAIWire:
@@ -42,7 +54,9 @@ class OpenAIWire:
                         )
                     parts.append(chunk)
                     if DATA_FIELD in chunk or (len(parts) > 1 and DATA_FIELD in b"".join(parts)):
-                        return chunk if len(parts) == 1 else b"".join(parts)
+                        head = chunk if len(parts) == 1 else b"".join(parts)
+                        _check(head)
+                        return head
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The upstream did not answer in time (time to first token, {timeout:.3g}s)."

@@ -393,6 +393,18 @@ def test_stream_cut_before_its_first_event_is_failed_over(
     next_ok(sdk, "pair")
 
 
+def test_stream_whose_first_event_is_not_json_is_failed_over(
+    a: FakeUpstream, b: FakeUpstream, sdk: Any
+) -> None:
+    """A broken first event relayed nothing: the next deployment answers the stream."""
+    a.fail_next(Fault(invalid_after=0))
+    text, usage, error, elapsed = stream(sdk, "pair")
+    assert (len(a.requests), len(b.requests)) == (1, 1)
+    assert elapsed < SLACK
+    assert error is None and text == ANSWER and usage.completion_tokens == 5
+    next_ok(sdk, "pair")
+
+
 @pytest.mark.parametrize(
     ("fault", "code", "least"),
     [
