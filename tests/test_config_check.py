@@ -124,7 +124,8 @@ def test_a_broken_provider_still_counts_as_defined() -> None:
         '[providers.p]\ntype = "antropic"\n'
         '[[models]]\nname = "a"\ndeployments = [{ provider = "p", model = "x" }]\n'
     )
-    assert errors == ['providers.p.type: set type to one of "openai", "mock" (got \'antropic\')']
+    kinds = '"openai", "anthropic", "gemini", "bedrock", "cohere", "mock"'
+    assert errors == [f"providers.p.type: set type to one of {kinds} (got 'antropic')"]
 
 
 def test_check_config_on_an_empty_file_is_an_error(tmp_path: Path) -> None:
@@ -338,3 +339,12 @@ def test_check_config_accepts_a_boolean_coalesce_and_refuses_anything_else(
     assert result.returncode == 1
     assert "models[0].coalesce" in result.stderr
     assert any("models[0].coalesce" in e for e in errors_of(path.read_text()))
+
+
+def test_a_provider_type_that_is_not_a_string_is_an_error() -> None:
+    """``type = []`` (a list, a table) is told the choices like a misspelt type; it once raised
+    TypeError (hypothesis found it)."""
+    (error,) = errors_of("[providers.p]\ntype = []\n")
+    assert error.startswith("providers.p.type: set type to one of") and error.endswith(
+        "(got a list)"
+    )

@@ -113,9 +113,15 @@ def _check_tagged(
 ) -> tuple[list[str], Any]:
     tags = {a.__struct_config__.tag: a for a in structs}
     tag = value.get("type")
-    if tag not in tags:
+    if not isinstance(tag, str) or tag not in tags:  # a list or a table is no tag either
         choices = ", ".join(f'"{t}"' for t in tags)
-        got = "it is missing" if tag is None else f"got {tag!r}"
+        got = (
+            "it is missing"
+            if tag is None
+            else f"got {tag!r}"
+            if isinstance(tag, str)
+            else f"got a {type(tag).__name__}"
+        )
         return [f"{join(path, 'type')}: set type to one of {choices} ({got})"], DROPPED
     body = {k: v for k, v in value.items() if k != "type"}
     errors, kept = _check_struct(body, tags[tag], path)

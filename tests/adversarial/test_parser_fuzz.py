@@ -141,12 +141,15 @@ def test_sse_twins_agree_after_every_chunk(data: bytes, cuts: list[int]) -> None
     ],
     ids=["invalid-utf8", "encoded-surrogate"],
 )
-def test_sse_finish_reason_that_is_not_utf8_does_not_raise(sse: ModuleType, event: bytes) -> None:
-    """An upstream finish_reason that is not UTF-8 is still read (bad bytes replaced): the
-    framer never raises on upstream bytes (it raised UnicodeDecodeError mid-relay)."""
+def test_sse_event_that_is_not_utf8_is_invalid_and_does_not_raise(
+    sse: ModuleType, event: bytes
+) -> None:
+    """An upstream event whose JSON is not UTF-8 (a bad finish_reason here) never raises (it
+    raised UnicodeDecodeError mid-relay once): it is an invalid event, which stops the framer
+    so the relay ends the stream with an error event instead of relaying it."""
     framer = sse.SSEFramer()
-    assert framer.feed(event) == 1
-    assert isinstance(framer.finish_reason, str) and framer.finish_reason
+    assert framer.feed(event) == 0
+    assert framer.invalid_payload == event[6:-2] and framer.finish_reason is None
 
 
 # -- the upstream HTTP/1.1 response parser ------------------------------------------------------
