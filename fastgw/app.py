@@ -26,13 +26,15 @@ from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
 from . import _core, admin, inbound, reload, unserved
 from .admin.context import AdminContext
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, PassthroughConfig, load_config, upstream_path
 from .drain import SHUTTING_DOWN
 from .errors import GatewayError, NotFound, ServiceUnavailable
 from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
 from .metrics import CONTENT_TYPE
 from .metrics.worker import start_worker_metrics
+from .passthrough import Passthrough
 from .pipeline import Pipelines
+from .providers.openai import OpenAIProvider
 from .respond import client_gone, send_bytes, send_error, send_json
 from .runtime import Runtime
 from .unserved import not_served, printable, wrong_method
@@ -134,7 +136,27 @@ def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str
                 if path.endswith("/"):
                     prefixes.append((prefix + path, (method, handler)))
     pipes.prefix_routes = tuple(prefixes)
+    for entry in pipes.config.passthrough:  # none unless configured; never over a served path
+        table.setdefault(entry.path, (entry.method, _passthrough(pipes, entry)))
     return table
+
+
+def _passthrough(pipes: Pipelines, entry: PassthroughConfig) -> Passthrough:
+    provider = pipes.providers[entry.provider]
+    assert isinstance(provider, OpenAIProvider)  # the config's check
+    runtime, limiter = pipes.runtime, pipes.limiter
+    return Passthrough(
+        entry.path,
+        upstream_path(entry),
+        provider,
+        pipes.keys,
+        None if entry.keys is None else frozenset(entry.keys),
+        None if limiter is None else limiter.pending,
+        runtime.bodies,
+        pipes.config.server.max_body_bytes,
+        pipes.redactor,
+        runtime.disconnects,
+    )
 
 
 def _handler_for(pipes: Pipelines, path: str) -> tuple[str, Handler] | None:
