@@ -134,8 +134,10 @@ class Passthrough:
                 ex.error = "client_disconnected"
         except GatewayError as exc:
             # answered already: recorded, and the body ends short (see the module rules).
-            # No traceback kept: it would hold this frame and the transport, and Granian
-            # ends the response only when the transport is freed.
+            # The traceback goes: the upstream connection keeps the error, and its traceback
+            # this frame and the transport, a cycle that would keep the response open until
+            # the garbage collector ran (Granian ends it when the transport is freed).
+            exc.with_traceback(None)
             ex.error = exc.code or exc.type
             log.warning("passthrough %s: the upstream answer broke off: %s", self.path, exc)
 
