@@ -24,17 +24,20 @@ from typing import Any
 
 from granian._granian import RSGIProtocolClosed  # granian.rsgi.ProtocolClosed
 
-from . import _core, admin, inbound, reload
+from . import _core, admin, inbound, reload, unserved
 from .admin.context import AdminContext
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, PassthroughConfig, load_config, upstream_path
 from .drain import SHUTTING_DOWN
-from .errors import GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
+from .errors import GatewayError, NotFound, ServiceUnavailable
 from .exchange import MAX_LOGGED_CHARS, Exchange, loggable
 from .metrics import CONTENT_TYPE
 from .metrics.worker import start_worker_metrics
+from .passthrough import Passthrough
 from .pipeline import Pipelines
+from .providers.openai import OpenAIProvider
 from .respond import client_gone, send_bytes, send_error, send_json
 from .runtime import Runtime
+from .unserved import not_served, printable, wrong_method
 from .wire import ModelCard, ModelList, encode
 
 log = logging.getLogger("fastgw")
@@ -84,7 +87,7 @@ async def _model(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> None
     ex.model = loggable(name)
     if name not in _visible_models(pipes, scope, ex):
         raise NotFound(
-            f"The model '{name}' does not exist or you do not have access to it.",
+            f"The model '{printable(name)}' does not exist or you do not have access to it.",
             code="model_not_found",
             param="model",
         )
@@ -107,7 +110,7 @@ async def _metrics(pipes: Pipelines, scope: Any, proto: Any, ex: Exchange) -> No
     send_bytes(proto, ex, 200, [("content-type", CONTENT_TYPE)], body)
 
 
-ANY_METHOD = "*"  # the handler checks the method itself (the admin API)
+ANY_METHOD = unserved.ANY_METHOD  # the handler checks the method itself (the admin API)
 
 
 def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str, Handler]]:
@@ -121,8 +124,10 @@ def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str
     table["/health"] = ("GET", partial(_health, pipes))
     table["/ready"] = ("GET", partial(_ready, pipes))
     table["/metrics"] = ("GET", partial(_metrics, pipes))
+    model = ("GET", partial(_model, pipes))
+    table["/v1/models/"] = model  # a prefix: ``_handler_for`` (listed in 404s as /v1/models/{id})
+    table["/models/"] = model
     table["/admin/"] = (ANY_METHOD, partial(admin.handle, admin_context))
-    table["/models/"] = ("GET", partial(_model, pipes))
     prefixes: list[tuple[str, tuple[str, Handler]]] = []
     for module in inbound.MODULES:  # the Anthropic Messages and Responses APIs
         for path, method, handler in module.routes(pipes):
@@ -131,7 +136,27 @@ def routes(pipes: Pipelines, admin_context: AdminContext) -> dict[str, tuple[str
                 if path.endswith("/"):
                     prefixes.append((prefix + path, (method, handler)))
     pipes.prefix_routes = tuple(prefixes)
+    for entry in pipes.config.passthrough:  # none unless configured; never over a served path
+        table.setdefault(entry.path, (entry.method, _passthrough(pipes, entry)))
     return table
+
+
+def _passthrough(pipes: Pipelines, entry: PassthroughConfig) -> Passthrough:
+    provider = pipes.providers[entry.provider]
+    assert isinstance(provider, OpenAIProvider)  # the config's check
+    runtime, limiter = pipes.runtime, pipes.limiter
+    return Passthrough(
+        entry.path,
+        upstream_path(entry),
+        provider,
+        pipes.keys,
+        None if entry.keys is None else frozenset(entry.keys),
+        None if limiter is None else limiter.pending,
+        runtime.bodies,
+        pipes.config.server.max_body_bytes,
+        pipes.redactor,
+        runtime.disconnects,
+    )
 
 
 def _handler_for(pipes: Pipelines, path: str) -> tuple[str, Handler] | None:
@@ -286,14 +311,11 @@ class Gateway:
         in_flight[task] = ex
         try:
             route = pipes.routes.get(scope.path) or _handler_for(pipes, scope.path)
-            if route is None:
-                raise NotFound(f"Invalid URL ({scope.method} {scope.path})", code=None)
+            if route is None:  # before any key: the list it names is the public API
+                raise not_served(scope.method, scope.path, pipes.routes)
             method, handler = route
             if scope.method != method and method != ANY_METHOD:
-                raise MethodNotAllowed(
-                    f"Method {scope.method} is not allowed for {scope.path}; use {method}.",
-                    headers=[("allow", method)],
-                )
+                raise wrong_method(scope.method, scope.path, method)
             await handler(scope, proto, ex)
         except GatewayError as exc:
             if _large_body(scope.headers):  # maybe left unread: the server will close

@@ -5,7 +5,7 @@
     │   └── MalformedJSON             400     invalid_request_error  invalid_json
     ├── AuthenticationFailed          401     invalid_request_error  invalid_api_key
     ├── PermissionDenied              403     invalid_request_error  model_not_allowed
-    ├── NotFound                      404     invalid_request_error  not_found
+    ├── NotFound                      404     invalid_request_error  not_found | unknown_url
     │   └── ModelNotFound             404     invalid_request_error  model_not_found
     ├── MethodNotAllowed              405     invalid_request_error  method_not_allowed
     ├── RequestTimeout                408     invalid_request_error  request_timeout

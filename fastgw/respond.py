@@ -1,8 +1,8 @@
 """The one response seam: every answer of the gateway starts here.
 
 Proxied, cached, refused and failed requests, the admin API, ``/health``, ``/ready`` and
-``/metrics`` all start their response through ``send_bytes``, ``open_stream`` or
-``send_error``. Rules this module keeps:
+``/metrics`` all start their response through ``send_bytes``, ``open_stream``, ``open_body``
+(passthrough) or ``send_error``. Rules this module keeps:
 - The exchange's ``status`` and ``responded`` are set here and nowhere else, right before
   the response starts: the usage row and the access line (written from the exchange by the
   account stage) say what the client received, by construction.
@@ -55,6 +55,12 @@ def send_json(proto: Any, ex: Exchange, status: int, body: bytes) -> None:
 def open_stream(proto: Any, ex: Exchange, status: int, headers: list[tuple[str, str]]) -> Any:
     """Start a streamed answer (SSE headers first, then ``headers``); the transport."""
     return proto.response_stream(status, _start(ex, status, [*SSE_HEADERS, *headers]))
+
+
+def open_body(proto: Any, ex: Exchange, status: int, headers: list[tuple[str, str]]) -> Any:
+    """Start an answer whose body is sent in chunks as it arrives (``headers``, a new list,
+    name its content type: not SSE); the transport (``fastgw.passthrough``)."""
+    return proto.response_stream(status, _start(ex, status, headers))
 
 
 def send_error(proto: Any, ex: Exchange, exc: GatewayError) -> None:

@@ -79,15 +79,18 @@ def test_routes_with_and_without_v1(
 
 @pytest.mark.parametrize("path", ["/v1/nope", "/v2/chat/completions", "/v1/chat/completions/", "/"])
 def test_unknown_path_is_404(client: RSGIClient, path: str) -> None:
-    """An unknown path is OpenAI's 404 "Invalid URL" with a null code, before any auth."""
+    """An unknown path is a 404 unknown_url, before any auth, that starts as OpenAI's "Invalid
+    URL" does and lists the client endpoints (``tests/test_unserved.py`` has the rest)."""
     response = client.get(path)
     assert response.status == 404
-    assert error_of(response) == {
-        "message": f"Invalid URL (GET {path})",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": None,
-    }
+    error = error_of(response)
+    assert (error["type"], error["param"], error["code"]) == (
+        "invalid_request_error",
+        None,
+        "unknown_url",
+    )
+    assert error["message"].startswith(f"Invalid URL (GET {path}): ")
+    assert "POST /v1/chat/completions" in error["message"]
 
 
 @pytest.mark.parametrize(

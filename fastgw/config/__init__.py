@@ -3,9 +3,9 @@
 One module per section, each holding its Structs, its named defaults and its meaning checks:
 ``server``, ``providers``, ``models`` (and its ``routing`` tables), ``keys`` (keys and teams),
 ``limits`` (and the five limit fields every holder shares), ``state``, ``storage`` (storage,
-usage, admin, cache, prices). Beside them: ``shape`` (the generic check of types and keys),
-``load`` (the root Struct and the one pass over a file) and ``readiness`` (what
-``check-config`` and ``serve`` add: a file that would serve nobody).
+usage, admin, cache, prices), ``passthrough``. Beside them: ``shape`` (the generic check of
+types and keys), ``load`` (the root Struct and the one pass over a file) and ``readiness``
+(what ``check-config`` and ``serve`` add: a file that would serve nobody).
 
 Rules this package keeps:
 - Every section is a frozen msgspec Struct that rejects unknown keys; defaults are named
@@ -60,6 +60,13 @@ from .load import (
     parse_config,
 )
 from .models import DEFAULT_STRATEGY, Deployment, ModelConfig, Strategy, deployment_names
+from .passthrough import (
+    DEFAULT_PASSTHROUGH_METHOD,
+    MAX_PASSTHROUGH_PATH_CHARS,
+    RESERVED_PATHS,
+    PassthroughConfig,
+    upstream_path,
+)
 from .providers import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_FIRST_BYTE_TIMEOUT_S,
@@ -198,6 +205,7 @@ __all__ = [
     "DEFAULT_MAX_RESERVATION_SHARE",
     "DEFAULT_MOCK_EMBEDDING_DIMS",
     "DEFAULT_MOCK_TOKENS",
+    "DEFAULT_PASSTHROUGH_METHOD",
     "DEFAULT_POOL_CONNECTIONS",
     "DEFAULT_PORT",
     "DEFAULT_REDIS_TIMEOUT_S",
@@ -225,9 +233,11 @@ __all__ = [
     "MAX_MOCK_EMBEDDING_DIMS",
     "MAX_MOCK_TOKENS",
     "MAX_NAMESPACE_CHARS",
+    "MAX_PASSTHROUGH_PATH_CHARS",
     "MIN_CLIENT_TIMEOUT_S",
     "MIN_THRESHOLD",
     "RESERVED_NAMESPACE_PREFIX",
+    "RESERVED_PATHS",
     "AdminConfig",
     "AnthropicProvider",
     "BedrockProvider",
@@ -248,6 +258,7 @@ __all__ = [
     "ModelConfig",
     "ModelLimits",
     "OpenAIProvider",
+    "PassthroughConfig",
     "PoolConfig",
     "Price",
     "ProviderConfig",
@@ -286,4 +297,5 @@ __all__ = [
     "redacted_url",
     "redis_url",
     "semantic_on",
+    "upstream_path",
 ]

@@ -29,6 +29,7 @@ from .keys import KeyConfig, TeamConfig, check_keys, check_teams
 from .known import Known
 from .limits import LimitsConfig, check_limits
 from .models import ModelConfig, check_models
+from .passthrough import PassthroughConfig, check_passthrough
 from .providers import ProviderConfig, check_providers
 from .server import ServerConfig, check_server
 from .shape import DROPPED, check_shape, unknown_keys
@@ -62,10 +63,11 @@ class Config(msgspec.Struct, **STRUCT):
     storage: StorageConfig = StorageConfig()
     usage: UsageConfig = UsageConfig()
     admin: AdminConfig = AdminConfig()
+    passthrough: list[PassthroughConfig] = []  # forwarded as they are (off: none listed)
 
 
 # the sections decoded entry by entry, and the key that names an entry
-_LISTS = {"models": "name", "keys": "id", "teams": "id"}
+_LISTS = {"models": "name", "keys": "id", "teams": "id", "passthrough": "path"}
 _SECTIONS = [f.encode_name for f in msgspec.structs.fields(Config)]
 _FIRST_KEY = re.compile(r"[A-Za-z_]+")
 
@@ -142,6 +144,7 @@ def decode_config(raw: dict[str, Any], env: Mapping[str, str]) -> tuple[Config, 
         *check_workers(config, config.server.workers),
         *check_prices(config.prices),
         *check_usage(config.usage),
+        *check_passthrough(config.passthrough, config.providers),
     ]
     errors.extend(_renumbered(e, renumber) for e in meaning)
     errors.sort(key=_section_rank)  # stable: within a section, shape errors come first
@@ -179,7 +182,7 @@ def _known(raw: dict[str, Any]) -> Known:
 def _renumbered(error: str, renumber: dict[str, list[int]]) -> str:
     """``error`` with a leading ``section[i]`` of the kept entries turned back into the
     entry's number in the file."""
-    match = re.match(r"(models|keys|teams)\[(\d+)\]", error)
+    match = re.match(r"(models|keys|teams|passthrough)\[(\d+)\]", error)
     if match is None or match.group(1) not in renumber:
         return error
     number = renumber[match.group(1)][int(match.group(2))]

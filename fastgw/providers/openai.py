@@ -28,14 +28,15 @@ class OpenAIProvider(OpenAIWire):
         self.pool = Pool(config.base_url, config.pool, loop)
         self._query = "?" + urlencode(config.query) if config.query else ""
         # identity: compressed bytes would otherwise be relayed labelled as JSON
-        headers = [("content-type", "application/json"), ("accept-encoding", "identity")]
+        common = [("accept-encoding", "identity")]
         key = provider_api_key(config)
         if key:
             self.secret = key.encode()
             header = config.api_key_header.lower()
-            headers.append((header, f"Bearer {key}" if header == "authorization" else key))
-        headers.extend((k.lower(), v) for k, v in config.headers.items())
-        self._headers = headers
+            common.append((header, f"Bearer {key}" if header == "authorization" else key))
+        common.extend((k.lower(), v) for k, v in config.headers.items())
+        self._common = common  # what every request carries but its content type
+        self._headers = [("content-type", "application/json"), *common]
 
     async def send(self, call: Call) -> UpstreamResponse:
         body = call.body
@@ -51,6 +52,19 @@ class OpenAIProvider(OpenAIWire):
             headers,
             body,
             call.timeouts or self.config.timeouts,
+        )
+
+    async def forward(
+        self, method: str, path: str, content_type: str | None, body: bytes, request_id: str
+    ) -> UpstreamResponse:
+        """A passthrough request (``fastgw.passthrough``): ``body`` as the client sent it, with
+        its ``content_type`` (JSON, multipart...), to ``path`` under the ``base_url``, carrying
+        this provider's key and headers instead of the client's."""
+        headers = [*self._common, ("x-request-id", request_id)]
+        if content_type is not None:
+            headers.append(("content-type", content_type))
+        return await self.pool.request(
+            method, path + self._query, headers, body, self.config.timeouts
         )
 
     async def close(self) -> None:

@@ -4,7 +4,9 @@
 ``/v1/embeddings`` with realistic bodies and ``usage``; a request with ``"stream": true`` gets
 an SSE stream of ``chunks`` content events paced by ``chunk_delay`` seconds, a finish event,
 a usage event when ``stream_options.include_usage`` is set, and ``data: [DONE]``. Each SSE
-event is written as its own HTTP chunk.
+event is written as its own HTTP chunk. For passthrough tests it also answers
+``POST /v1/moderations`` (flagged when the input contains "flag") and ``/v1/audio/speech``
+(``SPEECH_CHUNKS``, binary, as ``audio/mpeg`` HTTP chunks).
 
 Why one module past 600 lines: it is a test double whose parts (the server loop, the fault
 modes and the canned OpenAI bodies) only make sense together; each fault mode is a field of
@@ -447,6 +449,12 @@ class FakeUpstream:
     async def _respond(self, conn: _Connection, rec: RecordedRequest, fault: Fault) -> None:
         """Answer a request no fault replaced (``fault`` may still shape a stream)."""
         endpoint = rec.path.removeprefix("/v1")
+        if rec.method == "POST" and endpoint == "/moderations":
+            self._send(conn, rec, 200, _moderation(rec.body), fault.headers)
+            return
+        if rec.method == "POST" and endpoint == "/audio/speech":
+            await self._stream(conn, rec, list(SPEECH_CHUNKS), fault, "audio/mpeg")
+            return
         if rec.method != "POST" or endpoint not in _KINDS:
             status = 404 if endpoint not in _KINDS else 405
             self._send(conn, rec, status, openai_error(status))
@@ -566,6 +574,18 @@ def _quoted_headers(rec: RecordedRequest) -> str:
 
 
 _KINDS = {"/chat/completions": "chat", "/completions": "text", "/embeddings": "embedding"}
+#: What ``/v1/audio/speech`` answers: bytes that are no text (NUL, 0xFF, CR LF, invalid UTF-8).
+SPEECH_CHUNKS = (b"ID3\x04\x00\x00", bytes(range(256)), b"\r\n\xff\xfe\x00end")
+
+
+def _moderation(body: bytes) -> bytes:
+    flagged = b"flag" in body
+    result = {
+        "flagged": flagged,
+        "categories": {"harassment": flagged, "violence": False},
+        "category_scores": {"harassment": 0.9 if flagged else 0.001, "violence": 0.0002},
+    }
+    return _encode({"id": "modr-fake", "model": "omni-moderation-latest", "results": [result]})
 
 
 def _head(status: int, headers: list[tuple[str, str]], keep_alive: bool) -> bytes:
