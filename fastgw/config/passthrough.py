@@ -27,7 +27,15 @@ from .providers import OpenAIProvider, ProviderConfig
 DEFAULT_PASSTHROUGH_METHOD: Final = "POST"
 MAX_PASSTHROUGH_PATH_CHARS: Final = 128
 #: Paths (and, ending in ``/``, path prefixes) the gateway answers itself.
-RESERVED_PATHS: Final = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
+RESERVED_PATHS: Final = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/models",
+    "/v1/messages",  # the inbound APIs (fastgw.inbound)
+    "/v1/messages/count_tokens",
+    "/v1/responses",
+)
 
 _PATH_RE = re.compile(r"/v1(/[A-Za-z0-9_-]+)+")
 

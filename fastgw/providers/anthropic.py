@@ -18,7 +18,7 @@ from ..config import provider_api_key
 from ..errors import InvalidRequest
 from ..protocols.anthropic import MessagesTranslation, messages_request
 from ..protocols.openai.translate import decode_chat
-from .base import Call
+from .base import Call, key_headers
 from .translated import Outbound, TranslatingProvider
 
 PATH = "/v1/messages"
@@ -31,17 +31,10 @@ class AnthropicProvider(TranslatingProvider):
         key = provider_api_key(config)
         super().__init__(name, config.base_url, config.pool, config.timeouts, loop, key)
         self.config = config
-        headers = [
-            ("content-type", "application/json"),
-            ("accept-encoding", "identity"),
-            ("anthropic-version", config.version),
-        ]
+        headers = [("content-type", "application/json"), ("anthropic-version", config.version)]
         if config.beta:
             headers.append(("anthropic-beta", ",".join(config.beta)))
-        if key:
-            header = config.api_key_header.lower()
-            headers.append((header, f"Bearer {key}" if header == "authorization" else key))
-        headers.extend((k.lower(), v) for k, v in config.headers.items())
+        headers += key_headers(key, config.api_key_header, config.headers)
         self._headers = headers
 
     def outbound(self, call: Call) -> Outbound:

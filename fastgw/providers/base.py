@@ -28,6 +28,18 @@ from ..protocols.openai.requests import Request
 from ..protocols.sse import Event
 
 
+def key_headers(key: str | None, key_header: str, extra: dict[str, str]) -> list[tuple[str, str]]:
+    """The headers every request to an upstream carries: ``accept-encoding: identity``
+    (compressed bytes would be relayed labelled as JSON), the key in its header (``Bearer``
+    when that header is ``authorization``), then the provider's extra ``headers``."""
+    headers = [("accept-encoding", "identity")]
+    if key:
+        header = key_header.lower()
+        headers.append((header, f"Bearer {key}" if header == "authorization" else key))
+    headers.extend((name.lower(), value) for name, value in extra.items())
+    return headers
+
+
 class Call(msgspec.Struct):
     """One upstream call: the endpoint (``/chat/completions``), the client's original body,
     what the gateway decoded from it, the upstream model name, the request id, the

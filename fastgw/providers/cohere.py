@@ -17,7 +17,7 @@ from ..config import provider_api_key
 from ..errors import InvalidRequest, UpstreamProtocolError
 from ..protocols.cohere import CohereStream, chat_answer, chat_body, embed_answer, embed_body
 from ..protocols.openai.translate import decode_chat, decode_embeddings
-from .base import Call
+from .base import Call, key_headers
 from .translated import Outbound, StreamTranslator, TranslatingProvider
 
 
@@ -61,12 +61,8 @@ class CohereProvider(TranslatingProvider):
     def __init__(self, name: str, config: CohereConfig, loop: asyncio.AbstractEventLoop) -> None:
         key = provider_api_key(config)
         super().__init__(name, config.base_url, config.pool, config.timeouts, loop, key)
-        headers = [("content-type", "application/json"), ("accept-encoding", "identity")]
-        if key:
-            header = config.api_key_header.lower()
-            headers.append((header, f"Bearer {key}" if header == "authorization" else key))
-        headers.extend((k.lower(), v) for k, v in config.headers.items())
-        self._headers = headers
+        headers = [("content-type", "application/json")]
+        self._headers = headers + key_headers(key, config.api_key_header, config.headers)
 
     def outbound(self, call: Call) -> Outbound:
         headers = [*self._headers, ("x-request-id", call.request_id)]

@@ -28,7 +28,7 @@ from ..protocols.gemini.request import chat_body, model_path
 from ..protocols.openai.translate import decode_chat, decode_embeddings
 from ..tokens import estimate_text
 from ..upstream import UpstreamResponse
-from .base import Call
+from .base import Call, key_headers
 from .translated import Outbound, TranslatedResponse, TranslatingProvider
 
 
@@ -67,12 +67,8 @@ class GeminiProvider(TranslatingProvider):
     def __init__(self, name: str, config: GeminiConfig, loop: asyncio.AbstractEventLoop) -> None:
         key = provider_api_key(config)
         super().__init__(name, config.base_url, config.pool, config.timeouts, loop, key)
-        headers = [("content-type", "application/json"), ("accept-encoding", "identity")]
-        if key:
-            header = config.api_key_header.lower()
-            headers.append((header, f"Bearer {key}" if header == "authorization" else key))
-        headers.extend((k.lower(), v) for k, v in config.headers.items())
-        self._headers = headers
+        headers = [("content-type", "application/json")]
+        self._headers = headers + key_headers(key, config.api_key_header, config.headers)
 
     async def send(self, call: Call) -> GeminiResponse:
         out = self.outbound(call)

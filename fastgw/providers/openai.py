@@ -17,7 +17,7 @@ from ..config import OpenAIProvider as OpenAIConfig
 from ..config import provider_api_key
 from ..protocols.openai.rewrite import with_model, with_stream_usage
 from ..upstream import Pool, UpstreamResponse
-from .base import Call
+from .base import Call, key_headers
 from .openai_wire import OpenAIWire
 
 
@@ -27,14 +27,10 @@ class OpenAIProvider(OpenAIWire):
         self.config = config
         self.pool = Pool(config.base_url, config.pool, loop)
         self._query = "?" + urlencode(config.query) if config.query else ""
-        # identity: compressed bytes would otherwise be relayed labelled as JSON
-        common = [("accept-encoding", "identity")]
         key = provider_api_key(config)
         if key:
             self.secret = key.encode()
-            header = config.api_key_header.lower()
-            common.append((header, f"Bearer {key}" if header == "authorization" else key))
-        common.extend((k.lower(), v) for k, v in config.headers.items())
+        common = key_headers(key, config.api_key_header, config.headers)
         self._common = common  # what every request carries but its content type
         self._headers = [("content-type", "application/json"), *common]
 
