@@ -58,7 +58,7 @@ class Block(msgspec.Struct):
     source: Source | None = None
     id: str = ""
     name: str = ""
-    input: msgspec.Raw | None = None
+    input: msgspec.Raw = msgspec.Raw(b"{}")
     tool_use_id: str = ""
     content: str | list[ResultBlock] | None = None
     thinking: str = ""
@@ -324,7 +324,7 @@ def _assistant(content: str | list[Block], i: int) -> dict[str, Any]:
                 raise InvalidRequest(
                     f"{where}: a tool_use block needs its 'id' and 'name'.", param=where
                 )
-            arguments = bytes(block.input).decode() if block.input is not None else "{}"
+            arguments = bytes(block.input).decode()
             function = {"name": block.name, "arguments": arguments}
             calls.append({"id": block.id, "type": "function", "function": function})
         elif kind == "thinking":
