@@ -461,8 +461,8 @@ def test_an_error_event_ends_the_stream_with_anthropics_error() -> None:
     out = front.feed(error + b"data: [DONE]\n\n")
     assert events(head)[-1][0] == "content_block_delta"
     assert (
-        out
-        == b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+        out == b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+        b'"message":"Overloaded"}}\n\n'
     )
     assert front.feed(chunk({"content": "more"})) == b"" and front.end() == b""
 

@@ -65,24 +65,12 @@ def make_front(scope: Any, ex: Exchange) -> MessagesFront:
     return MessagesFront(scope, ex)
 
 
-def estimate_tokens(chat: bytes) -> int:
+def estimate_tokens(chat: dict[str, Any]) -> int:
     """The gateway's estimate of a translated chat body's input tokens: its messages as
-    the limiter estimates them, plus its tool definitions at four characters a token."""
-    request = decode_request(ChatRequest, chat)
-    tools = _tools_of(chat)
-    return estimate_request(request) + (estimate_text(tools) if tools else 0)
-
-
-class _Tools(msgspec.Struct):
-    tools: msgspec.Raw | None = None
-
-
-_tools = msgspec.json.Decoder(_Tools).decode
-
-
-def _tools_of(chat: bytes) -> str:
-    raw = _tools(chat).tools
-    return bytes(raw).decode() if raw is not None else ""
+    the limiter estimates them, plus its tool definitions' JSON at four characters a token."""
+    request = decode_request(ChatRequest, _encode(chat))
+    tools = chat.get("tools")
+    return estimate_request(request) + (estimate_text(_encode(tools).decode()) if tools else 0)
 
 
 class CountTokens:
@@ -118,7 +106,7 @@ class CountTokens:
                 param="model",
             )
         KeyRing.check_model(key, req.model, team)
-        return estimate_tokens(_encode(chat_body(req, need_max_tokens=False)))
+        return estimate_tokens(chat_body(req, need_max_tokens=False))
 
     async def _body(self, scope: Any, proto: Any, ex: Exchange) -> bytes:
         """The body under the gateway's limit and body deadline (as the proxied endpoints)."""
