@@ -505,3 +505,27 @@ def test_a_redacted_block_and_an_unstreamed_thinking_block() -> None:
         ("content_block_delta", 1, {"type": "signature_delta", "signature": "c2ln"}),
         ("content_block_stop", 1, None),
     ]
+
+
+def test_output_config_and_top_level_cache_control() -> None:
+    """output_config.format is a json_schema response_format, its effort a reasoning effort;
+    the top-level cache_control marks the last message (its last block, for Anthropic)."""
+    body = (
+        b'{"model":"m","max_tokens":5,"cache_control":{"type":"ephemeral"},'
+        b'"messages":[{"role":"user","content":"a"}],"output_config":{"effort":"max",'
+        b'"format":{"type":"json_schema","schema":{"type":"object"}}}}'
+    )
+    chat = chat_of(body)
+    assert chat["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": {"type": "object"}},
+    }
+    assert chat["reasoning_effort"] == "high"
+    assert chat["messages"][-1]["cache_control"] == CACHE
+    sent = msgspec.json.decode(
+        messages_request(decode_chat(translate_request(body)[1]), "m", 9).body
+    )
+    assert sent["messages"][0]["content"][-1]["cache_control"] == CACHE
+    assert sent["output_config"] == {
+        "format": {"type": "json_schema", "schema": {"type": "object"}}
+    }

@@ -247,6 +247,25 @@ def test_thinking_signature_survives_the_round_trip(
     }
 
 
+@pytest.mark.parametrize("model", TOOL_MODELS)
+def test_structured_output(sdk: anthropic.Anthropic, model: str) -> None:
+    """output_config.format: the answer's text is JSON fitting the schema."""
+    schema: Any = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["name", "population"],
+        "additionalProperties": False,
+    }
+    message = sdk.messages.create(
+        model=model,
+        max_tokens=256,
+        messages=[{"role": "user", "content": "A city"}],
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    city = json.loads(text_of(message))
+    assert isinstance(city["name"], str) and isinstance(city["population"], int)
+
+
 def test_cache_control_reaches_an_anthropic_upstream(
     sdk: anthropic.Anthropic, ant: AnthropicUpstream
 ) -> None:

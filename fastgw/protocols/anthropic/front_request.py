@@ -22,6 +22,9 @@ Rules this module keeps:
 - An assistant turn: thinking blocks as ``thinking_blocks`` (whole, signatures untouched)
   and ``reasoning_content`` (their text), text as ``content``, ``tool_use`` as
   ``tool_calls`` whose arguments are the input's JSON text as received.
+- ``output_config``: ``format`` (json_schema) is ``response_format`` json_schema, ``effort``
+  is ``reasoning_effort`` (``EFFORTS``); a top-level ``cache_control`` (automatic caching)
+  marks the last message, which the ``anthropic`` provider puts on its last block.
 - ``thinking`` is passed on as it is (the ``anthropic`` provider uses it) and as
   ``reasoning_effort`` for every other provider (``effort_of``); a stream asks for
   ``include_usage`` so the front always knows the final usage.
@@ -96,6 +99,11 @@ class Metadata(msgspec.Struct):
     user_id: str | None = None
 
 
+class OutputConfig(msgspec.Struct):
+    effort: str | None = None
+    format: dict[str, Any] | None = None
+
+
 class MessagesRequest(msgspec.Struct):
     model: str
     messages: list[InMessage]
@@ -109,9 +117,13 @@ class MessagesRequest(msgspec.Struct):
     tools: list[InTool] | None = None
     tool_choice: InToolChoice | None = None
     thinking: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
+    cache_control: dict[str, Any] | None = None  # automatic caching: the last block's marker
     stream: bool = False
 
 
+#: output_config.effort -> reasoning_effort (OpenAI's scale stops at high)
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _decoder = msgspec.json.Decoder(MessagesRequest)
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.decode
@@ -162,6 +174,8 @@ def chat_body(req: MessagesRequest, *, need_max_tokens: bool = True) -> dict[str
                 "in the top-level 'system').",
                 param=f"messages.{i}.role",
             )
+    if req.cache_control is not None and len(messages) > (system is not None):
+        messages[-1]["cache_control"] = req.cache_control
     body: dict[str, Any] = {"model": req.model, "messages": messages}
     if req.max_tokens is not None:
         body["max_tokens"] = req.max_tokens
@@ -180,7 +194,13 @@ def chat_body(req: MessagesRequest, *, need_max_tokens: bool = True) -> dict[str
     effort = effort_of(req.thinking)
     if effort is not None:
         body["thinking"] = req.thinking
+    output = req.output_config
+    if output is not None and output.effort:
+        effort = EFFORTS.get(output.effort, "high")
+    if effort is not None:
         body["reasoning_effort"] = effort
+    if output is not None and output.format is not None:
+        body["response_format"] = _response_format(output.format)
     if req.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -370,6 +390,16 @@ def _tool(tool: InTool, i: int) -> dict[str, Any]:
     if tool.cache_control is not None:
         out["cache_control"] = tool.cache_control
     return out
+
+
+def _response_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    schema = fmt.get("schema")
+    if fmt.get("type") != "json_schema" or not isinstance(schema, dict):
+        raise InvalidRequest(
+            "output_config.format: must be {'type': 'json_schema', 'schema': {...}}.",
+            param="output_config.format",
+        )
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
 
 
 def _tool_choice(body: dict[str, Any], choice: InToolChoice) -> None:
