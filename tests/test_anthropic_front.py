@@ -11,6 +11,7 @@ import pytest
 from fastgw.errors import InvalidRequest, MalformedJSON
 from fastgw.protocols.anthropic import messages_request
 from fastgw.protocols.anthropic.front_answer import anthropic_error, translate_answer
+from fastgw.protocols.anthropic.front_passthrough import rename_model
 from fastgw.protocols.anthropic.front_request import effort_of, translate_request
 from fastgw.protocols.anthropic.front_stream import MessagesFrontStream
 from fastgw.protocols.openai.translate import decode_chat
@@ -529,3 +530,29 @@ def test_output_config_and_top_level_cache_control() -> None:
     assert sent["output_config"] == {
         "format": {"type": "json_schema", "schema": {"type": "object"}}
     }
+
+
+# -- byte for byte to an Anthropic upstream ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"claude","max_tokens":5,"messages":[]}',
+        b'{ "max_tokens" : 5 ,\n  "messages": [{"role": "user", "content": "model"}],\n'
+        b'  "tools": [{"name": "f", "input_schema": {"model": "x"}}],  "model" :\t"claude" }',
+        b'{"metadata":{"model":"claude"},"model":"claude","top_k":5,"x":1.50}',
+    ],
+)
+def test_only_the_top_level_model_changes(body: bytes) -> None:
+    out = rename_model(body, "claude-haiku-4-5")
+    assert msgspec.json.decode(out)["model"] == "claude-haiku-4-5"
+    assert len(out) - len(body) == len("claude-haiku-4-5") - len("claude")
+    i = out.find(b'"claude-haiku-4-5"')
+    assert out[:i] + b'"claude"' + out[i + 18 :] == body
+
+
+def test_a_body_the_walk_cannot_follow_keeps_its_values() -> None:
+    """A key written with an escape: the values keep their bytes, the model is renamed."""
+    body = b'{"\\u006dodel": "claude", "top_k": 5}'
+    assert msgspec.json.decode(rename_model(body, "m2")) == {"model": "m2", "top_k": 5}

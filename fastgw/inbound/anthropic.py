@@ -47,7 +47,9 @@ class MessagesFront:
         self.ex = ex
 
     async def request(self, body: bytes) -> bytes:
-        return translate_request(body)[1]
+        chat = translate_request(body)[1]  # checked and translated for every upstream
+        self.ex.inbound = ("anthropic", body)  # an anthropic upstream gets it as written
+        return chat
 
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
         return answer_of(status, body)

@@ -69,6 +69,15 @@ deployments = [{{ provider = "oa", model = "gpt-4o-mini" }}]
 retry = {{ retries = 0 }}
 
 [[models]]
+name = "ant-first"
+strategy = "ordered"
+deployments = [
+    {{ provider = "ant", model = "claude-haiku-4-5" }},
+    {{ provider = "oa", model = "gpt-4o-mini" }},
+]
+retry = {{ retries = 0 }}
+
+[[models]]
 name = "cached"
 deployments = [{{ provider = "mock", model = "mock-cached" }}]
 [models.cache]
@@ -139,20 +148,47 @@ def test_create(sdk: anthropic.Anthropic, model: str) -> None:
         assert text_of(message) == OPENAI_TEXT
 
 
-def test_the_upstreams_got_translated_requests(
-    sdk: anthropic.Anthropic, ant: AnthropicUpstream, oa: FakeUpstream
+def test_an_anthropic_upstream_gets_the_body_byte_for_byte(
+    gw: GatewayProcess, ant: AnthropicUpstream
 ) -> None:
-    """The Anthropic upstream gets a Messages body (system, max_tokens, stop); the OpenAI
-    upstream a chat completion (system message, max_tokens, stop)."""
-    common: Any = {"max_tokens": 64, "system": "Be brief.", "messages": HI}
-    sdk.messages.create(model="claude", stop_sequences=["END"], **common)
-    sdk.messages.create(model="oa", stop_sequences=["END"], metadata={"user_id": "u1"}, **common)
-    sent = ant.requests[0].json()
-    assert sent["system"] == [{"type": "text", "text": "Be brief."}]
-    assert sent["max_tokens"] == 64 and sent["stop_sequences"] == ["END"]
+    """The client's bytes reach an Anthropic upstream as written, only the model renamed:
+    fields the translation has no place for (top_k, new ones) and the key order included."""
+    body = (
+        b'{"max_tokens": 64, "model": "claude", "top_k": 5, "service_tier": "auto",\n'
+        b' "system": "Be brief.", "messages": [{"role": "user", "content": "Say hi"}]}'
+    )
+    headers = {"x-api-key": DEV_KEY, "content-type": "application/json"}
+    answer = httpx.post(f"{gw.base_url}/v1/messages", content=body, headers=headers, timeout=10)
+    assert answer.status_code == 200 and answer.json()["content"][0]["text"] == CLAUDE_TEXT
+    assert ant.requests[0].body == body.replace(b'"claude"', b'"claude-haiku-4-5"')
+
+
+def test_an_openai_upstream_gets_a_chat_completion(
+    sdk: anthropic.Anthropic, oa: FakeUpstream
+) -> None:
+    """Any other upstream gets the translation: system message, max_tokens, stop, user."""
+    sdk.messages.create(
+        model="oa",
+        max_tokens=64,
+        system="Be brief.",
+        messages=HI,
+        stop_sequences=["END"],
+        metadata={"user_id": "u1"},
+    )
     chat = oa.requests[0].json()
     assert chat["messages"][0] == {"role": "system", "content": "Be brief."}
     assert chat["max_tokens"] == 64 and chat["stop"] == ["END"] and chat["user"] == "u1"
+
+
+def test_a_fallback_from_anthropic_to_openai_translates(
+    sdk: anthropic.Anthropic, ant: AnthropicUpstream, oa: FakeUpstream
+) -> None:
+    """An overloaded Anthropic deployment hands the request to the OpenAI one, which gets
+    the translated chat body; the client reads Anthropic's shape either way."""
+    ant.fail_next(Fault.error(529))
+    message = sdk.messages.create(model="ant-first", max_tokens=64, messages=HI)
+    assert text_of(message) == OPENAI_TEXT
+    assert len(ant.requests) == 1 and oa.requests[0].json()["messages"] == HI
 
 
 @pytest.mark.parametrize("model", MODELS)
