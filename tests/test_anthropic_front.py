@@ -3,11 +3,13 @@ an OpenAI answer, error and stream as Anthropic's, with byte literals."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 import pytest
 
+from fastgw import Gateway, parse_config
 from fastgw.errors import InvalidRequest, MalformedJSON
 from fastgw.protocols.anthropic import messages_request
 from fastgw.protocols.anthropic.front_answer import anthropic_error, translate_answer
@@ -16,6 +18,8 @@ from fastgw.protocols.anthropic.front_request import effort_of, translate_reques
 from fastgw.protocols.anthropic.front_stream import MessagesFrontStream
 from fastgw.protocols.openai.translate import decode_chat
 from fastgw.protocols.sse import SSEParser
+from fastgw.testing.rsgi import RSGIClient
+from tests.conftest import DEV_KEY, mock_config
 
 CACHE = {"type": "ephemeral"}
 SIG = "c2lnbmF0dXJl"
@@ -556,3 +560,51 @@ def test_a_body_the_walk_cannot_follow_keeps_its_values() -> None:
     """A key written with an escape: the values keep their bytes, the model is renamed."""
     body = b'{"\\u006dodel": "claude", "top_k": 5}'
     assert msgspec.json.decode(rename_model(body, "m2")) == {"model": "m2", "top_k": 5}
+
+
+# -- hostile bodies, in process -------------------------------------------------------------------
+
+HOSTILE = [
+    b"[]",
+    b"null",
+    b'{"model": 5, "max_tokens": 5, "messages": []}',
+    b'{"model": "gpt-test", "max_tokens": 5, "messages": "hi"}',
+    b'{"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": [5]}]}',
+    b'{"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": [{}]}]}',
+    b'{"model": "gpt-test", "max_tokens": -1, "messages": [{"role": "user", "content": "a"}]}',
+    b'{"model": "gpt-test", "max_tokens": 1e400, "messages": []}',
+    b'{"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "assistant", "content": '
+    b'[{"type": "tool_use", "id": "t", "name": "f", "input": '
+    + b"[" * 5000
+    + b"]" * 5000
+    + b"}]}]}",
+    b'{"model": "gpt-test", "max_tokens": 5, "system": [{"type": "image"}], "messages": []}',
+    b'{"model": "gpt-test", "max_tokens": 5, "thinking": "yes", "messages": []}',
+    b"\xff\xfe not json",
+    b"",
+]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[RSGIClient]:
+    app = Gateway(parse_config(mock_config(), "mock.toml", {}))
+    with RSGIClient(app) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+@pytest.mark.parametrize("body", HOSTILE)
+def test_hostile_bodies_are_anthropic_400s(gateway: RSGIClient, path: str, body: bytes) -> None:
+    """Whatever the body, a 400 in Anthropic's shape: never a 500, never OpenAI's shape."""
+    headers = {"x-api-key": DEV_KEY, "content-type": "application/json"}
+    response = gateway.post(path, headers=headers, body=body)
+    assert response.status == 400, response.body
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+
+
+def test_anthropic_version_and_beta_headers_are_accepted(gateway: RSGIClient) -> None:
+    headers = {"x-api-key": DEV_KEY, "anthropic-version": "1999-01-01", "anthropic-beta": "any"}
+    body = {"model": "gpt-test", "max_tokens": 8, "messages": [{"role": "user", "content": "a"}]}
+    response = gateway.post("/v1/messages", headers=headers, json=body)
+    assert response.status == 200 and response.json()["type"] == "message"
