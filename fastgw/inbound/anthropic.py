@@ -7,6 +7,10 @@ stream and every error back into Anthropic's shapes (the sans-IO work is in
 - The key is read from ``x-api-key`` (Anthropic's header) as well as fastgw's own
   ``authorization: Bearer`` and ``api-key``; ``anthropic-version`` and ``anthropic-beta`` are
   accepted whatever they say and not read.
+- The client's body is kept on the exchange (``ex.inbound``, passed on as ``Call.inbound``):
+  an ``anthropic`` upstream is sent it as written, only the model renamed
+  (``protocols.anthropic.front_passthrough``); every other upstream gets the translation.
+  Both answers come back as OpenAI's and are written as Anthropic's here.
 - ``count_tokens`` is answered here, never by an upstream: the same key check, the same
   translation (``max_tokens`` not required), the gateway's own estimate
   (``fastgw.tokens``) of the translated messages and tool definitions. An estimate, not

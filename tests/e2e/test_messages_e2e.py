@@ -296,7 +296,7 @@ def test_structured_output(sdk: anthropic.Anthropic, model: str) -> None:
         model=model,
         max_tokens=256,
         messages=[{"role": "user", "content": "A city"}],
-        output_config={"format": {"type": "json_schema", "schema": schema}},
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
     )
     city = json.loads(text_of(message))
     assert isinstance(city["name"], str) and isinstance(city["population"], int)
@@ -477,7 +477,7 @@ def test_mid_stream_failure_ends_with_an_error_event(
 def test_exact_cache_answers_a_repeated_message(sdk: anthropic.Anthropic) -> None:
     """temperature 0 on a model with the cache: the repeat is a hit, the same message; a
     streamed repeat is replayed from the cache through the same translation."""
-    # this SDK has no temperature argument any more: sent as an extra field
+    # sent as an extra field: recent SDKs have no temperature argument
     common: Any = {"model": "cached", "max_tokens": 32, "messages": HI}
     common["extra_body"] = {"temperature": 0}
     first = sdk.messages.with_raw_response.create(**common)
