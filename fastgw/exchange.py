@@ -52,6 +52,7 @@ class Exchange:
         "deployment",
         "error",
         "extra_headers",
+        "inbound",
         "key",
         "key_id",
         "lookup",
@@ -111,6 +112,9 @@ class Exchange:
         # ``semantic`` (the semantic tier's partition and text, when it may store the answer),
         # ``extra_headers`` (headers the answer will carry, e.g. the cache outcome)
         self.pipes: Any = None  # the pipelines (config generation) this request runs on
+        # an inbound API's (protocol, original body) when it is not chat completions: an
+        # upstream speaking that protocol may be sent the body as the client wrote it
+        self.inbound: tuple[str, bytes] | None = None
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

@@ -60,6 +60,7 @@ class Route:
         answer: Answer | None = None
         try:
             call = Call(self.endpoint, ex.body, request, "", ex.request_id)
+            call.inbound = ex.inbound  # None unless an inbound API (fastgw.inbound) set it
             # a stream is settled on its usage: asked for when the client did not, and then
             # left out of what the client receives
             strip = stream and not _asked_usage(request)

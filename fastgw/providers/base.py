@@ -45,7 +45,9 @@ class Call(msgspec.Struct):
     what the gateway decoded from it, the upstream model name, the request id, the
     deployment's timeouts (``None``: the provider's own), and ``stream_usage``: the gateway
     wants the stream's usage event though the client did not ask for it (the relay leaves it
-    out of what the client receives)."""
+    out of what the client receives), and ``inbound``: the client's (protocol, body) when
+    it called an inbound API other than chat completions (``fastgw.inbound``), so a provider
+    speaking that protocol may send it as written (the ``anthropic`` provider does)."""
 
     endpoint: str
     body: bytes
@@ -54,6 +56,7 @@ class Call(msgspec.Struct):
     request_id: str
     timeouts: Timeouts | None = None
     stream_usage: bool = False
+    inbound: tuple[str, bytes] | None = None
 
 
 class Response(Protocol):

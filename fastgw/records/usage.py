@@ -38,7 +38,8 @@ from .db import connect, insert_encoded
 LOGGED_PATHS = frozenset(
     f"{prefix}/{endpoint}"
     for prefix in ("/v1", "")
-    for endpoint in ("chat/completions", "completions", "embeddings")
+    # "messages": Anthropic's Messages API inbound, served by the chat pipeline
+    for endpoint in ("chat/completions", "completions", "embeddings", "messages")
 )
 _CLOSE_ATTEMPTS = 3
 
