@@ -23,7 +23,8 @@ from tests.conftest import DEV_KEY, mock_config
 DEV = {"authorization": f"Bearer {DEV_KEY}"}
 SERVED = (
     "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, "
-    "GET /v1/models, GET /v1/models/{id}"
+    "GET /v1/models, GET /v1/models/{id}, "
+    "POST /v1/messages, POST /v1/messages/count_tokens"
 )
 
 
