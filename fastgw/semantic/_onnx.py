@@ -69,10 +69,6 @@ class OnnxMiniLM:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # ONNX Runtime's pool threads spin after each run, waiting for more: 0.22 ms of a
-        # core per request under the bench's unique load, for the ~1 % that reach MiniLM
-        # (per-thread CPU, in process); the event loop needs that core
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
         )
