@@ -30,6 +30,7 @@ from .known import Known
 from .limits import LimitsConfig, check_limits
 from .models import ModelConfig, check_models
 from .providers import ProviderConfig, check_providers
+from .responses import ResponsesConfig, check_responses
 from .server import ServerConfig, check_server
 from .shape import DROPPED, check_shape, unknown_keys
 from .state import StateConfig, check_state, check_workers
@@ -62,6 +63,7 @@ class Config(msgspec.Struct, **STRUCT):
     storage: StorageConfig = StorageConfig()
     usage: UsageConfig = UsageConfig()
     admin: AdminConfig = AdminConfig()
+    responses: ResponsesConfig = ResponsesConfig()
 
 
 # the sections decoded entry by entry, and the key that names an entry
@@ -142,6 +144,7 @@ def decode_config(raw: dict[str, Any], env: Mapping[str, str]) -> tuple[Config, 
         *check_workers(config, config.server.workers),
         *check_prices(config.prices),
         *check_usage(config.usage),
+        *check_responses(config.responses),
     ]
     errors.extend(_renumbered(e, renumber) for e in meaning)
     errors.sort(key=_section_rank)  # stable: within a section, shape errors come first

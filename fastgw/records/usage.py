@@ -17,7 +17,8 @@ Rules kept here:
   disk) goes back in front of the queue and is written with the next flush, and the error is
   logged. ``close`` (the worker's graceful shutdown, after the drain) writes everything.
 - A crash (SIGKILL, power loss) loses the rows not yet written: at most one flush interval.
-- Logged: the proxied endpoints (chat, completions, embeddings), errors and 429s included;
+- Logged: the proxied endpoints (chat, completions, embeddings) and the inbound Responses
+  API (``POST /v1/responses``), errors and 429s included;
   not ``/health``, ``/metrics``, ``/models`` or ``/admin``.
 """
 
@@ -38,7 +39,7 @@ from .db import connect, insert_encoded
 LOGGED_PATHS = frozenset(
     f"{prefix}/{endpoint}"
     for prefix in ("/v1", "")
-    for endpoint in ("chat/completions", "completions", "embeddings")
+    for endpoint in ("chat/completions", "completions", "embeddings", "responses")
 )
 _CLOSE_ATTEMPTS = 3
 
