@@ -38,7 +38,7 @@ from .cache.record import EXACT, CacheRecord, Purge
 from .config import CacheConfig, Config, ProviderConfig, cache_file, redis_url
 from .disconnect import Disconnects
 from .drain import Drain
-from .inbound.response_store import ResponseStore
+from .inbound.response_store import build_store
 from .limits import Limiter, build_limiter
 from .metrics import Metrics
 from .pricing import PriceTable
@@ -72,7 +72,7 @@ class Runtime:
         initialise(storage)
         self.store = KeyStore(storage)
         #: the Responses API's stored responses (``[responses] store``, fixed at start)
-        self.responses = ResponseStore(storage) if config.responses.store else None
+        self.responses = build_store(config)
         self.usage = (
             UsageLog(storage, loop, usage.flush_interval_s, usage.batch_max)
             if usage.enabled

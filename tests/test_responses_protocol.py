@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from fastgw import Gateway, parse_config
 from fastgw.config import ConfigError, ResponsesConfig
 from fastgw.errors import InvalidRequest
+from fastgw.inbound.response_redis import RedisResponseStore
 from fastgw.inbound.response_store import ResponseStore, Stored
 from fastgw.protocols.responses.answer import from_completion
 from fastgw.protocols.responses.request import (
@@ -27,6 +29,7 @@ from fastgw.protocols.responses.request import (
     to_chat,
 )
 from fastgw.protocols.responses.stream import EventStream
+from fastgw.testing.redis import RedisServer
 from fastgw.testing.rsgi import RSGIClient
 from tests.conftest import DEV_KEY, LIMITED_KEY, mock_config
 
@@ -715,3 +718,80 @@ def test_a_cached_stream_replays_as_response_events(tmp_path: Path) -> None:
             events = events_of(response.body)
             assert events[-1]["type"] == "response.completed"
             assert Response.model_validate(events[-1]["response"]).output_text
+
+
+# -- the Redis store --------------------------------------------------------------------------
+
+needs_redis = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@needs_redis
+def test_the_redis_store_is_per_key_and_bounded(redis: RedisServer) -> None:
+    """The same contract on Redis: own rows only, the oldest past max_per_key go, a TTL on
+    every row."""
+
+    async def scenario() -> None:
+        store = RedisResponseStore(redis.url, "t1:", 1.0)
+        row = Stored(b'{"id": "a"}', b"[]")
+        await store.put("a", "k1", row, 60, 2)
+        assert await store.get("a", "k1") == row
+        assert await store.get("a", "k2") is None and not await store.delete("a", "k2")
+        await store.put("b", "k1", row, 60, 2)
+        await store.put("x", "k2", row, 60, 2)
+        await store.put("c", "k1", row, 60, 2)
+        assert await store.get("a", "k1") is None
+        assert (
+            await store.get("b", "k1") and await store.get("c", "k1") and await store.get("x", "k2")
+        )
+        assert await store.delete("b", "k1") and await store.get("b", "k1") is None
+        store.close()
+
+    asyncio.run(scenario())
+    ttl = redis.command("TTL", "t1:resp:" + b"k1".hex() + ":c")
+    assert ttl.startswith(b":") and 0 < int(ttl[1:]) <= 60
+
+
+@needs_redis
+def test_instances_share_stored_responses_through_redis(redis: RedisServer, tmp_path: Path) -> None:
+    """[state] backend = "redis": a response stored by one gateway is read, continued and
+    deleted through another (its own SQLite file), and still per key; Redis down is a 503."""
+    state = f'[state]\nbackend = "redis"\nredis_url = "{redis.url}"\nprefix = "t2:"\n'
+    apps = [
+        Gateway(
+            parse_config(
+                mock_config(extra=f'[storage]\nsqlite_path = "{tmp_path}/{n}.sqlite"\n{state}'),
+                "m.toml",
+                {},
+            )
+        )
+        for n in ("a", "b")
+    ]
+    with RSGIClient(apps[0]) as one, RSGIClient(apps[1]) as two:
+        rid = one.post(
+            "/v1/responses", headers=AUTH, json={"model": "gpt-test", "input": "hi"}
+        ).json()["id"]
+        assert two.get(f"/v1/responses/{rid}", headers=AUTH).json()["id"] == rid
+        limited = {"authorization": f"Bearer {LIMITED_KEY}"}
+        assert two.get(f"/v1/responses/{rid}", headers=limited).status == 404
+        follow = two.post(
+            "/v1/responses",
+            headers=AUTH,
+            json={"model": "gpt-test", "input": "more", "previous_response_id": rid},
+        )
+        assert follow.status == 200
+        assert two.request("DELETE", f"/v1/responses/{rid}", headers=AUTH).status == 200
+        assert one.get(f"/v1/responses/{rid}", headers=AUTH).status == 404
+        redis.stop()
+        try:
+            down = one.get(f"/v1/responses/{rid}", headers=AUTH)
+            assert down.status == 503 and down.json()["error"]["type"] == "server_error"
+        finally:
+            redis.start()

@@ -14,9 +14,8 @@ Rules this module keeps:
 - The loop never waits on the disk: every call runs on one writer thread of its own, with a
   connection that thread opened. The schema is created once, when the store is built (the
   worker's start).
-- Several instances: each host has its own file. Sharing across instances needs the Redis
-  backend (a ``SET`` with ``EX`` per response, a sorted set per key for the bound): not
-  built yet, see docs/readme-responses.md.
+- Several instances: each host has its own file; with ``[state] backend = "redis"`` the
+  store is Redis instead (``fastgw.inbound.response_redis``, chosen by ``build_store``).
 """
 
 from __future__ import annotations
@@ -25,9 +24,12 @@ import asyncio
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..records.db import connect
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -46,6 +48,35 @@ CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires);
 class Stored(NamedTuple):
     response: bytes  # the response object, JSON
     items: bytes  # the conversation's input items before it, JSON
+
+
+class Store(Protocol):
+    """What the front needs of a store (this SQLite one, or ``response_redis``'s). Failures
+    raise ``sqlite3.Error``, ``OSError`` (``ConnectionError``) or ``TimeoutError``."""
+
+    async def put(
+        self, id: str, key_id: str, stored: Stored, ttl_s: float, max_per_key: int
+    ) -> None: ...
+
+    async def get(self, id: str, key_id: str) -> Stored | None: ...
+
+    async def delete(self, id: str, key_id: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def build_store(config: Config) -> Store | None:
+    """The store the process keeps (None with ``[responses] store = false``): in Redis with
+    ``[state] backend = "redis"``, else in the SQLite file."""
+    if not config.responses.store:
+        return None
+    if config.state.backend == "redis":
+        from ..config import redis_url
+        from .response_redis import RedisResponseStore  # hiredis: only with this backend
+
+        state = config.state
+        return RedisResponseStore(redis_url(state), state.prefix, state.timeout_s)
+    return ResponseStore(config.storage.sqlite_path)
 
 
 class ResponseStore:
@@ -143,4 +174,4 @@ class ResponseStore:
         self._executor.shutdown(wait=True)
 
 
-__all__ = ["ResponseStore", "Stored"]
+__all__ = ["ResponseStore", "Store", "Stored", "build_store"]

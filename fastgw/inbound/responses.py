@@ -13,8 +13,10 @@ Rules this module keeps:
   object, with the conversation's input items, under the key that asked. With ``[responses]
   store = false`` (or a conversation past ``max_stored_bytes``) nothing is kept and the
   response says ``store: false``.
-- Reading the store costs a request with ``previous_response_id`` one SQLite read on the
-  store's thread; a request without it touches no store before its answer.
+- The store is the process's (``runtime.responses``: SQLite on one host, Redis with ``[state]
+  backend = "redis"``). A request with ``previous_response_id`` reads it once before its
+  answer (a store that cannot be reached is a 503); a request without it touches no store
+  before its answer.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import MethodNotAllowed, NotFound
+from ..errors import MethodNotAllowed, NotFound, StateUnavailable
 from ..exchange import Exchange
 from ..protocols.openai.errors import error_body
 from ..protocols.responses.answer import encode, error_answer, from_completion, new_id
@@ -35,9 +38,10 @@ from ..protocols.responses.request import Item, decode_items, encode_items, read
 from ..protocols.responses.stream import EventStream
 from ..respond import send_json
 from .endpoint import InboundEndpoint
-from .response_store import ResponseStore, Stored
+from .response_store import Store, Stored
 
 log = logging.getLogger("fastgw")
+T = TypeVar("T")
 
 
 class _Output(msgspec.Struct):
@@ -63,7 +67,7 @@ class ResponsesFront:
         "model",
     )
 
-    def __init__(self, pipes: Any, store: ResponseStore | None, ex: Exchange) -> None:
+    def __init__(self, pipes: Any, store: Store | None, ex: Exchange) -> None:
         self._ex = ex  # its key is known by the time the body is read (identify runs first)
         self._config = pipes.config.responses
         self._store = store if self._config.store else None
@@ -89,7 +93,7 @@ class ResponsesFront:
 
     async def _history(self, previous: str, key_id: str) -> list[Item]:
         store = self._store
-        found = await store.get(previous, key_id) if store is not None else None
+        found = await _read(store.get(previous, key_id)) if store is not None else None
         if found is None:
             raise NotFound(
                 f"Previous response with id '{previous}' not found.",
@@ -138,17 +142,27 @@ class ResponsesFront:
                 self._config.store_ttl_s,
                 self._config.max_per_key,
             )
-        except sqlite3.Error as exc:  # answered already: the client just cannot continue it
+        except (sqlite3.Error, OSError, TimeoutError) as exc:
+            # the client has its answer: only reading it back or continuing it will fail
             log.error("responses: could not store %s: %s", self.id, exc)
 
 
-def _make_front(pipes: Any, store: ResponseStore | None, scope: Any, ex: Exchange) -> Any:
+async def _read(call: Awaitable[T]) -> T:
+    """A store call whose answer the client waits for: a store that cannot be reached is a
+    503 the SDK retries."""
+    try:
+        return await call
+    except (sqlite3.Error, OSError, TimeoutError):
+        raise StateUnavailable(
+            "The gateway's response store cannot be reached; retry the request."
+        ) from None
+
+
+def _make_front(pipes: Any, store: Store | None, scope: Any, ex: Exchange) -> Any:
     return ResponsesFront(pipes, store, ex)
 
 
-async def _stored(
-    pipes: Any, store: ResponseStore | None, scope: Any, proto: Any, ex: Exchange
-) -> None:
+async def _stored(pipes: Any, store: Store | None, scope: Any, proto: Any, ex: Exchange) -> None:
     """``GET`` and ``DELETE /v1/responses/{id}``: the key's own stored responses only."""
     headers = scope.headers
     key = pipes.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
@@ -168,18 +182,18 @@ async def _stored(
     if store is None or not pipes.config.responses.store:
         raise NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
     if scope.method == "GET":
-        found = await store.get(id, key.id)
+        found = await _read(store.get(id, key.id))
         if found is None:
             raise NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
         send_json(proto, ex, 200, found.response)
         return
-    if not await store.delete(id, key.id):
+    if not await _read(store.delete(id, key.id)):
         raise NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
     send_json(proto, ex, 200, encode({"id": id, "object": "response", "deleted": True}))
 
 
 def routes(pipes: Any) -> list[tuple[str, str, Any]]:
-    store: ResponseStore | None = pipes.runtime.responses
+    store: Store | None = pipes.runtime.responses
     chat = pipes.endpoints["/chat/completions"]
     limit = pipes.config.server.max_body_bytes
     endpoint = InboundEndpoint(partial(_make_front, pipes, store), chat, {}, limit)
