@@ -673,6 +673,20 @@ def test_paths_methods_and_keys_of_stored_responses(tmp_path: Path) -> None:
         }
 
 
+def test_processes_on_one_sqlite_file_share_stored_responses(tmp_path: Path) -> None:
+    """Two gateways on the same SQLite file (as the workers of one host are) read, continue
+    and delete what the other stored."""
+    with RSGIClient(gateway(tmp_path)) as one, RSGIClient(gateway(tmp_path)) as two:
+        rid = one.post(
+            "/v1/responses", headers=AUTH, json={"model": "gpt-test", "input": "hi"}
+        ).json()["id"]
+        assert two.get(f"/v1/responses/{rid}", headers=AUTH).json()["id"] == rid
+        follow = {"model": "gpt-test", "input": "more", "previous_response_id": rid}
+        assert two.post("/v1/responses", headers=AUTH, json=follow).status == 200
+        assert two.request("DELETE", f"/v1/responses/{rid}", headers=AUTH).status == 200
+        assert one.get(f"/v1/responses/{rid}", headers=AUTH).status == 404
+
+
 def test_storage_off_answers_without_keeping(tmp_path: Path) -> None:
     """[responses] store = false: answered with store false, nothing to read or continue."""
     with RSGIClient(gateway(tmp_path, "store = false")) as c:

@@ -406,6 +406,46 @@ def test_anthropic_upstream_translated_both_ways(
     assert sent["system"] and sent["messages"][0]["role"] == "user"
 
 
+def test_claude_thinking_with_tools_carries_its_signature_to_the_next_turn(
+    ant: AnthropicUpstream, sdk: openai.OpenAI
+) -> None:
+    """reasoning.effort turns Claude's thinking on; its thinking block (signature included)
+    rides in the reasoning item's encrypted_content, so the next turn, by
+    previous_response_id or by items sent back, starts the assistant turn with it, as
+    Anthropic requires with tool use (the fake checks the signature)."""
+    with sdk.responses.stream(
+        model="claude",
+        input="Weather in Paris?",
+        tools=[WEATHER],
+        tool_choice="required",
+        reasoning={"effort": "low"},
+    ) as stream:
+        first = stream.get_final_response()
+    kinds = [item.type for item in first.output]
+    assert kinds[0] == "reasoning" and "function_call" in kinds
+    reasoning = first.output[0]
+    assert reasoning.type == "reasoning" and reasoning.encrypted_content
+    assert reasoning.summary and reasoning.summary[0].text
+    call = next(item for item in first.output if item.type == "function_call")
+    result: Any = [{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}]
+    by_id = sdk.responses.create(
+        model="claude", previous_response_id=first.id, input=result, reasoning={"effort": "low"}
+    )
+    assert by_id.output_text
+    sent = msgspec.json.decode(ant.requests[-1].body)
+    assistant = sent["messages"][1]
+    assert assistant["role"] == "assistant" and assistant["content"][0]["type"] == "thinking"
+    items: Any = [
+        {"role": "user", "content": "Weather in Paris?"},
+        *[item.model_dump(exclude_none=True) for item in first.output],
+        *result,
+    ]
+    stateless = sdk.responses.create(
+        model="claude", input=items, tools=[WEATHER], reasoning={"effort": "low"}, store=False
+    )
+    assert stateless.output_text
+
+
 def test_openai_upstream(oa: FakeUpstream, sdk: openai.OpenAI) -> None:
     """A Responses request served by an OpenAI upstream through chat completions."""
     response = sdk.responses.create(model="gpt-oa", input="Say hi")
