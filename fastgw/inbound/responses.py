@@ -92,22 +92,19 @@ class ResponsesFront:
         return chat.body
 
     async def _history(self, previous: str, key_id: str) -> list[Item]:
+        """The stored conversation ``previous`` continues: its input items, then its output."""
         store = self._store
         found = await _read(store.get(previous, key_id)) if store is not None else None
-        if found is None:
-            raise NotFound(
-                f"Previous response with id '{previous}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-        try:
-            return [*decode_items(found.items), *_output(found.response).output]
-        except msgspec.DecodeError:  # a row this version cannot read: as good as gone
-            raise NotFound(
-                f"Previous response with id '{previous}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            ) from None
+        if found is not None:
+            try:
+                return [*decode_items(found.items), *_output(found.response).output]
+            except msgspec.DecodeError:  # a row this version cannot read: as good as gone
+                pass
+        raise NotFound(
+            f"Previous response with id '{previous}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
 
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
         if status != 200:
