@@ -282,8 +282,13 @@ def test_what_cannot_be_served_is_a_400_naming_the_field(body: dict[str, Any], p
 
 
 def test_malformed_bodies_are_400s() -> None:
-    """Not JSON, not an object, no model, too many items: 400s, never a crash."""
+    """Not JSON, not UTF-8, nested past msgspec's depth, not an object, no model, too many
+    items: 400s, never a crash."""
+    deep = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    tool = b'{"model": "m", "tools": [{"type": "function", "name": "f", "parameters": %s}]}'
     for body in (
+        b'{"model": "m", "input": "\xff"}',
+        tool % deep,
         b"{",
         b"[]",
         b'{"input": "x"}',

@@ -111,7 +111,7 @@ class ResponsesFront:
             return status, error_answer(status, body)
         try:
             self.final = from_completion(body, self.id, int(time.time()), self.model, self.echo)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             message = "The upstream's answer could not be read as a chat completion."
             return 502, error_body(message, "upstream_error", None, "upstream_protocol_error")
         return 200, encode(self.final)

@@ -138,6 +138,10 @@ def read_request(body: bytes) -> Request:
         raise InvalidRequest(f"Invalid request: {exc}", param=_param(str(exc))) from None
     except msgspec.DecodeError:
         raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:  # msgspec's guard against a nesting that would crash the process
+        raise InvalidRequest(
+            "The request body is nested too deeply.", code="invalid_json"
+        ) from None
     if request.background:
         raise InvalidRequest(
             "Background responses are not supported by this gateway; leave 'background' out.",

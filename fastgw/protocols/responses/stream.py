@@ -147,7 +147,7 @@ class EventStream:
     def _chunk(self, data: bytes) -> bytes:
         try:
             chunk = _chunk(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return b""
         if chunk.model:
             self.model = chunk.model
