@@ -20,6 +20,7 @@ from fastgw.config import ConfigError, ResponsesConfig
 from fastgw.errors import InvalidRequest
 from fastgw.inbound.response_redis import RedisResponseStore
 from fastgw.inbound.response_store import ResponseStore, Stored
+from fastgw.keys import hash_key
 from fastgw.protocols.responses.answer import from_completion
 from fastgw.protocols.responses.request import (
     THINKING_PREFIX,
@@ -690,6 +691,23 @@ def test_processes_on_one_sqlite_file_share_stored_responses(tmp_path: Path) -> 
         assert two.post("/v1/responses", headers=AUTH, json=follow).status == 200
         assert two.request("DELETE", f"/v1/responses/{rid}", headers=AUTH).status == 200
         assert one.get(f"/v1/responses/{rid}", headers=AUTH).status == 404
+
+
+def test_limits_apply_to_responses(tmp_path: Path) -> None:
+    """A key's rpm counts Responses requests as chat ones: past it, a 429 in OpenAI's shape
+    (the SDK's RateLimitError) with Retry-After, and nothing stored."""
+    key = "sk-test-rpm-key-0123456789"
+    extra = (
+        f'[storage]\nsqlite_path = "{tmp_path}/gw.sqlite"\n'
+        f'[[keys]]\nid = "rpm"\nhash = "{hash_key(key)}"\nrpm = 1\n'
+    )
+    with RSGIClient(Gateway(parse_config(mock_config(extra=extra), "m.toml", {}))) as c:
+        auth = {"authorization": f"Bearer {key}"}
+        body = {"model": "gpt-test", "input": "hi"}
+        assert c.post("/v1/responses", headers=auth, json=body).status == 200
+        refused = c.post("/v1/responses", headers=auth, json={**body, "stream": True})
+        assert refused.status == 429 and dict(refused.headers).get("retry-after")
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_storage_off_answers_without_keeping(tmp_path: Path) -> None:
