@@ -616,6 +616,25 @@ def test_the_store_is_per_key_bounded_and_expires(store: ResponseStore) -> None:
     asyncio.run(scenario())
 
 
+def test_concurrent_puts_share_transactions_and_are_read_at_once(store: ResponseStore) -> None:
+    """Puts made together are written together, bounds still hold; a put not yet written is
+    already read (and deleted) by the worker that made it."""
+
+    async def scenario() -> None:
+        row = Stored(b"{}", b"[]")
+        await asyncio.gather(*(store.put(f"r{i}", "k", row, 60, 30) for i in range(50)))
+        found = await asyncio.gather(*(store.get(f"r{i}", "k") for i in range(50)))
+        assert [f is not None for f in found] == [False] * 20 + [True] * 30
+        pending = asyncio.ensure_future(store.put("fresh", "k", row, 60, 30))
+        await asyncio.sleep(0)  # the put is queued, not yet written
+        assert await store.get("fresh", "k") == row and await store.get("fresh", "j") is None
+        assert await store.delete("fresh", "k")
+        await pending
+        assert await store.get("fresh", "k") is None
+
+    asyncio.run(scenario())
+
+
 # -- the config -------------------------------------------------------------------------------
 
 
