@@ -228,6 +228,15 @@ def test_history_comes_first_and_reasoning_is_dropped_unless_fastgw_wrote_it() -
     ]
 
 
+def test_a_continuation_may_leave_input_out() -> None:
+    """previous_response_id with no input adds no empty message; nothing at all is a 400."""
+    history = decode_items(b'[{"role": "user", "content": "q"}]')
+    assert chat_of({"model": "m"}, history)["messages"] == [{"role": "user", "content": "q"}]
+    with pytest.raises(InvalidRequest) as caught:
+        chat_of({"model": "m"})
+    assert caught.value.param == "input"
+
+
 def test_the_stored_conversation_round_trips() -> None:
     """What to_chat returns as the conversation's items is stored and read back the same."""
     translated = to_chat(read_request(b'{"model": "m", "input": "hi"}'), [])

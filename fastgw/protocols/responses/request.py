@@ -105,7 +105,7 @@ class ReasoningConfig(msgspec.Struct):
 
 class Request(msgspec.Struct):
     model: str
-    input: str | list[Item] = ""
+    input: str | list[Item] | None = None
     instructions: str | None = None
     tools: list[FunctionTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -172,6 +172,8 @@ def encode_items(items: list[Item]) -> bytes:
 
 def input_items(request: Request) -> list[Item]:
     """The request's input as items (a string is one user message)."""
+    if request.input is None:
+        return []
     if isinstance(request.input, str):
         return [Item(type="message", role="user", content=request.input)]
     return request.input
@@ -198,6 +200,8 @@ def to_chat(request: Request, history: list[Item]) -> Chat:
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
     _messages(items, messages, len(history))
+    if not messages:
+        raise InvalidRequest("'input' is required (or 'instructions').", param="input")
     chat: dict[str, Any] = {"model": request.model, "messages": messages}
     tools = _tools(request.tools)
     if tools:
