@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pydantic
 import pytest
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
 
 from fastgw import Gateway, parse_config
 from fastgw.config import ConfigError, ResponsesConfig
@@ -22,6 +22,7 @@ from fastgw.inbound.response_redis import RedisResponseStore
 from fastgw.inbound.response_store import ResponseStore, Stored
 from fastgw.keys import hash_key
 from fastgw.protocols.responses.answer import from_completion
+from fastgw.protocols.responses.items import input_item_list
 from fastgw.protocols.responses.request import (
     THINKING_PREFIX,
     decode_items,
@@ -37,6 +38,7 @@ from tests.conftest import DEV_KEY, LIMITED_KEY, mock_config
 encode = msgspec.json.encode
 decode = msgspec.json.decode
 STREAM_EVENT: Any = pydantic.TypeAdapter(ResponseStreamEvent)
+RESPONSE_ITEM: Any = pydantic.TypeAdapter(ResponseItem)
 TOOL = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
 
 
@@ -592,6 +594,46 @@ def test_an_empty_stream_is_an_empty_message() -> None:
     assert final.output_text == "" and final.output[0].type == "message"
 
 
+def test_input_items_are_the_sdks_items_in_pages() -> None:
+    """Every kind of stored item listed as the SDK's ResponseItem, with stable ids, paged by
+    limit and after, in either order."""
+    items = decode_items(
+        encode(
+            [
+                {"role": "user", "content": "q"},
+                {"type": "message", "role": "assistant", "content": "a"},
+                {
+                    "type": "reasoning",
+                    "id": "rs_1",
+                    "summary": [{"type": "summary_text", "text": "t"}],
+                },
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "r"},
+            ]
+        )
+    )
+    page = input_item_list("resp_1", items, {"order": "asc", "limit": "100"})
+    listed = [RESPONSE_ITEM.validate_python(item) for item in page["data"]]
+    assert [item.type for item in listed] == [
+        "message",
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
+    assert page["data"] == input_item_list("resp_1", items, {"order": "asc"})["data"]
+    first = input_item_list("resp_1", items, {"limit": "2"})
+    assert first["has_more"] and [i["type"] for i in first["data"]] == [
+        "function_call_output",
+        "function_call",
+    ]
+    rest = input_item_list("resp_1", items, {"limit": "5", "after": first["last_id"]})
+    assert not rest["has_more"] and len(rest["data"]) == 3
+    for bad in ({"order": "up"}, {"limit": "101"}, {"limit": "x"}, {"after": "nope"}):
+        with pytest.raises(InvalidRequest):
+            input_item_list("resp_1", items, bad)
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -686,8 +728,8 @@ def gateway(tmp_path: Path, responses: str = "") -> Gateway:
 
 
 def test_paths_methods_and_keys_of_stored_responses(tmp_path: Path) -> None:
-    """GET/DELETE need a key (401), other methods are 405, a path past the id 404; the
-    limited key cannot see the dev key's response (404)."""
+    """GET/DELETE need a key (401), other methods are 405, a path past the id other than
+    input_items 404, a bad page 400; the limited key cannot see the dev key's response."""
     with RSGIClient(gateway(tmp_path)) as c:
         rid = c.post(
             "/v1/responses", headers=AUTH, json={"model": "gpt-test", "input": "hi"}
@@ -696,7 +738,10 @@ def test_paths_methods_and_keys_of_stored_responses(tmp_path: Path) -> None:
         assert c.get(f"/responses/{rid}", headers=AUTH).status == 200  # the bare path too
         assert c.get(f"/v1/responses/{rid}").status == 401
         assert c.post(f"/v1/responses/{rid}", headers=AUTH, json={}).status == 405
-        assert c.get(f"/v1/responses/{rid}/input_items", headers=AUTH).status == 404
+        assert c.get(f"/v1/responses/{rid}/input_items", headers=AUTH).status == 200
+        assert c.get(f"/v1/responses/{rid}/input_items?limit=0", headers=AUTH).status == 400
+        assert c.get(f"/v1/responses/{rid}/other", headers=AUTH).status == 404
+        assert c.request("DELETE", f"/v1/responses/{rid}/input_items", headers=AUTH).status == 405
         limited = {"authorization": f"Bearer {LIMITED_KEY}"}
         assert c.get(f"/v1/responses/{rid}", headers=limited).status == 404
         body = c.request("DELETE", f"/v1/responses/{rid}", headers=AUTH)

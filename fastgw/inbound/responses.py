@@ -1,6 +1,6 @@
 """OpenAI's Responses API inbound: ``POST /v1/responses`` served by the chat completions
-pipeline (``fastgw.inbound.endpoint``), and ``GET``/``DELETE /v1/responses/{id}`` on the
-responses it stored.
+pipeline (``fastgw.inbound.endpoint``), and ``GET``/``DELETE /v1/responses/{id}`` and ``GET
+/v1/responses/{id}/input_items`` on the responses it stored.
 
 Rules this module keeps:
 - Translation is ``fastgw.protocols.responses`` (sans-IO); this module only wires it to the
@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -34,6 +35,7 @@ from ..errors import MethodNotAllowed, NotFound, StateUnavailable
 from ..exchange import Exchange
 from ..protocols.openai.errors import error_body
 from ..protocols.responses.answer import encode, error_answer, from_completion, new_id
+from ..protocols.responses.items import input_item_list
 from ..protocols.responses.request import Item, decode_items, encode_items, read_request, to_chat
 from ..protocols.responses.stream import EventStream
 from ..respond import send_json
@@ -160,33 +162,42 @@ def _make_front(pipes: Any, store: Store | None, scope: Any, ex: Exchange) -> An
 
 
 async def _stored(pipes: Any, store: Store | None, scope: Any, proto: Any, ex: Exchange) -> None:
-    """``GET`` and ``DELETE /v1/responses/{id}``: the key's own stored responses only."""
+    """``GET`` and ``DELETE /v1/responses/{id}``, ``GET /v1/responses/{id}/input_items``: the
+    key's own stored responses only."""
     headers = scope.headers
     key = pipes.keys.authenticate(headers.get("authorization"), headers.get("api-key"))
     ex.key_id, ex.team_id = key.id, key.team
-    id = scope.path.partition("/responses/")[2]
-    if scope.method not in ("GET", "DELETE"):
+    id, _, rest = scope.path.partition("/responses/")[2].partition("/")
+    listing = rest == "input_items"
+    allowed = "GET" if listing else "GET, DELETE"
+    if scope.method not in allowed.split(", "):
         raise MethodNotAllowed(
-            f"Method {scope.method} is not allowed for {scope.path}; use GET or DELETE.",
-            headers=[("allow", "GET, DELETE")],
+            f"Method {scope.method} is not allowed for {scope.path}; use {allowed}.",
+            headers=[("allow", allowed)],
         )
-    if not id or "/" in id:
+    if not id or (rest and not listing):
         raise NotFound(
             f"Invalid URL ({scope.method} {scope.path}): this gateway serves GET and DELETE "
-            "/v1/responses/{id}.",
+            "/v1/responses/{id} and GET /v1/responses/{id}/input_items.",
             code=None,
         )
+    missing = NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
     if store is None or not pipes.config.responses.store:
-        raise NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
-    if scope.method == "GET":
-        found = await _read(store.get(id, key.id))
-        if found is None:
-            raise NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
+        raise missing
+    if scope.method == "DELETE":
+        if not await _read(store.delete(id, key.id)):
+            raise missing
+        send_json(proto, ex, 200, encode({"id": id, "object": "response", "deleted": True}))
+        return
+    found = await _read(store.get(id, key.id))
+    if found is None:
+        raise missing
+    if not listing:
         send_json(proto, ex, 200, found.response)
         return
-    if not await _read(store.delete(id, key.id)):
-        raise NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
-    send_json(proto, ex, 200, encode({"id": id, "object": "response", "deleted": True}))
+    params = dict(parse_qsl(scope.query_string or "", keep_blank_values=True))
+    page = input_item_list(id, decode_items(found.items), params)
+    send_json(proto, ex, 200, encode(page))
 
 
 def routes(pipes: Any) -> list[tuple[str, str, Any]]:

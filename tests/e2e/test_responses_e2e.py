@@ -347,6 +347,23 @@ def test_retrieve_and_delete_per_key(gw: GatewayProcess, sdk: openai.OpenAI) -> 
         sdk.responses.delete(response.id)
 
 
+def test_input_items_of_a_continued_conversation(sdk: openai.OpenAI) -> None:
+    """input_items.list pages through every input item of a stored response (the earlier
+    turn's included), newest first by default, as the SDK's ResponseItem models."""
+    first = sdk.responses.create(model="gpt-test", input="Say hi")
+    second = sdk.responses.create(
+        model="gpt-test", previous_response_id=first.id, input=[{"role": "user", "content": "More"}]
+    )
+    items = list(sdk.responses.input_items.list(second.id, limit=1))  # one per page
+    assert [item.type for item in items] == ["message", "message", "message"]
+    assert [getattr(item, "role", None) for item in items] == ["user", "assistant", "user"]
+    assert items[1].id == first.output[0].id and len({item.id for item in items}) == 3
+    ascending = sdk.responses.input_items.list(second.id, order="asc")
+    assert [item.id for item in ascending.data] == [item.id for item in reversed(items)]
+    first_text = ascending.data[0].content[0]  # type: ignore[union-attr]
+    assert first_text.type == "input_text" and first_text.text == "Say hi"
+
+
 def test_a_stream_is_stored_too(sdk: openai.OpenAI) -> None:
     """A streamed response is stored as its final object, and continues like any other."""
     with sdk.responses.stream(model="gpt-test", input="Say hi") as stream:
