@@ -4,7 +4,8 @@ Rules this module keeps:
 - Stored responses (``store: true``, OpenAI's default) live for ``store_ttl_s`` in the SQLite
   database (``storage.sqlite_path``) shared by the workers of one host, or in Redis with
   ``[state] backend = "redis"`` (every instance); ``store = false`` keeps nothing (requests
-  asking to store are answered, marked ``store: false``). Fixed at start, as ``[storage]``.
+  asking to store are answered, marked ``store: false``). A reload applies the bounds
+  and turns storing off; turning it on needs a restart (the store is opened at start).
 - Everything kept is bounded: the time (``store_ttl_s``), the responses of one key
   (``max_per_key``: the oldest go first) and the size of one stored conversation
   (``max_stored_bytes``: a larger one is answered but not kept).
