@@ -38,6 +38,7 @@ from .cache.record import EXACT, CacheRecord, Purge
 from .config import CacheConfig, Config, ProviderConfig, cache_file, redis_url
 from .disconnect import Disconnects
 from .drain import Drain
+from .inbound.response_store import build_store
 from .limits import Limiter, build_limiter
 from .metrics import Metrics
 from .pricing import PriceTable
@@ -70,6 +71,8 @@ class Runtime:
         server, storage, usage = config.server, config.storage.sqlite_path, config.usage
         initialise(storage)
         self.store = KeyStore(storage)
+        #: the Responses API's stored responses (``[responses] store``, fixed at start)
+        self.responses = build_store(config)
         self.usage = (
             UsageLog(storage, loop, usage.flush_interval_s, usage.batch_max)
             if usage.enabled
@@ -290,6 +293,8 @@ class Runtime:
         if self.usage is not None:
             await self.usage.close()
         self.store.close()
+        if self.responses is not None:
+            self.responses.close()
         if self.limiter is not None:
             await self.limiter.close()
         if self.cache_feed is not None:

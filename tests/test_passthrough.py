@@ -247,7 +247,8 @@ def test_bounds_wrong_method_and_the_served_list(client: RSGIClient, up: FakeUps
     missing = error_of(client.post("/v1/images/generations", headers=DEV), 404)["message"]
     assert missing.endswith(
         "GET /v1/models, GET /v1/models/{id}, POST /v1/messages, "
-        "POST /v1/messages/count_tokens, POST /v1/moderations, POST /v1/audio/speech."
+        "POST /v1/messages/count_tokens, POST /v1/responses, /v1/responses/{id}, "
+        "POST /v1/moderations, POST /v1/audio/speech."
     )
     assert up.requests == []
 

@@ -24,7 +24,8 @@ DEV = {"authorization": f"Bearer {DEV_KEY}"}
 SERVED = (
     "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, "
     "GET /v1/models, GET /v1/models/{id}, "
-    "POST /v1/messages, POST /v1/messages/count_tokens"
+    "POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses, "
+    "/v1/responses/{id}"
 )
 
 

@@ -3,9 +3,10 @@
 One module per section, each holding its Structs, its named defaults and its meaning checks:
 ``server``, ``providers``, ``models`` (and its ``routing`` tables), ``keys`` (keys and teams),
 ``limits`` (and the five limit fields every holder shares), ``state``, ``storage`` (storage,
-usage, admin, cache, prices), ``passthrough``. Beside them: ``shape`` (the generic check of
-types and keys), ``load`` (the root Struct and the one pass over a file) and ``readiness``
-(what ``check-config`` and ``serve`` add: a file that would serve nobody).
+usage, admin, cache, prices), ``passthrough``, ``responses`` (the Responses API's store).
+Beside them: ``shape`` (the generic check of types and keys), ``load`` (the root Struct and
+the one pass over a file) and ``readiness`` (what ``check-config`` and ``serve`` add: a file
+that would serve nobody).
 
 Rules this package keeps:
 - Every section is a frozen msgspec Struct that rejects unknown keys; defaults are named
@@ -96,6 +97,13 @@ from .providers import (
     provider_secrets,
 )
 from .readiness import Report, check_file
+from .responses import (
+    DEFAULT_RESPONSES_MAX_BYTES,
+    DEFAULT_RESPONSES_PER_KEY,
+    DEFAULT_RESPONSES_STORE,
+    DEFAULT_RESPONSES_TTL_S,
+    ResponsesConfig,
+)
 from .routing import (
     DEFAULT_BACKOFF_MAX_S,
     DEFAULT_BACKOFF_S,
@@ -210,6 +218,10 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_REDIS_TIMEOUT_S",
     "DEFAULT_REDIS_URL",
+    "DEFAULT_RESPONSES_MAX_BYTES",
+    "DEFAULT_RESPONSES_PER_KEY",
+    "DEFAULT_RESPONSES_STORE",
+    "DEFAULT_RESPONSES_TTL_S",
     "DEFAULT_RETRIES",
     "DEFAULT_RETRIES_PER_S",
     "DEFAULT_RETRY_BUDGET_S",
@@ -263,6 +275,7 @@ __all__ = [
     "Price",
     "ProviderConfig",
     "Report",
+    "ResponsesConfig",
     "RetryConfig",
     "SemanticCacheConfig",
     "ServerConfig",

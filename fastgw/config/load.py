@@ -31,6 +31,7 @@ from .limits import LimitsConfig, check_limits
 from .models import ModelConfig, check_models
 from .passthrough import PassthroughConfig, check_passthrough
 from .providers import ProviderConfig, check_providers
+from .responses import ResponsesConfig, check_responses
 from .server import ServerConfig, check_server
 from .shape import DROPPED, check_shape, unknown_keys
 from .state import StateConfig, check_state, check_workers
@@ -64,6 +65,7 @@ class Config(msgspec.Struct, **STRUCT):
     usage: UsageConfig = UsageConfig()
     admin: AdminConfig = AdminConfig()
     passthrough: list[PassthroughConfig] = []  # forwarded as they are (off: none listed)
+    responses: ResponsesConfig = ResponsesConfig()
 
 
 # the sections decoded entry by entry, and the key that names an entry
@@ -145,6 +147,7 @@ def decode_config(raw: dict[str, Any], env: Mapping[str, str]) -> tuple[Config, 
         *check_prices(config.prices),
         *check_usage(config.usage),
         *check_passthrough(config.passthrough, config.providers),
+        *check_responses(config.responses),
     ]
     errors.extend(_renumbered(e, renumber) for e in meaning)
     errors.sort(key=_section_rank)  # stable: within a section, shape errors come first

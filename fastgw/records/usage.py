@@ -17,7 +17,8 @@ Rules kept here:
   disk) goes back in front of the queue and is written with the next flush, and the error is
   logged. ``close`` (the worker's graceful shutdown, after the drain) writes everything.
 - A crash (SIGKILL, power loss) loses the rows not yet written: at most one flush interval.
-- Logged: the proxied endpoints (chat, completions, embeddings), errors and 429s included;
+- Logged: the proxied endpoints (chat, completions, embeddings) and the inbound Responses
+  API (``POST /v1/responses``), errors and 429s included;
   not ``/health``, ``/metrics``, ``/models`` or ``/admin``.
 """
 
@@ -38,8 +39,9 @@ from .db import connect, insert_encoded
 LOGGED_PATHS = frozenset(
     f"{prefix}/{endpoint}"
     for prefix in ("/v1", "")
-    # "messages": Anthropic's Messages API inbound, served by the chat pipeline
-    for endpoint in ("chat/completions", "completions", "embeddings", "messages")
+    # "messages", "responses": the inbound APIs (Anthropic's Messages, OpenAI's Responses),
+    # served by the chat pipeline
+    for endpoint in ("chat/completions", "completions", "embeddings", "messages", "responses")
 )
 _CLOSE_ATTEMPTS = 3
 

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 SERVED = (
     "It serves: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, "
     "GET /v1/models, GET /v1/models/{id}, "
-    "POST /v1/messages, POST /v1/messages/count_tokens."
+    "POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses, "
+    "/v1/responses/{id}."
 )
 
 
