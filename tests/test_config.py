@@ -88,8 +88,12 @@ def test_example_config_loads() -> None:
     text = path.read_text()
     providers = tomllib.loads(text).get("providers", {})
     env = {p["api_key_env"]: "sk-x" for p in providers.values() if "api_key_env" in p}
+    env |= {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"}  # the bedrock provider
     config = parse_config(text, str(path), env)
     assert config.models and config.providers and config.keys
+    kinds = {type(p).__struct_config__.tag for p in config.providers.values()}
+    assert kinds == {"mock", "openai", "anthropic", "gemini", "bedrock", "cohere"}
+    assert config.passthrough and config.responses.store
 
 
 def test_valid_config_decodes_to_typed_structs() -> None:
