@@ -80,6 +80,7 @@ SCENARIOS = (
     "sweep",
     "routing",
     "anthropic",
+    "inbound",
     "limits",
     "limits-redis",
     "semantic",
@@ -118,10 +119,42 @@ SINGLE_MODEL = "gpt-bench-single"
 ANTHROPIC_MODEL = "claude-bench"
 ANTHROPIC_ROUNDS = 2  # passthrough/translated runs interleaved, as for routing
 ANTHROPIC_GOAL = 0.8  # issue 15: translated plain chat at least 0.8x the passthrough
+INBOUND_ROUNDS = 2  # chat / messages / responses runs interleaved
 ROUTING_ROUNDS = 2  # single/routed runs interleaved, so drift on a shared machine hits both
 LIMITS_ROUNDS = 4  # limits off/on runs interleaved likewise
 PATH = "/v1/chat/completions"
 BUSY_LOADAVG = 0.5  # 1-minute load average above which the results carry a warning
+
+
+def messages_body(model: str) -> bytes:
+    """``chat_body`` as an Anthropic Messages request (the same system, question, limits)."""
+    chat = msgspec.json.decode(chat_body(model, 0.7))
+    system, user = chat["messages"]
+    return msgspec.json.encode(
+        {
+            "model": model,
+            "system": system["content"],
+            "messages": [{"role": "user", "content": user["content"]}],
+            "temperature": chat["temperature"],
+            "max_tokens": chat["max_tokens"],
+        }
+    )
+
+
+def responses_body(model: str) -> bytes:
+    """``chat_body`` as a stateless Responses API request (``store: false``)."""
+    chat = msgspec.json.decode(chat_body(model, 0.7))
+    system, user = chat["messages"]
+    return msgspec.json.encode(
+        {
+            "model": model,
+            "instructions": system["content"],
+            "input": user["content"],
+            "temperature": chat["temperature"],
+            "max_output_tokens": chat["max_tokens"],
+            "store": False,
+        }
+    )
 
 
 def _translation_per_chunk() -> tuple[float, float]:
@@ -174,6 +207,11 @@ class Bench:
         self.bare: subprocess.Popen[bytes] | None = None
         self.bare_url = ""
         self.bare_pids: list[int] = []
+        self.scripts_body = {
+            "plain": chat_body(PLAIN_MODEL, 0.7),
+            "messages": messages_body(PLAIN_MODEL),
+            "responses": responses_body(PLAIN_MODEL),
+        }
         self.scripts = {
             "plain": write_script(workdir / "plain.lua", chat_body(PLAIN_MODEL, 0.7), self.key),
             "cache": write_script(workdir / "cache.lua", chat_body(CACHED_MODEL, 0.0), self.key),
@@ -181,6 +219,12 @@ class Bench:
             "routed": write_script(workdir / "routed.lua", chat_body(ROUTED_MODEL, 0.7), self.key),
             "anthropic": write_script(
                 workdir / "anthropic.lua", chat_body(ANTHROPIC_MODEL, 0.7), self.key
+            ),
+            "messages": write_script(
+                workdir / "messages.lua", messages_body(PLAIN_MODEL), self.key
+            ),
+            "responses": write_script(
+                workdir / "responses.lua", responses_body(PLAIN_MODEL), self.key
             ),
         }
 
@@ -700,6 +744,8 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             self.routing(w, url, pids)
         if "anthropic" in sc:
             self.anthropic(w, url, pids)
+        if "inbound" in sc:
+            self.inbound(w, url, pids)
         if a.profile:
             if "plain" in sc:
                 self.profile(f"fastgw-w{w}", gateway)
@@ -763,6 +809,41 @@ deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
             f" {a.duration:g} s). Stream translation: {chunk_us:.2f} µs CPU per chunk (16 text"
             f" deltas, best of 7, in process; goal ≤ 5 µs), beside the passthrough framer's"
             f" {framer_us:.2f} µs (benchmarks/micro/bench_translate_anthropic.py)"
+        )
+
+    def inbound(self, w: int, url: str, pids: list[int]) -> None:
+        """The same question through /v1/chat/completions, /v1/messages and /v1/responses to
+        the same canned upstream, interleaved; throughput and CPU per request of each."""
+        a, c = self.args, self.args.connections
+        base = url.removesuffix(PATH)
+        paths = {"plain": PATH, "messages": "/v1/messages", "responses": "/v1/responses"}
+        for script, path in paths.items():
+            status, _, data = post(base + path, self.scripts_body[script], self.key)
+            if status != 200:
+                raise RuntimeError(f"fastgw {path} answered {status}: {data[:300]!r}")
+        totals = dict.fromkeys(paths, 0.0)
+        for r in range(INBOUND_ROUNDS):
+            for script, path in paths.items():
+                result = self.wrk(
+                    f"fastgw w{w} {path} r{r} c{c}",
+                    base + path,
+                    script,
+                    c,
+                    a.duration,
+                    warmup=r == 0,
+                    pids=pids,
+                )
+                totals[script] += result.rps
+        chat = totals["plain"] / INBOUND_ROUNDS
+        parts = [f"/v1/chat/completions {chat:.0f} req/s"]
+        for script in ("messages", "responses"):
+            rps = totals[script] / INBOUND_ROUNDS
+            ratio = rps / chat if chat else 0.0
+            parts.append(f"{paths[script]} {rps:.0f} req/s ({ratio:.3f}x)")
+        self.m.notes.append(
+            f"inbound APIs w{w} c{c}, the same question to the same canned upstream: "
+            + ", ".join(parts)
+            + f" ({INBOUND_ROUNDS} interleaved rounds of {a.duration:g} s)"
         )
 
     def soak(self) -> None:
