@@ -367,6 +367,19 @@ deployments = [
     {{ provider = "canned3", model = "{ROUTED_MODEL}" }},
 ]
 
+{self._anthropic_toml()}
+[[models]]
+name = "{CACHED_MODEL}"
+deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
+{CACHE_MODEL_TOML if with_cache else ""}
+{keys}"""
+
+    def _anthropic_toml(self) -> str:
+        """The anthropic scenario's provider and model, only when it runs: a baseline from
+        before the provider type existed (``--baseline``) would refuse the config."""
+        if "anthropic" not in self.args.scenarios:
+            return ""
+        return f"""
 # anthropic: the canned nginx's /v1/messages (the same answer, Anthropic's shape)
 [providers.canned-anthropic]
 type = "anthropic"
@@ -375,12 +388,7 @@ base_url = "http://127.0.0.1:{self.canned_port}"
 [[models]]
 name = "{ANTHROPIC_MODEL}"
 deployments = [{{ provider = "canned-anthropic", model = "claude-haiku-4-5" }}]
-
-[[models]]
-name = "{CACHED_MODEL}"
-deployments = [{{ provider = "canned", model = "{CACHED_MODEL}" }}]
-{CACHE_MODEL_TOML if with_cache else ""}
-{keys}"""
+"""
 
     def start_gateway(self, workers: int) -> GatewayProcess:
         """fastgw with the cache snippet if it accepts it, else without (cache skipped).
