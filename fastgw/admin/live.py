@@ -32,9 +32,11 @@ from ..disconnect import Watch
 from ..disconnect import _Connection as WatchedConnection
 from ..errors import InvalidRequest
 from ..exchange import Exchange
+from ..inbound.edge import Edge, EdgeTransport
 from ..pipeline.coalesce import Flight, Follower, LeaderProto
 from ..providers.base import Call
 from ..providers.mock import MockResponse
+from ..providers.translated import TranslatedResponse
 from ..routing.attempt import Answer
 from ..routing.plan import GroupPlan
 from ..wire import ChatRequest, CompletionRequest, EmbeddingRequest
@@ -63,6 +65,9 @@ PER_REQUEST: dict[type, str] = {
     Watch: "Watch",
     WatchedConnection: "WatchedConnection",
     MockResponse: "MockResponse",
+    TranslatedResponse: "TranslatedResponse",
+    Edge: "Edge",  # an inbound API's stand-in for Granian's protocol and transport
+    EdgeTransport: "EdgeTransport",
     _core.UpstreamResponse: "UpstreamResponse",
     _core.Connection: "UpstreamConnection",
     _core.SSEFramer: "SSEFramer",

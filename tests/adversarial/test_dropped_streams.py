@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import msgspec
 import openai
 import pytest
 
@@ -297,3 +298,53 @@ async def test_dropped_streams_leave_nothing_behind_proxied(
     )
     chunk_drops = sum(n for (_, point, _), n in kinds.items() if point == "chunks")
     assert upstream.disconnects >= chunk_drops, (upstream.disconnects, chunk_drops)
+
+
+def inbound_stream_request(path: str, body: dict[str, Any], key: str) -> bytes:
+    """The bytes of a streamed request to an inbound API (HTTP/1.1, keep-alive)."""
+    data = msgspec.json.encode(body)
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        f"authorization: Bearer {key}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+INBOUND_STREAMS = {
+    "/v1/messages": {
+        "model": "gpt-test",
+        "max_tokens": 4096,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Tell a long story."}],
+    },
+    "/v1/responses": {
+        "model": "gpt-test",
+        "stream": True,
+        "store": False,
+        "input": "Tell a long story.",
+    },
+}
+
+
+@pytest.mark.parametrize("path", sorted(INBOUND_STREAMS))
+async def test_dropped_inbound_streams_leave_nothing_behind(
+    gateway_factory: Any, path: str
+) -> None:
+    """Streams of the inbound APIs (their edge wraps Granian's protocol and transport) dropped
+    at every point, with FIN and RST, fresh and keep-alive: nothing per request stays alive."""
+    gateway = gateway_factory(
+        mock_config(tokens=200, chunk_delay_ms=2, first_token_delay_ms=FIRST_TOKEN_S * 1000),
+        env=ENV,
+    )
+    prelude = stream_request("gpt-test", DEV_KEY, max_tokens=30)
+    request = inbound_stream_request(path, INBOUND_STREAMS[path], DEV_KEY)
+    async with admin_client(gateway) as admin:
+        idle = await live(admin)
+        idle_tasks = idle["objects"]["Task"]
+        kinds = await _drops(gateway.port, request, 400, 1, prelude)
+        kinds += await _drops(gateway.port, request, 600, 2, prelude)
+        after = await settled(admin, idle_tasks)
+    raw = sum(kinds.values())
+    assert set(kinds) == set(KINDS) and min(kinds.values()) >= raw // len(KINDS) // 2, kinds
+    assert not _leftovers(after, idle_tasks), after
