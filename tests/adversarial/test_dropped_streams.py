@@ -35,7 +35,7 @@ import pytest
 
 from fastgw.admin.live import PER_REQUEST
 from fastgw.keys import hash_key
-from fastgw.testing import FakeUpstream, Fault, GatewayProcess
+from fastgw.testing import AnthropicUpstream, FakeUpstream, Fault, GatewayProcess
 from fastgw.testing.drops import (
     KINDS,
     Kind,
@@ -348,3 +348,29 @@ async def test_dropped_inbound_streams_leave_nothing_behind(
     raw = sum(kinds.values())
     assert set(kinds) == set(KINDS) and min(kinds.values()) >= raw // len(KINDS) // 2, kinds
     assert not _leftovers(after, idle_tasks), after
+
+
+async def test_dropped_translated_streams_leave_nothing_behind(gateway_factory: Any) -> None:
+    """Streams translated from an Anthropic upstream (``TranslatedResponse`` around the
+    upstream's response), dropped at every point: nothing per request stays alive, no upstream
+    connection is left in use, and every exchange the upstream saw ended."""
+    with AnthropicUpstream.in_thread(chunks=100, chunk_delay=0.002) as upstream:
+        upstream.fail_always(Fault(first_event_delay=FIRST_TOKEN_S))
+        text = (
+            _upstream_config(upstream)
+            .replace('type = "openai"', 'type = "anthropic"')
+            .replace(upstream.base_url, upstream.base_url.removesuffix("/v1"))
+        )
+        gateway = gateway_factory(text, env=ENV)
+        request = stream_request("gpt-up", DEV_KEY)
+        async with admin_client(gateway) as admin:
+            idle = await live(admin)
+            idle_tasks = idle["objects"]["Task"]
+            kinds = await _drops(gateway.port, request, 600, 1, request)
+            after = await settled(admin, idle_tasks)
+        raw = sum(kinds.values())
+        assert set(kinds) == set(KINDS) and min(kinds.values()) >= raw // len(KINDS) // 2, kinds
+        assert not _leftovers(after, idle_tasks), after
+        await asyncio.to_thread(
+            upstream.wait, lambda u: all(r.completed or r.disconnected for r in u.requests), 10
+        )
