@@ -20,7 +20,6 @@ a busy machine weighs on both alike.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import importlib.util
 import platform
@@ -33,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import msgspec
+from _timing import best_ns
 
 from fastgw.wire import with_model, with_stream_usage
 
@@ -79,17 +79,6 @@ BODY = msgspec.json.encode(
         "temperature": 0.7,
     }
 )
-
-
-def best_ns(loop: Callable[[int], int], calls: int, repeat: int) -> float:
-    best = float("inf")
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            best = min(best, loop(calls) / calls)
-    finally:
-        gc.enable()
-    return best
 
 
 def framer_loop(framer_cls: Any, strip: bool | None) -> Callable[[int], int]:

@@ -24,7 +24,6 @@ weighs less than on wall time) with the garbage collector off, loop included.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import platform
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import msgspec
+from _timing import best_ns
 
 from fastgw.protocols.anthropic import MessagesStream, messages_request, translate_answer
 from fastgw.protocols.openai.translate import decode_chat
@@ -144,17 +144,6 @@ ANSWER = _enc(
         "usage": {"input_tokens": 472, "cache_read_input_tokens": 0, "output_tokens": 64},
     }
 )
-
-
-def best_ns(loop: Callable[[int], int], calls: int, repeat: int) -> float:
-    best = float("inf")
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            best = min(best, loop(calls) / calls)
-    finally:
-        gc.enable()
-    return best
 
 
 def stream_loop(chunks: list[bytes]) -> Callable[[int], int]:

@@ -17,7 +17,6 @@ Figures are best of ``--repeat`` runs with the garbage collector off, including 
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import msgspec
+from _timing import best_ns
 
 from fastgw.protocols.cohere import CohereStream, chat_answer, chat_body
 from fastgw.protocols.openai.translate import decode_chat
@@ -112,17 +112,6 @@ REQUEST = _enc(
         "temperature": 0.7,
     }
 )
-
-
-def best_ns(loop: Callable[[int], int], calls: int, repeat: int) -> float:
-    best = float("inf")
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            best = min(best, loop(calls) / calls)
-    finally:
-        gc.enable()
-    return best
 
 
 def stream_loop(chunks: list[bytes]) -> Callable[[int], int]:

@@ -20,7 +20,6 @@ Figures are best of ``--repeat`` runs with the garbage collector off, including 
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import msgspec
+from _timing import best_ns
 
 from fastgw.protocols.responses.answer import encode, from_completion
 from fastgw.protocols.responses.request import read_request, to_chat
@@ -127,17 +127,6 @@ def tool_stream(pieces: int = 16) -> list[bytes]:
             _chunk({"tool_calls": [{"index": 0, "function": {"arguments": f'"k{i}":"v",'}}]})
         )
     return [*out, _chunk({}, "tool_calls"), _chunk(None, usage=USAGE), b"data: [DONE]\n\n"]
-
-
-def best_ns(loop: Callable[[int], int], calls: int, repeat: int) -> float:
-    best = float("inf")
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            best = min(best, loop(calls) / calls)
-    finally:
-        gc.enable()
-    return best
 
 
 def stream_loop(chunks: list[bytes]) -> Callable[[int], int]:
