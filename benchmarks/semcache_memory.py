@@ -151,7 +151,8 @@ async def fill(args: argparse.Namespace) -> int:
             )
     del prompts
     gc.collect()
-    index = service.index
+    assert service.tier is not None
+    index = service.tier.index
     assert index is not None
     slots = sum(len(p.slots) for p in index.partitions.values())
     kinds = sorted({type(p.index).__name__ for p in index.partitions.values()})

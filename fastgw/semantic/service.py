@@ -1,29 +1,27 @@
-"""The semantic tier's worker thread: embedding, search and verification off the event loop.
+"""The semantic tier in a thread of the worker: the tier's work (``fastgw.semantic.tier``)
+off the event loop, under the worker's interpreter lock.
 
-One ``SemanticService`` per worker process (``fastgw.runtime``). The request path only puts
-a job on a bounded queue and awaits a future; one thread takes jobs in order, owns the
-index (``fastgw.semantic.index``) and the models, and hands results back to the loop with
-``call_soon_threadsafe``. Rules this module keeps:
+``SemanticService`` is one of the tier's two drivers (``fastgw.semantic.remote`` runs the
+tier in a process of its own, the default; ``[cache] semantic_process = false`` picks this
+one). Both keep the same contract for the request path:
 - The loop never waits for a model without need: a lookup whose job does not fit in the
   queue is skipped (``queue_full``), one not answered within ``LOOKUP_TIMEOUT_S`` is
   skipped (``timeout``), and until the models are loaded every lookup is skipped
   (``loading``); a skipped request goes upstream. Stores that do not fit are dropped and
   counted the same way: nothing on the request path blocks.
-- A lookup embeds the last user message with the fast model, searches its partition for
-  candidates at ``Matcher.candidate_floor`` and over, drops those the guards veto (text
-  only), then verifies the rest with the matcher (MiniLM's pooled vector and content tokens
-  of the query and each candidate, computed once per entry and kept): the first verified
-  candidate answers. A store reuses its lookup's fast embedding (MiniLM's waits until the
-  entry is a candidate). Lookups waiting together are done together: one fast-model call,
-  one MiniLM call, one hand-back to the loop.
-- torch runs on one thread and FAISS on one OpenMP thread: the worker's other core serves
-  requests (measured: two OpenMP threads were slower than one on this 2-core machine).
+- Entries from elsewhere (another worker or instance through the shared cache feed, or the
+  file a graceful restart left) go through ``adopt``: indexed, never re-shared.
+
+Rules of this driver:
+- One thread takes jobs in order, owns the tier, and hands results back to the loop with
+  ``call_soon_threadsafe``, one call per turn.
 - Jobs go to the thread through a deque (appends and pops are atomic), and the loop wakes
   the thread only when it sleeps: no lock is shared on the request path. A ``queue.Queue``
   (a mutex and a condition per put) cost the event loop 7.5 % of its samples under load, its
   mutex handed to and fro with the interpreter lock (py-spy, in process).
-- Entries from elsewhere (another worker or instance through the shared cache feed, or the
-  file a graceful restart left) go through ``adopt``: the same add job, never re-shared.
+- FAISS holds the interpreter lock while it searches and adds
+  (``benchmarks/semcache_cpu.py --gil``): this thread and the event loop take turns, which
+  is why the process driver is the default.
 """
 
 from __future__ import annotations
@@ -34,14 +32,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .partition import Eligible
+from .tier import Embedder, Hit, Lookup, Made, Matcher, Observed, Settled, one_thread
 
 if TYPE_CHECKING:  # the optional extra: imported by the thread, not with this module
-    import numpy as np
-
-    from .index import Entry, SemanticIndex
+    from .tier import Tier
 
 log = logging.getLogger("fastgw")
 
@@ -49,66 +46,15 @@ log = logging.getLogger("fastgw")
 QUEUE_SIZE = 256
 #: The longest a request waits for its lookup before it goes upstream without it.
 LOOKUP_TIMEOUT_S = 0.25
-#: Candidates verified per lookup, best first.
-CANDIDATES = 3
 #: Entries from elsewhere waiting to be indexed, at most; and indexed per turn of the thread.
 INCOMING_MAX = 200_000
 INCOMING_BATCH = 256
 #: Jobs the thread takes per turn (their results go back to the loop in one call).
 JOB_BATCH = 64
-#: Queries verified per MiniLM call; each call's answers go back before the next starts.
-#: One: batches measured slower per text (8 questions of the paraphrase set: 88 ms a call,
-#: against 6.8 ms for one; padding to the longest and the token copies).
-MINILM_BATCH = 1
 #: Expired entries removed per idle moment of the thread.
 EXPIRE_BATCH = 256
 
-
-class Embedder(Protocol):
-    identity: str
-    fast_dim: int
-
-    def fast(self, texts: list[str]) -> np.ndarray: ...
-    def full(self, texts: list[str]) -> np.ndarray: ...
-
-
-class Matcher(Protocol):
-    candidate_floor: float
-
-    def vetoed(self, query: str, candidate: str) -> bool: ...
-
-    def decide(
-        self,
-        query: str,
-        query_vec: Any,
-        candidate: str,
-        candidate_vec: Any,
-        threshold: float,
-        fast_similarity: float,
-    ) -> tuple[bool, float]: ...
-
-
-class Made(NamedTuple):
-    """An entry as it is stored or shared: what ``Entry`` holds but its vectors."""
-
-    partition: bytes
-    text: str
-    body: bytes
-    usage: Any
-    created_at: float
-    expires_at: float
-    namespace: str
-    model: str
-
-
-class Hit:
-    """A verified entry: its answer, usage and the similarity reported to the client."""
-
-    __slots__ = ("body", "created_at", "similarity", "usage")
-
-    def __init__(self, entry: Entry, similarity: float) -> None:
-        self.body, self.usage, self.created_at = entry.body, entry.usage, entry.created_at
-        self.similarity = similarity
+__all__ = ["Driver", "Embedder", "Hit", "Made", "Matcher", "SemanticService", "Skipped"]
 
 
 #: What ``lookup`` returns when the tier was skipped (the reason is counted).
@@ -122,6 +68,40 @@ class Skipped:
 QUEUE_FULL, TIMEOUT, LOADING = Skipped("queue_full"), Skipped("timeout"), Skipped("loading")
 
 Observer = Callable[[str, str, float], None]  # (model, decision, similarity)
+
+
+class Driver(Protocol):
+    """What the request path, the runtime and the metrics use of a tier's driver: this
+    module's ``SemanticService`` or ``fastgw.semantic.remote.SemanticProcess``."""
+
+    ready: threading.Event
+    identity: str
+    failed: str | None
+    on_store: Callable[[Any], None] | None
+
+    @property
+    def dropped_stores(self) -> int: ...
+
+    async def lookup(
+        self, eligible: Eligible, model: str, threshold: float, max_age: float | None
+    ) -> Hit | Skipped | None: ...
+
+    def store(
+        self,
+        eligible: Eligible,
+        body: bytes,
+        usage: Any,
+        ttl_s: float,
+        namespace: str,
+        model: str,
+        max_entries: int,
+    ) -> bool: ...
+
+    def adopt(self, made: Made, max_entries: int) -> bool: ...
+    def purge(self, namespace: str | None, model: str | None) -> None: ...
+    def entries(self) -> int: ...
+    def close(self, timeout_s: float = 5.0, collect: bool = False) -> bool: ...
+    def live(self) -> list[Any]: ...
 
 
 class SemanticService:
@@ -140,14 +120,12 @@ class SemanticService:
         self.queue_size = queue_size
         self._sleeping = False  # the thread waits for ``_wakeup`` (set by whoever adds a job)
         self._wakeup = threading.Event()
-        self.embedder: Embedder | None = None
-        self.matcher: Matcher | None = None
-        self.index: SemanticIndex | None = None
+        self.tier: Tier | None = None
         self.identity = ""
         self.ready = threading.Event()
         self.failed: str | None = None
         self.dropped_stores = 0
-        self.on_store: Callable[[Entry], None] | None = None  # shares a new entry
+        self.on_store: Callable[[Any], None] | None = None  # shares a new entry
         self._load = load
         self._incoming: collections.deque[tuple[Made, int]] = collections.deque()
         self._purges: collections.deque[tuple[str | None, str | None]] = collections.deque()
@@ -165,7 +143,9 @@ class SemanticService:
         if len(self.jobs) >= self.queue_size:
             return QUEUE_FULL
         future: asyncio.Future[Hit | None] = self.loop.create_future()
-        self._push(("lookup", future, eligible, model, threshold, max_age))
+        job = Lookup(future, eligible.partition, eligible.text, model, threshold, max_age)
+        eligible.vector = job  # its fast embedding, once made, is the store's
+        self._push(("lookup", job))
         timer = self.loop.call_later(LOOKUP_TIMEOUT_S, _give_up, future)
         try:
             return await future
@@ -217,8 +197,8 @@ class SemanticService:
             self._wakeup.set()
 
     def entries(self) -> int:
-        index = self.index
-        return 0 if index is None else len(index)
+        tier = self.tier
+        return 0 if tier is None else len(tier)
 
     def _put(self, job: tuple[Any, ...]) -> bool:
         if len(self.jobs) >= self.queue_size:
@@ -227,49 +207,50 @@ class SemanticService:
         self._push(job)
         return True
 
-    def close(self, timeout_s: float = 5.0) -> bool:
+    def close(self, timeout_s: float = 5.0, collect: bool = False) -> bool:
         """Stop the thread (after the job under way); True once it has stopped, so that
-        ``live`` may read the index."""
+        ``live`` may read the index (``collect`` is the process driver's: the thread's
+        index is read in place)."""
         self._push(None)
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
-    def live(self) -> list[Entry]:
+    def live(self) -> list[Made]:
         """The unexpired entries (after ``close``: the thread owns the index until then)."""
-        index = self.index
-        return [] if index is None or self._thread.is_alive() else list(index.live(time.time()))
+        tier = self.tier
+        return [] if tier is None or self._thread.is_alive() else tier.live()
 
     # -- the thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            _one_thread()
+            one_thread()
             embedder, matcher = self._load()
+            from .tier import Tier
+
+            tier = Tier(embedder, matcher)
         except Exception as exc:  # noqa: BLE001 - the tier stays off; requests go upstream
             self.failed = f"{type(exc).__name__}: {exc}"
             log.error("the semantic cache could not load its models: %s", self.failed)
             return
-        from .index import SemanticIndex
-
-        self.embedder, self.matcher = embedder, matcher
-        self.identity = embedder.identity
-        self.index = SemanticIndex(embedder.fast_dim)
+        self.tier = tier
+        self.identity = tier.identity
         self.ready.set()
         while True:
-            self._take_purges_and_incoming()
+            self._take_purges_and_incoming(tier)
             batch = self._next_batch()
             if batch is None:
-                self.index.expire(time.time(), EXPIRE_BATCH)
+                tier.expire(EXPIRE_BATCH)
                 continue
-            self._take_purges_and_incoming()
-            settled: list[tuple[asyncio.Future[Any], Any]] = []
-            observed: list[tuple[str, str, float]] = []
+            self._take_purges_and_incoming(tier)
+            settled: Settled = []
+            observed: Observed = []
             stop = False
-            lookups: list[tuple[Any, ...]] = []  # consecutive lookups, done together
+            lookups: list[Lookup] = []  # consecutive lookups, done together
             for job in batch:
                 if job is not None and job[0] == "lookup":
-                    if not job[1].done():  # else the client left, or it timed out
-                        lookups.append(job)
+                    if not job[1].handle.done():  # else the client left, or it timed out
+                        lookups.append(job[1])
                     continue
                 self._guarded(self._lookups, lookups, settled, observed)
                 lookups = []
@@ -312,13 +293,18 @@ class SemanticService:
             log.exception("semantic cache job failed")
             if work == self._lookups:
                 done = {id(future) for future, _ in args[1]}
-                args[1].extend((job[1], None) for job in args[0] if id(job[1]) not in done)
+                args[1].extend((job.handle, None) for job in args[0] if id(job.handle) not in done)
 
-    def _hand_back(
-        self,
-        settled: list[tuple[asyncio.Future[Any], Any]],
-        observed: list[tuple[str, str, float]],
-    ) -> bool:
+    def _lookups(self, jobs: list[Lookup], settled: Settled, observed: Observed) -> None:
+        assert self.tier is not None
+        self.tier.lookups(jobs, settled, observed, self._flush)
+
+    def _flush(self, settled: Settled, observed: Observed) -> None:
+        self._hand_back(settled[:], observed[:])  # copies: the loop reads them later
+        settled.clear()
+        observed.clear()
+
+    def _hand_back(self, settled: Settled, observed: Observed) -> bool:
         """Results to the loop in one call (one wake-up of the loop per turn); False once
         the loop is closed (the worker is gone)."""
         if not settled and not observed:
@@ -329,115 +315,25 @@ class SemanticService:
             return not self.loop.is_closed()
         return True
 
-    def _take_purges_and_incoming(self) -> None:
-        index, purges = self.index, self._purges
-        assert index is not None
+    def _take_purges_and_incoming(self, tier: Tier) -> None:
+        purges = self._purges
         while purges:
             namespace, model = purges.popleft()
-            removed = index.purge(namespace, model)
+            removed = tier.purge(namespace, model)
             log.info("semantic cache purge: %d entries removed", removed)
         incoming = self._incoming
-        if not incoming:
-            return
-        batch = [incoming.popleft() for _ in range(min(len(incoming), INCOMING_BATCH))]
-        embedder = self.embedder
-        assert embedder is not None
-        vectors = embedder.fast([made.text for made, _ in batch])
-        for (made, max_entries), vector in zip(batch, vectors, strict=True):
-            self._add(made, max_entries, False, vector)
-        # the rest after the jobs waiting now (``_next_batch`` does not sleep while some
-        # are left): lookups are not held up
+        if incoming:  # the rest after the jobs waiting now (``_next_batch`` does not sleep
+            # while some are left): lookups are not held up
+            tier.adopt([incoming.popleft() for _ in range(min(len(incoming), INCOMING_BATCH))])
 
-    def _lookups(
-        self,
-        jobs: list[tuple[Any, ...]],
-        settled: list[tuple[asyncio.Future[Any], Any]],
-        observed: list[tuple[str, str, float]],
-    ) -> None:
-        """Lookups taken together: one fast-model call for all their texts, then a search
-        each, the guards, and one MiniLM call for every query (and new candidate) left."""
-        if not jobs:
-            return
-        embedder, matcher, index = self.embedder, self.matcher, self.index
-        assert embedder is not None and matcher is not None and index is not None
-        now = time.time()
-        vectors = embedder.fast([job[2].text for job in jobs])
-        pending: list[tuple[tuple[Any, ...], list[tuple[float, Entry]]]] = []
-        for job, vector in zip(jobs, vectors, strict=True):
-            _, future, eligible, _, _, max_age = job
-            eligible.vector = vector
-            found = index.search(
-                eligible.partition, vector, CANDIDATES, matcher.candidate_floor, now
-            )
-            text = eligible.text
-            candidates = [  # best first; the guards need no MiniLM
-                (score, e)
-                for score, e in found
-                if (max_age is None or now - e.created_at <= max_age)
-                and not matcher.vetoed(text, e.text)
-            ]
-            if candidates:
-                pending.append((job, candidates))
-            else:
-                settled.append((future, None))
-        for start in range(0, len(pending), MINILM_BATCH):
-            if start:  # what is verified goes back now: the rest need not hold it up
-                self._hand_back(settled[:], observed[:])  # copies: the loop reads them later
-                settled.clear()
-                observed.clear()
-            chunk = pending[start : start + MINILM_BATCH]
-            fresh = list({id(e): e for _, cs in chunk for _, e in cs if e.full is None}.values())
-            texts = [job[2].text for job, _ in chunk] + [e.text for e in fresh]
-            full = embedder.full(texts)
-            for entry, vector in zip(fresh, full[len(chunk) :], strict=True):
-                entry.full = vector
-            for (job, candidates), query in zip(chunk, full, strict=False):
-                _, future, eligible, model, threshold, _ = job
-                hit = self._verified(eligible, query, candidates, model, threshold, observed)
-                settled.append((future, hit))
-
-    def _verified(
-        self,
-        eligible: Eligible,
-        query: Any,
-        candidates: list[tuple[float, Entry]],
-        model: str,
-        threshold: float,
-        observed: list[tuple[str, str, float]],
-    ) -> Hit | None:
-        matcher, index = self.matcher, self.index
-        assert matcher is not None and index is not None
-        for fast_similarity, entry in candidates:
-            assert entry.full is not None
-            same, similarity = matcher.decide(
-                eligible.text, query, entry.text, entry.full, threshold, fast_similarity
-            )
-            observed.append((model, "hit" if same else "miss", similarity))
-            if same:
-                index.touch(entry)
-                return Hit(entry, similarity)
-        return None
-
-    def _add(self, made: Made, max_entries: int, share: bool, vector: Any) -> None:
-        embedder, index = self.embedder, self.index
-        assert embedder is not None and index is not None
-        if made.expires_at <= time.time():
-            return
-        from .index import Entry
-
-        if vector is None:  # its lookup was skipped, or it came from elsewhere
-            vector = embedder.fast([made.text])[0]
-        entry = Entry(*made, vector)
-        index.add(entry, max_entries)
-        if share and self.on_store is not None:
+    def _add(self, made: Made, max_entries: int, share: bool, lookup: Lookup | None) -> None:
+        assert self.tier is not None
+        entry = self.tier.add(made, max_entries, None if lookup is None else lookup.vector)
+        if entry is not None and share and self.on_store is not None:
             self.on_store(entry)
 
 
-def _settle_all(
-    settled: list[tuple[asyncio.Future[Any], Any]],
-    observed: list[tuple[str, str, float]],
-    observe: Observer | None,
-) -> None:
+def _settle_all(settled: Settled, observed: Observed, observe: Observer | None) -> None:
     for future, result in settled:
         if not future.done():
             future.set_result(result)
@@ -449,16 +345,3 @@ def _settle_all(
 def _give_up(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
-
-
-def _one_thread() -> None:
-    """torch and FAISS on one thread each (see the module docstring)."""
-    import faiss
-
-    faiss.omp_set_num_threads(1)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # a fast model without torch
-        pass
