@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from _procs import cpu_seconds, post, rss_mb, worker_pids
+from _procs import child_pids, cpu_seconds, post, rss_mb, worker_pids
 from _report import fmt_ms, fmt_rps, verdict
 from _wrk import WrkResult, run_wrk, write_lua
 
@@ -213,11 +213,13 @@ class Scenario:
         }
 
     def wrk(self, label: str, url: str, script: Path, connections: int, seconds: float) -> None:
-        before, cpu = counters(self.base), cpu_seconds(self.pids)
+        tiers = tier_pids(self.pids)
+        before, cpu, tier_cpu = counters(self.base), cpu_seconds(self.pids), cpu_seconds(tiers)
         result: WrkResult = run_wrk(
             label, url, script, connections=connections, seconds=seconds, log=self.bench.log
         )
         used = cpu_seconds(self.pids) - cpu
+        tier_used = cpu_seconds(tiers) - tier_cpu
         tier = delta(counters(self.base), before)
         skipped = tier.get("queue_full", 0) + tier.get("timeout", 0)
         # outcomes are counted as answers finish, skips at lookup: requests in flight at
@@ -227,6 +229,7 @@ class Scenario:
             "tier": tier,
             "looked_up_per_s": round(looked_up / result.seconds, 1),
             "worker_cpu_pct": round(used / result.seconds * 100, 1),
+            "tier_cpu_pct": round(tier_used / result.seconds * 100, 1),
         }
         self.out["runs"][label] = run
         print(
@@ -279,6 +282,7 @@ class Scenario:
                 self.profile(url, c)
             self.out["entries_end"] = counters(self.base).get("entries", 0.0)
             self.out["rss_end_mb"] = round(rss_mb(self.pids[0]), 1)
+            self.out["tier_rss_end_mb"] = round(sum(map(rss_mb, tier_pids(self.pids))), 1)
             errors = [ln for ln in gateway.log().splitlines() if "Traceback" in ln]
             self.out["errors_logged"] = len(errors)
         self.two_workers(url_path="/v1/chat/completions", c=c, seed=seed)
@@ -428,6 +432,11 @@ def thread_profile(path: Path) -> dict[str, Any]:
     }
 
 
+def tier_pids(workers: list[int]) -> list[int]:
+    """The tier's processes (``[cache] semantic_process``): the workers' children."""
+    return [pid for worker in workers for pid in child_pids(worker)]
+
+
 def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Means over rounds per side: req/s, p50, looked up per s; the miss p50 difference."""
     out: dict[str, Any] = {}
@@ -437,7 +446,14 @@ def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if picked:
                 out[f"{key}_{side}"] = {
                     k: round(sum(r[k] for r in picked) / len(picked), 3)
-                    for k in ("rps", "p50_ms", "p99_ms", "looked_up_per_s", "worker_cpu_pct")
+                    for k in (
+                        "rps",
+                        "p50_ms",
+                        "p99_ms",
+                        "looked_up_per_s",
+                        "worker_cpu_pct",
+                        "tier_cpu_pct",
+                    )
                 } | {
                     "rounds": len(picked),
                     "clean": all(r["socket_errors"] + r["non_2xx"] == 0 for r in picked),
@@ -461,14 +477,16 @@ def markdown(sem: dict[str, Any]) -> list[str]:
         "(its `miss` and `semantic-hit` outcomes less the ones skipped for `queue_full` or "
         "`timeout`, from /metrics).",
         "",
-        "| run | req/s | p50 | p99 | looked up/s | worker CPU | target | result |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| run | req/s | p50 | p99 | looked up/s | worker CPU | tier process CPU | target "
+        "| result |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
 
     def row(name: str, r: dict[str, Any], target: str = "", result: str = "") -> None:
         lines.append(
             f"| {name} | {fmt_rps(r['rps'])} | {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p99_ms'])} "
-            f"| {r['looked_up_per_s']:,.0f} | {r['worker_cpu_pct']} % | {target} | {result} |"
+            f"| {r['looked_up_per_s']:,.0f} | {r['worker_cpu_pct']} % "
+            f"| {r.get('tier_cpu_pct', 0)} % | {target} | {result} |"
         )
 
     if "throughput_on" in s:
@@ -516,7 +534,8 @@ def markdown(sem: dict[str, Any]) -> list[str]:
         f"{sem['pairs_hitting']} of their paraphrases answered `semantic-hit` at the model's "
         "threshold and make the hit load (sent in turn, `Cache-Control: no-store`).",
         f"- Worker RSS {sem['rss_start_mb']} MB right after start (models still loading), "
-        f"{sem['rss_end_mb']} MB at the end with {sem['entries_end']:,.0f} entries.",
+        f"{sem['rss_end_mb']} MB at the end with {sem['entries_end']:,.0f} entries; the "
+        f"tier's process (its models and index) {sem.get('tier_rss_end_mb', 0)} MB.",
     ]
     profile = sem.get("profile")
     if isinstance(profile, str):

@@ -3,8 +3,9 @@
 thread (the event loop, the tier's thread, any other: model runtimes' pools), and whether
 FAISS lets go of the interpreter lock while it searches.
 
-Run: ``.venv/bin/python benchmarks/semcache_cpu.py [--model sem|plain] [--requests N]``
-and ``--gil`` for the lock check alone.
+Run: ``.venv/bin/python benchmarks/semcache_cpu.py [--model sem|plain] [--requests N]
+[--driver process|thread]`` (the tier in its own process, whose CPU is counted too, or in a
+thread of the worker), and ``--gil`` for the lock check alone.
 
 Rules this script keeps:
 - CPU from ``/proc/self/task/*/stat`` (user + system per thread), over N requests after the
@@ -57,6 +58,17 @@ def thread_cpu() -> dict[int, float]:
     return out
 
 
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds of process ``pid`` (the tier's own process), 0 for none."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def gil_check(seconds: float = 3.0) -> float:
     """Process CPU % while one thread searches a FAISS HNSW index and another counts in
     Python: ~100 % when FAISS holds the interpreter lock, ~200 % when it lets go."""
@@ -96,12 +108,19 @@ def main() -> None:
     parser.add_argument("--model", choices=("sem", "plain"), default="sem")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--gil", action="store_true", help="only the FAISS lock check")
+    parser.add_argument(
+        "--driver",
+        choices=("process", "thread"),
+        default="process",
+        help="[cache] semantic_process",
+    )
     args = parser.parse_args()
     if args.gil:
         print(f"FAISS search + a Python loop on two threads: {gil_check():.0f} % CPU")
         return
     text = mock_config(extra=SEMANTIC).replace("[server]\n", "[server]\naccess_log = false\n")
     text += "\n[usage]\nenabled = false\n"
+    text += f"\n[cache]\nsemantic_process = {str(args.driver == 'process').lower()}\n"
     logging.disable(logging.WARNING)
     os.chdir(tempfile.mkdtemp(prefix="fastgw-semcpu-"))
     model = "sem" if args.model == "sem" else "gpt-test"
@@ -135,14 +154,18 @@ def main() -> None:
             time.sleep(0.5)
         client.run(many(20_000))  # the index holds 20,000 entries
         names = {t.native_id: t.name for t in threading.enumerate()}
+        proc = getattr(client.app.pipelines.semantic, "_proc", None)
+        pid = None if proc is None else proc.pid
         for _ in range(3):
             before, start = thread_cpu(), time.perf_counter()
+            tier_before = process_cpu(pid)
             seen = client.run(many(args.requests))
             after, elapsed = thread_cpu(), time.perf_counter() - start
             per = {
                 names.get(tid, "other"): (after[tid] - before.get(tid, 0.0)) / args.requests * 1e3
                 for tid in after
             }
+            per["the tier's process"] = (process_cpu(pid) - tier_before) / args.requests * 1e3
             split: Counter[str] = Counter()
             for name, ms in per.items():
                 split["event loop" if name == "MainThread" else name] += ms

@@ -50,7 +50,7 @@ from .records.usage import UsageLog
 if TYPE_CHECKING:
     from .cache.shared import CacheFeed
     from .routing import Router
-    from .semantic.service import SemanticService
+    from .semantic.service import Driver
 
 log = logging.getLogger("fastgw")
 
@@ -93,7 +93,7 @@ class Runtime:
         shared = config.state.backend == "redis" and config.cache.share
         self._persist_path = cache_file(config) if config.cache.persist and not shared else None
         self.limiter: Limiter | None = None
-        self.semantic: SemanticService | None = None  # loaded once, kept across configs
+        self.semantic: Driver | None = None  # loaded once, kept across configs
         self._semantic_bounds: dict[str, int] = {}  # max_entries of each model with the tier
         self.router: Router | None = None  # the newest: the next one carries its state over
         #: the gateway's next request id (a generator's ``__next__``: no Python frame per call)
@@ -177,11 +177,12 @@ class Runtime:
             disk_rows = persist.purge(self._persist_path, purge)
         return {"purged": purged, "redis_keys": redis_keys, "disk_rows": disk_rows}
 
-    def semantic_for(self, config: Config) -> SemanticService | None:
-        """The semantic tier's worker thread when a model turns it on: started at the first
-        config that needs it and kept (its models and entries) for the process's life. Its
-        entries cross workers and instances on the cache feed (Redis) or restarts on the
-        disk copy, like the exact cache's (``fastgw.semantic.share``)."""
+    def semantic_for(self, config: Config) -> Driver | None:
+        """The semantic tier when a model turns it on: its process (``[cache]
+        semantic_process``, the default) or its thread, started at the first config that
+        needs it and kept (its models and entries) for the worker's life. Its entries cross
+        workers and instances on the cache feed (Redis) or restarts on the disk copy, like
+        the exact cache's (``fastgw.semantic.share``)."""
         self._semantic_bounds = {
             m.name: m.semantic_cache.max_entries
             for m in config.models
@@ -191,16 +192,24 @@ class Runtime:
             return None  # a running thread stays: a later config may turn the tier on again
         if self.semantic is None:
             from .semantic import share
-            from .semantic.engine import load_engine
-            from .semantic.service import SemanticService
 
-            service = SemanticService(load_engine, self.loop, self.metrics.observe_similarity)
+            observe = self.metrics.observe_similarity
+            service: Driver
+            if config.cache.semantic_process:
+                from .semantic.remote import SemanticProcess
+
+                service = SemanticProcess(self.loop, observe)
+            else:
+                from .semantic.engine import load_engine
+                from .semantic.service import SemanticService
+
+                service = SemanticService(load_engine, self.loop, observe)
             self.semantic = service
             feed = self.shared_feed()
             if feed is not None:
                 publish, loop = feed.publish, self.loop
 
-                def shared(entry: Any) -> None:  # called on the tier's thread
+                def shared(entry: Any) -> None:  # on the tier's thread, or the loop
                     loop.call_soon_threadsafe(publish, share.record(entry))
 
                 service.on_store = shared
@@ -215,11 +224,12 @@ class Runtime:
         return self.semantic
 
     def _close_semantic(self) -> None:
-        """Stop the tier's thread; on the local backend, write its entries to the disk copy."""
+        """Stop the tier; on the local backend, write its entries to the disk copy."""
         service = self.semantic
-        if service is None or not service.close():
+        save = self._persist_path is not None and self.cache_feed is None
+        if service is None or not service.close(collect=save):
             return
-        if self._persist_path is not None and self.cache_feed is None:
+        if save and self._persist_path is not None:
             from .semantic import share
 
             records = [share.record(entry) for entry in service.live()]

@@ -10,6 +10,7 @@ the upstream not being asked.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from fastgw.keys import hash_key
 from fastgw.semantic import service as semantic_service
 from fastgw.semantic.engine import load_engine
 from fastgw.semantic.partition import Eligible
-from fastgw.semantic.service import QUEUE_FULL, SemanticService, Skipped
+from fastgw.semantic.service import QUEUE_FULL, Driver, SemanticService, Skipped
 from fastgw.testing import FakeUpstream, Fault, RSGIClient, RSGIResponse
 from tests.conftest import DEV_KEY, mock_config
 
@@ -78,7 +79,7 @@ class Semantic:
             provider.send = counting
 
     @property
-    def service(self) -> SemanticService:
+    def service(self) -> Driver:
         service = self.client.app.pipelines.semantic
         assert service is not None
         return service
@@ -108,15 +109,34 @@ def up() -> Iterator[FakeUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def sem(up: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Semantic]:
+def wait_ready(client: RSGIClient, service: Driver) -> bool:
+    """Run the worker's loop until the tier is ready (the process driver hears it there),
+    polled, for at most two minutes (the models load)."""
+
+    async def ready() -> bool:
+        deadline = time.monotonic() + 120
+        while not service.ready.is_set() and service.failed is None:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        return service.ready.is_set()
+
+    return client.run(ready())
+
+
+@pytest.fixture(scope="module", params=["process", "thread"])
+def sem(
+    request: pytest.FixtureRequest, up: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Semantic]:
+    """The gateway with the tier in its process (the default) and in a thread."""
     store = tmp_path_factory.mktemp("semantic") / "fastgw.sqlite3"  # not the test's cwd
     text = mock_config(extra=EXTRA.format(base_url=up.base_url))
     text += f'\n[storage]\nsqlite_path = "{store}"\n'
+    text += f"\n[cache]\nsemantic_process = {str(request.param == 'process').lower()}\n"
 
     with RSGIClient(Gateway(parse_config(text, "semantic.toml", {}))) as client:
         gateway = Semantic(client)
-        assert gateway.service.ready.wait(120), gateway.service.failed  # bounded: the models load
+        assert wait_ready(client, gateway.service), gateway.service.failed
         yield gateway
 
 

@@ -68,6 +68,9 @@ class CacheConfig(msgspec.Struct, **STRUCT):
     # local backend: write the live entries at a graceful shutdown, load them at start
     persist: bool = True
     persist_path: str | None = None  # default: storage.sqlite_path with CACHE_FILE_SUFFIX
+    # the semantic tier in a process of its own per worker (its own core: FAISS holds the
+    # interpreter lock), or false: in a thread of the worker (fixed at start)
+    semantic_process: bool = True
 
 
 class Price(msgspec.Struct, **STRUCT):

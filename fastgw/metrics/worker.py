@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..cache.exact import ResponseCache
     from ..drain import Drain
     from ..routing import Router
-    from ..semantic.service import SemanticService
+    from ..semantic.service import Driver
     from .gateway import Metrics
 
 
@@ -35,7 +35,7 @@ class Process(Protocol):
     @property
     def drain(self) -> Drain: ...
     @property
-    def semantic(self) -> SemanticService | None: ...
+    def semantic(self) -> Driver | None: ...
 
 
 class Built(Protocol):

@@ -29,7 +29,7 @@ from ..errors import InvalidRequest
 from ..exchange import Exchange
 from ..metrics import Metrics
 from ..semantic.partition import Eligible, chat_partition, completion_partition
-from ..semantic.service import Hit, SemanticService, Skipped
+from ..semantic.service import Driver, Hit, Skipped
 from ..wire import ChatRequest, decode_usage
 from .stages import CACHE_HEADER, send_cached
 
@@ -44,9 +44,7 @@ class SemanticLookup:
     name = "semantic_cache"
     is_async = True
 
-    def __init__(
-        self, service: SemanticService, settings: SemanticCacheConfig, metrics: Metrics
-    ) -> None:
+    def __init__(self, service: Driver, settings: SemanticCacheConfig, metrics: Metrics) -> None:
         self.service = service
         self.settings = settings
         self.skipped = metrics.semantic_skipped.values
@@ -96,7 +94,7 @@ class SemanticStore:
     name = "semantic_store"
     collects = True
 
-    def __init__(self, service: SemanticService, settings: SemanticCacheConfig) -> None:
+    def __init__(self, service: Driver, settings: SemanticCacheConfig) -> None:
         self.service = service
         self.settings = settings
 
