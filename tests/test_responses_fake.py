@@ -99,9 +99,9 @@ def test_incomplete_and_errors_are_the_sdks(client: openai.OpenAI, up: Responses
     stateless: Any = [{"type": "reasoning", "id": "rs_1", "summary": []}]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="gpt-x", input=stateless, store=False)
-    with openai.OpenAI(api_key="sk-wrong", base_url=up.base_url, max_retries=0) as wrong:
-        with pytest.raises(openai.AuthenticationError):
-            wrong.responses.create(model="gpt-x", input="hi")
+    wrong = openai.OpenAI(api_key="sk-wrong", base_url=up.base_url, max_retries=0)
+    with wrong, pytest.raises(openai.AuthenticationError):
+        wrong.responses.create(model="gpt-x", input="hi")
     up.fail_next(Fault.error(429))
     with pytest.raises(openai.RateLimitError):
         client.responses.create(model="gpt-x", input="hi")

@@ -42,11 +42,14 @@ _COMPLETE = frozenset({"response.completed", "response.incomplete"})
 _CUT = b'{"error": {"message": "The stream ended before it was complete."}}'
 
 
+_NONE = msgspec.Raw(b"")
+
+
 class _Event(msgspec.Struct):
     type: str = ""
     sequence_number: int | None = None
-    response: msgspec.Raw | None = None
-    delta: msgspec.Raw | None = None
+    response: msgspec.Raw = _NONE  # empty when left out (msgspec takes no ``Raw | None``)
+    delta: msgspec.Raw = _NONE
 
 
 _event = msgspec.json.Decoder(_Event).decode
@@ -109,18 +112,22 @@ class NativeStream:
         else:
             self._next += 1
         kind = seen.type
-        if seen.delta is not None:
-            self.text_bytes += max(len(seen.delta) - 2, 0)  # a JSON string, quotes and all
+        delta = bytes(seen.delta)
+        if delta[:1] == b'"':
+            self.text_bytes += len(delta) - 2  # a JSON string, quotes and all
             self.text_events += 1
-        if seen.response is not None:
+        response = bytes(seen.response)
+        if response[:1] == b"{":
             self._snapshot = seen.response
+        else:
+            response = b""
         if kind in _COMPLETE:
             self.complete = self.ended = True
-            self._terminal = seen.response
-            self.final = None if seen.response is None else bytes(seen.response)
+            self._terminal = seen.response if response else None
+            self.final = response or None
         elif kind == "response.failed":
             self.failed = self.ended = True
-            self._terminal = seen.response
+            self._terminal = seen.response if response else None
         elif kind == "error" or event.event == "error":
             self.failed = True
             self._error = event.data
