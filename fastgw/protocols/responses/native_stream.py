@@ -159,7 +159,7 @@ def _openai_error(event: Event) -> bool:
         return False
     try:
         return read_error(event.data).error is not None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return False
 
 
