@@ -3,12 +3,15 @@ read of its answers, and the stream watch (``NativeStream``), with byte literals
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
 from fastgw.config import OpenAIProvider as OpenAIConfig
+from fastgw.inbound.response_store import ResponseStore, Stored
 from fastgw.protocols.responses.native import (
     continuation,
     read_answer,
@@ -249,3 +252,22 @@ def test_hostile_events_never_raise() -> None:
         chunk = b"data: " + data + b"\n\n"
         assert stream.feed(chunk) is chunk
     assert not stream.complete and events(stream.end())[0]["type"] == "response.failed"
+
+
+def test_an_id_another_key_holds_is_never_replaced(tmp_path: Path) -> None:
+    """Stored under an upstream's id: a second key's put under the same id leaves the first
+    key's row as it was (and the second key has nothing under it)."""
+    store = ResponseStore(str(tmp_path / "r.sqlite"))
+
+    async def scenario() -> None:
+        mine, theirs = Stored(b'{"id":"resp_up"}', b"[]"), Stored(b'{"id":"x"}', b"[1]")
+        await store.put("resp_up", "k1", mine, 60, 10)
+        await store.put("resp_up", "k2", theirs, 60, 10)
+        await store.put("resp_up", "k1", mine, 60, 10)  # its own: replaced, as before
+        assert await store.get("resp_up", "k1") == mine
+        assert await store.get("resp_up", "k2") is None
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
