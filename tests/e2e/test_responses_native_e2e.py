@@ -20,10 +20,10 @@ from fastgw.keys import hash_key
 from fastgw.records.db import select_usage
 from fastgw.testing import Fault, GatewayProcess, ResponsesUpstream
 from tests.conftest import DEV_KEY
+from tests.e2e.test_responses_e2e import OTHER_KEY, client
 
 pytestmark = pytest.mark.e2e
 
-OTHER_KEY = "sk-test-other-key-0123456789"
 UP_KEY = "sk-upstream-native-0001"
 NATIVE_TEXT = "The native upstream answers every"  # ResponsesUpstream, chunks=5
 CHAT_TEXT = "The fake upstream answers every"  # its chat completions
@@ -116,10 +116,6 @@ def gw(
 ) -> GatewayProcess:
     up.reset()
     return gateway_factory(config(up, sqlite), env={"UP_KEY": UP_KEY})
-
-
-def client(gw: GatewayProcess, key: str = DEV_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url + "/v1", api_key=key, max_retries=0, timeout=15)
 
 
 @pytest.fixture
