@@ -59,6 +59,7 @@ class Exchange:
         "method",
         "model",
         "model_config",
+        "native",
         "path",
         "pending_key",
         "pipes",
@@ -115,6 +116,9 @@ class Exchange:
         # an inbound API's (protocol, original body) when it is not chat completions: an
         # upstream speaking that protocol may be sent the body as the client wrote it
         self.inbound: tuple[str, bytes] | None = None
+        # the answer being relayed is in that inbound API's own protocol, from an upstream
+        # that speaks it (set by the route): the edge relays it as is, without translation
+        self.native = False
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:

@@ -7,6 +7,13 @@ cache's store) and sent; a stream is relayed chunk by chunk once its first event
 (``fastgw.relay``: zero-copy unless the redactor or the usage stripping must see the bytes).
 A client that disconnects cancels the handler, which aborts the upstream connection.
 Every response starts at ``fastgw.respond``.
+
+An answer from an upstream that speaks the client's inbound API natively
+(``providers.answers_natively``: the Responses API to an ``openai`` upstream with ``responses
+= true``) is in that API's protocol, not OpenAI's chat: ``ex.native`` tells the inbound edge
+to relay it untranslated; its usage is read in that protocol; the response stages (the
+caches, which keep chat answers) do not see it; a stream ends by its own rules (the edge's
+watch, ``relay.StreamEnd``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any
 
 from .errors import error_body
 from .exchange import Exchange
-from .providers import Call
+from .protocols.responses.native import usage_of as native_usage
+from .providers import Call, answers_natively
 from .redact import Redactor
 from .relay import relay_stream
 from .respond import open_stream, send_bytes
@@ -67,6 +75,8 @@ class Route:
             call.stream_usage = strip
             tags = _tags(scope.headers.get("x-fastgw-tags"), request)
             answer = await self.router.answer(ex, self.group, call, stream, tags)
+            if call.inbound is not None and answers_natively(answer.deployment.provider, call):
+                ex.native = True
             upstream = answer.response
             headers = ex.extra_headers
             headers.append((ATTEMPTS_HEADER, ex.attempts or ""))
@@ -87,10 +97,14 @@ class Route:
         text = None if isinstance(request, EmbeddingRequest) else request
         n = 1 if text is None else text.n
         collect = False
-        for stage in self.collectors:  # usually none; the cache stores when they will file it
-            if stage.wants(ex):
-                collect = True
-                break
+        ending = None
+        if ex.native:  # the inbound edge's watch of a stream in its own protocol
+            ending, strip = transport.ending, False
+        else:
+            for stage in self.collectors:  # usually none; the cache stores when they file it
+                if stage.wants(ex):
+                    collect = True
+                    break
         payloads = await relay_stream(
             transport,
             answer.response,
@@ -102,6 +116,7 @@ class Route:
             text,
             self.redactor,
             self.stream_filters,
+            ending,
         )
         if payloads is not None:
             for stage in self.collectors:
@@ -116,10 +131,11 @@ class Route:
             data = redactor.scrub(data)
         headers = ex.extra_headers
         if status == 200:
-            usage = decode_usage(data)
+            usage = native_usage(data) if ex.native else decode_usage(data)
             ex.set_usage(usage if usage is not None else counted_usage(ex.request, data))
-            for stage in self.response_stages:
-                data = stage.whole(ex, data, usage)
+            if not ex.native:
+                for stage in self.response_stages:
+                    data = stage.whole(ex, data, usage)
         else:
             status, data, content_type = self._upstream_error(ex, upstream, data, content_type)
             retry_after = upstream.header(b"retry-after")

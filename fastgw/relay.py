@@ -37,6 +37,13 @@ Rules this module keeps:
   sees it (``fastgw.redact``: an upstream error event may quote the request's headers).
   Stream filters come next (``fastgw.stream_filters``, which validate before a filter sees an
   event), the framer last: it validates and accounts for what the client receives.
+- A stream in the client's own protocol rather than OpenAI's chunks (an upstream that speaks
+  the client's inbound API, ``Exchange.native``) comes with its ``StreamEnd``: the watch the
+  inbound edge feeds with what the client receives. Its ``complete`` and ``failed`` replace
+  ``[DONE]``, ``finish_reason`` and the error event in the rules above (no ``[DONE]`` is ever
+  added to it), and its ``usage()`` and measured text replace the framer's. Validation, the
+  cut and stall handling and the failure event are the same: the edge writes that event in
+  the client's protocol.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from granian._granian import RSGIProtocolClosed
 
@@ -56,10 +63,21 @@ from .providers import Response
 from .redact import Redactor, StreamScrubber
 from .stream_filters import FilterChain, StreamFilter
 from .tokens import estimate_request, estimate_streamed
-from .wire import ChatRequest, CompletionRequest, decode_usage
+from .wire import ChatRequest, CompletionRequest, Usage, decode_usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
 INVALID_EVENT = "The upstream sent a stream event whose data is not JSON."
+
+
+class StreamEnd(Protocol):
+    """How a stream in the client's own protocol ended and what it used (see the rules)."""
+
+    complete: bool  # its protocol's end event went by: the answer is whole
+    failed: bool  # the upstream said, in its protocol, that it failed
+    text_bytes: int  # answer text relayed, for a stream that reports no usage
+    text_events: int
+
+    def usage(self) -> Usage | None: ...
 
 
 def send_now(transport: Any, chunk: bytes) -> bool:
@@ -92,6 +110,7 @@ async def relay_stream(
     request: ChatRequest | CompletionRequest | None = None,
     redactor: Redactor | None = None,
     filters: tuple[StreamFilter, ...] = (),
+    ending: StreamEnd | None = None,
 ) -> list[bytes] | None:
     """Relay the stream; with ``collect``, return its event payloads if it ended cleanly
     (``[DONE]`` seen, no error), else ``None``. ``choices`` is the ``n`` asked for: a stream
@@ -102,7 +121,8 @@ async def relay_stream(
     is estimated from when the upstream reports no usage. ``redactor``: scrub the configured
     secrets from every chunk (see the module docstring). ``filters``: stream filters that see
     each event after the scrubbing (``fastgw.stream_filters``); none keeps the zero-copy
-    path."""
+    path. ``ending``: the watch of a stream in the client's own protocol (see the module
+    docstring)."""
     framer = SSEFramer(collect, strip_usage)
     start = ex.start
     scrubber = StreamScrubber(redactor) if redactor is not None else None
@@ -148,14 +168,19 @@ async def relay_stream(
             tail,
             choices,
             head,
+            ending,
         )
     finally:
-        usage = decode_usage(framer.usage_payload)
+        if ending is None:
+            usage = decode_usage(framer.usage_payload)
+            text: Any = framer
+        else:
+            usage, text = ending.usage(), ending
         if usage is not None:
             ex.set_usage(usage)
         elif request is not None and ex.ttft is not None:  # relayed, unreported: counted
             ex.prompt_tokens = estimate_request(request)
-            ex.completion_tokens = estimate_streamed(framer.text_bytes, framer.text_events)
+            ex.completion_tokens = estimate_streamed(text.text_bytes, text.text_events)
 
 
 async def _relay(
@@ -167,6 +192,7 @@ async def _relay(
     tail: Any,
     choices: int,
     head: bytes,
+    ending: StreamEnd | None,
 ) -> list[bytes] | None:
     failure: GatewayError | None = None
     try:
@@ -191,6 +217,9 @@ async def _relay(
         await transport.send_bytes(rest)
     if failure is None and framer.invalid_payload is not None:
         failure = UpstreamProtocolError(INVALID_EVENT)
+    if ending is not None:
+        await _end_native(transport, ex, ending, failure)
+        return None  # nothing of a stream in the client's own protocol is cached
     clean = framer.done  # only an upstream [DONE] proves the stream complete enough to store
     if failure is None and not framer.done and framer.error_payload is None:
         if choices == 1 and framer.finish_reason is not None and not framer.pending:
@@ -207,3 +236,21 @@ async def _relay(
     if clean and failure is None and framer.error_payload is None:
         return framer.payloads
     return None
+
+
+async def _end_native(
+    transport: Any, ex: Exchange, ending: StreamEnd, failure: GatewayError | None
+) -> None:
+    """The end of a stream in the client's own protocol (``ending``): complete, failed as its
+    upstream said, or failed here (the edge writes the error event in that protocol). Once
+    its end event went by the answer is whole, whatever the connection did after it."""
+    if ending.complete:
+        return
+    if failure is None:
+        if ending.failed:
+            ex.error = "upstream_stream_error"
+            return
+        failure = UpstreamProtocolError("The upstream stream ended before the answer was complete.")
+    if failure is not None:
+        ex.error = failure.code
+        await transport.send_bytes(sse_error_event(failure))

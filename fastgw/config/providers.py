@@ -36,6 +36,7 @@ MAX_MOCK_EMBEDDING_DIMS = 4096  # the mock's embedding size (OpenAI's largest: 3
 # ask OpenAI-compatible upstreams for a stream's usage (stream_options.include_usage) when the
 # client did not, and leave that usage event out of what the client receives
 DEFAULT_STREAM_USAGE = True
+DEFAULT_NATIVE_RESPONSES = False
 
 _URL_RE = re.compile(r"^https?://[^/\s:]+(:\d{1,5})?(/\S*)?$")
 
@@ -78,6 +79,11 @@ class OpenAIProvider(msgspec.Struct, tag_field="type", tag="openai", **STRUCT):
     # false for an upstream that refuses stream_options: its streams are then charged the
     # tokens counted from the text relayed
     stream_usage: bool = DEFAULT_STREAM_USAGE
+    # true for an upstream that serves OpenAI's Responses API itself (POST {base_url}/responses:
+    # OpenAI, Azure OpenAI v1): the gateway's /v1/responses goes there as written instead of
+    # through chat completions (fastgw.protocols.responses.native). False by default: many
+    # OpenAI-compatible servers have no /responses
+    responses: bool = DEFAULT_NATIVE_RESPONSES
 
 
 # Anthropic requires max_tokens; a client that sends neither max_tokens nor

@@ -24,6 +24,10 @@ Rules this module keeps:
   no error: no reference cycle through a Granian object.
 - The body is bounded as the proxied endpoints bound it (``max_body_bytes``), before any
   translation.
+- An answer from an upstream that speaks the client's API natively (``ex.native``, set by
+  the route) is the front's to relay as is: ``answer`` passes it on, ``stream()`` returns a
+  watch that passes the bytes on and is also the relay's ``StreamEnd``
+  (``EdgeTransport.ending``).
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ class Front(Protocol):
         ...
 
     def stream(self) -> FrontStream:
-        """The translation of a 200 stream."""
+        """The translation of a 200 stream (for a native answer, its watch: a
+        ``fastgw.relay.StreamEnd`` too)."""
         ...
 
     async def finish(self, ex: Any) -> None:
@@ -87,6 +92,11 @@ class EdgeTransport:
     def __init__(self, inner: Any, stream: FrontStream) -> None:
         self._inner = inner
         self._stream = stream
+
+    @property
+    def ending(self) -> Any:
+        """The front's stream, which for a native answer is the relay's ``StreamEnd``."""
+        return self._stream
 
     def send_bytes(self, chunk: bytes) -> Any:
         out = self._stream.feed(chunk)

@@ -7,7 +7,8 @@ Rules this module keeps:
   (JSON) and the conversation's input items before it (JSON), the key that stored it, and
   when it expires.
 - A key reads and deletes only its own rows: another key's id is "not found", as an unknown
-  one is (existence does not leak).
+  one is (existence does not leak); a put under an id another key holds changes nothing
+  (the ids of native upstreams are theirs, not the gateway's).
 - Bounded: rows expire (``expires``; an expired row is never returned and is deleted at the
   next write), a key keeps at most ``max_per_key`` rows (the oldest go first), and a row's
   size is bounded by the caller (``[responses] max_stored_bytes``).
@@ -131,7 +132,12 @@ class ResponseStore:
         try:
             db.execute("DELETE FROM responses WHERE expires <= ?", (now,))
             db.executemany(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
+                # an id another key holds is left alone: a native upstream's ids are its own
+                # (unique at OpenAI), and a key's write must never replace another key's row
+                "INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "created = excluded.created, expires = excluded.expires, "
+                "response = excluded.response, items = excluded.items "
+                "WHERE responses.key_id = excluded.key_id",
                 [
                     (p.id, p.key_id, now, now + p.ttl_s, p.stored.response, p.stored.items)
                     for p in puts

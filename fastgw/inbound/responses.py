@@ -17,6 +17,18 @@ Rules this module keeps:
   backend = "redis"``). A request with ``previous_response_id`` reads it once before its
   answer (a store that cannot be reached is a 503); a request without it touches no store
   before its answer.
+- Native upstreams (an ``openai`` provider with ``responses = true``): when the config has
+  one, the front also writes the body such an upstream is sent (``ex.inbound``:
+  ``protocols.responses.native.upstream_body``: the client's, ``store`` false, a
+  continuation's stored items before its input). Every request is still checked and
+  translated as above, so routing may pick either kind of deployment, and fall back from
+  one to the other. When the answer is native (``ex.native``) it goes to the client as the
+  upstream wrote it (``NativeStream`` watches a stream), and the gateway keeps it as it
+  keeps a translated one, under the upstream's id: the store stays the gateway's, so
+  conversations go on across native and translated deployments, and per key.
+- ``POST /v1/responses/{id}/cancel``: only background responses can be cancelled, and the
+  gateway runs none (``background: true`` is a 400): the key's own stored response is a 400
+  saying so, any other id a 404.
 """
 
 from __future__ import annotations
@@ -31,11 +43,13 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from ..errors import MethodNotAllowed, NotFound, StateUnavailable
+from ..errors import InvalidRequest, MethodNotAllowed, NotFound, StateUnavailable
 from ..exchange import Exchange
 from ..protocols.openai.errors import error_body
 from ..protocols.responses.answer import encode, error_answer, from_completion, new_id
 from ..protocols.responses.items import input_item_list
+from ..protocols.responses.native import read_answer, storable_id, upstream_body
+from ..protocols.responses.native_stream import NativeStream
 from ..protocols.responses.request import Item, decode_items, encode_items, read_request, to_chat
 from ..protocols.responses.stream import EventStream
 from ..respond import send_json
@@ -60,6 +74,7 @@ class ResponsesFront:
         "_config",
         "_ex",
         "_keep",
+        "_native",
         "_store",
         "_stream",
         "echo",
@@ -67,19 +82,22 @@ class ResponsesFront:
         "id",
         "items",
         "model",
+        "native_final",
     )
 
-    def __init__(self, pipes: Any, store: Store | None, ex: Exchange) -> None:
+    def __init__(self, pipes: Any, store: Store | None, ex: Exchange, native: bool) -> None:
         self._ex = ex  # its key is known by the time the body is read (identify runs first)
         self._config = pipes.config.responses
         self._store = store if self._config.store else None
+        self._native = native  # some provider of this config speaks the Responses API
         self._keep = False
-        self._stream: EventStream | None = None
+        self._stream: EventStream | NativeStream | None = None
         self.id = new_id("resp_")
         self.echo: dict[str, Any] = {}
         self.items: list[Item] = []
         self.model = ""
         self.final: dict[str, Any] | None = None
+        self.native_final: bytes | None = None  # a native upstream's whole answer
 
     async def request(self, body: bytes) -> bytes:
         request = read_request(body)
@@ -91,6 +109,8 @@ class ResponsesFront:
         self._keep = request.store and self._store is not None
         if not self._keep:
             self.echo["store"] = False
+        if self._native:  # a native upstream gets this (the provider renames the model)
+            self._ex.inbound = ("responses", upstream_body(body, history))
         return chat.body
 
     async def _history(self, previous: str, key_id: str) -> list[Item]:
@@ -111,6 +131,14 @@ class ResponsesFront:
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
         if status != 200:
             return status, error_answer(status, body)
+        if self._ex.native:  # the upstream's own response object: relayed as written
+            try:
+                read_answer(body)
+            except (msgspec.DecodeError, RecursionError):
+                message = "The upstream's answer could not be read as a response object."
+                return 502, error_body(message, "upstream_error", None, "upstream_protocol_error")
+            self.native_final = body
+            return 200, body
         try:
             self.final = from_completion(body, self.id, int(time.time()), self.model, self.echo)
         except (msgspec.DecodeError, RecursionError):
@@ -118,24 +146,46 @@ class ResponsesFront:
             return 502, error_body(message, "upstream_error", None, "upstream_protocol_error")
         return 200, encode(self.final)
 
-    def stream(self) -> EventStream:
-        self._stream = EventStream(self.id, int(time.time()), self.model, self.echo)
+    def stream(self) -> EventStream | NativeStream:
+        kind = NativeStream if self._ex.native else EventStream
+        self._stream = kind(self.id, int(time.time()), self.model, self.echo)
         return self._stream
 
+    def _kept(self) -> tuple[str, bytes] | None:
+        """The id and response object to store: a completed or incomplete answer's."""
+        stream = self._stream
+        if isinstance(stream, NativeStream) or self.native_final is not None:
+            final = stream.final if isinstance(stream, NativeStream) else self.native_final
+            if final is None:  # a native stream's final is set only when it did not fail
+                return None
+            try:
+                id, status = read_answer(final)
+            except (msgspec.DecodeError, RecursionError):
+                return None
+            if status == "failed" or not storable_id(id):
+                log.info("responses: an upstream's response %.64r not stored", id)
+                return None
+            return id, final
+        answer = stream.final if stream is not None else self.final
+        if answer is None or answer["status"] == "failed":
+            return None
+        return self.id, encode(answer)
+
     async def finish(self, ex: Exchange) -> None:
-        final = self._stream.final if self._stream is not None else self.final
         store = self._store
-        if not self._keep or store is None or final is None or ex.status != 200:
+        if not self._keep or store is None or ex.status != 200:
             return
-        if final["status"] == "failed":
+        kept = self._kept()
+        if kept is None:
             return
-        stored = Stored(encode(final), encode_items(self.items))
+        id, response = kept
+        stored = Stored(response, encode_items(self.items))
         if len(stored.response) + len(stored.items) > self._config.max_stored_bytes:
-            log.info("responses: %s not stored, larger than max_stored_bytes", self.id)
+            log.info("responses: %s not stored, larger than max_stored_bytes", id)
             return
         try:
             await store.put(
-                self.id,
+                id,
                 ex.key_id or "",
                 stored,
                 self._config.store_ttl_s,
@@ -143,7 +193,7 @@ class ResponsesFront:
             )
         except (sqlite3.Error, OSError, TimeoutError) as exc:
             # the client has its answer: only reading it back or continuing it will fail
-            log.error("responses: could not store %s: %s", self.id, exc)
+            log.error("responses: could not store %s: %s", id, exc)
 
 
 async def _read(call: Awaitable[T]) -> T:
@@ -157,8 +207,8 @@ async def _read(call: Awaitable[T]) -> T:
         ) from None
 
 
-def _make_front(pipes: Any, store: Store | None, scope: Any, ex: Exchange) -> Any:
-    return ResponsesFront(pipes, store, ex)
+def _make_front(pipes: Any, store: Store | None, native: bool, scope: Any, ex: Exchange) -> Any:
+    return ResponsesFront(pipes, store, ex, native)
 
 
 async def _stored(pipes: Any, store: Store | None, scope: Any, proto: Any, ex: Exchange) -> None:
@@ -169,21 +219,31 @@ async def _stored(pipes: Any, store: Store | None, scope: Any, proto: Any, ex: E
     ex.key_id, ex.team_id = key.id, key.team
     id, _, rest = scope.path.partition("/responses/")[2].partition("/")
     listing = rest == "input_items"
-    allowed = "GET" if listing else "GET, DELETE"
+    cancel = rest == "cancel"
+    allowed = "GET" if listing else "POST" if cancel else "GET, DELETE"
     if scope.method not in allowed.split(", "):
         raise MethodNotAllowed(
             f"Method {scope.method} is not allowed for {scope.path}; use {allowed}.",
             headers=[("allow", allowed)],
         )
-    if not id or (rest and not listing):
+    if not id or (rest and not listing and not cancel):
         raise NotFound(
             f"Invalid URL ({scope.method} {scope.path}): this gateway serves GET and DELETE "
-            "/v1/responses/{id} and GET /v1/responses/{id}/input_items.",
+            "/v1/responses/{id}, GET /v1/responses/{id}/input_items and POST "
+            "/v1/responses/{id}/cancel.",
             code=None,
         )
     missing = NotFound(f"Response with id '{id}' not found.", param="response_id", code=None)
     if store is None or not pipes.config.responses.store:
         raise missing
+    if cancel:
+        if await _read(store.get(id, key.id)) is None:
+            raise missing
+        raise InvalidRequest(
+            "Cannot cancel a synchronous response: only responses created with "
+            "background=true can be cancelled, and this gateway runs none.",
+            code=None,
+        )
     if scope.method == "DELETE":
         if not await _read(store.delete(id, key.id)):
             raise missing
@@ -204,7 +264,8 @@ def routes(pipes: Any) -> list[tuple[str, str, Any]]:
     store: Store | None = pipes.runtime.responses
     chat = pipes.endpoints["/chat/completions"]
     limit = pipes.config.server.max_body_bytes
-    endpoint = InboundEndpoint(partial(_make_front, pipes, store), chat, {}, limit)
+    native = any("responses" in getattr(p, "native", ()) for p in pipes.providers.values())
+    endpoint = InboundEndpoint(partial(_make_front, pipes, store, native), chat, {}, limit)
     return [
         ("/responses", "POST", endpoint),
         ("/responses/", "*", partial(_stored, pipes, store)),

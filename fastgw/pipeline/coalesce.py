@@ -29,6 +29,10 @@ Rules this module keeps:
   spend counts). A follower carries the leader's usage in its answer and its row, its
   outcome is ``coalesced`` (``x-fastgw-cache``, the access line, the usage row, the cache
   metric) and, like a cache hit, it was admitted as a request and costs no tokens.
+- A request of an inbound API that one of the model's deployments (or its fallbacks') speaks
+  natively is never coalesced: that answer is in the client's own protocol, with the
+  upstream's response id, which each client's edge would otherwise translate or store as its
+  own.
 - Bounded: ``MAX_FLIGHTS`` flights per config and worker, ``MAX_FOLLOWERS`` per flight, a
   stream's recorded chunks up to ``MAX_REPLAY_BYTES`` (past that nobody more joins it); past
   a bound a request goes its own way. A follower waits at most the route's own bound (the
@@ -278,19 +282,34 @@ class Coalescing:
         self.keys = RequestKeys(ALIAS_ENTRIES)
 
 
+def _reachable(group: Group) -> list[Group]:
+    """``group`` and every group its fallbacks lead to."""
+    groups, seen = [group], {}
+    while groups:
+        g = groups.pop()
+        if g.name not in seen:
+            seen[g.name] = g
+            groups.extend((*g.fallbacks, *g.context_fallbacks, *g.content_policy_fallbacks))
+    return list(seen.values())
+
+
 def wait_bound(group: Group) -> float:
     """How long a follower waits at most: the route's own bound (no attempt starts past the
     retry budget, and none lasts past its deployment's total timeout)."""
-    groups, seen = [group], set()
     longest = 0.0
-    while groups:
-        g = groups.pop()
-        if g.name in seen:
-            continue
-        seen.add(g.name)
+    for g in _reachable(group):
         longest = max([longest, *(d.timeouts.total_s for d in g.deployments)])
-        groups.extend((*g.fallbacks, *g.context_fallbacks, *g.content_policy_fallbacks))
     return group.retry.budget_s + longest
+
+
+def native_inbound(group: Group) -> frozenset[str]:
+    """The inbound APIs some deployment ``group`` may route to speaks natively."""
+    return frozenset(
+        name
+        for g in _reachable(group)
+        for d in g.deployments
+        for name in getattr(d.provider, "native", ())
+    )
 
 
 class Coalesce:
@@ -308,6 +327,7 @@ class Coalesce:
         self.route = route
         self.watch = watch
         self.wait_s = wait_s
+        self.native = native_inbound(route.group)
         self.key_of: Callable[[Exchange, Any], GroupKey | None] = (
             _cached_key if cached else self._own_key
         )
@@ -326,6 +346,9 @@ class Coalesce:
     def run(self, ex: Exchange, scope: Any, proto: Any) -> Any:
         """False at once for a request that is not coalesced (no coroutine made: most
         requests, the sampled ones); otherwise the coroutine that leads or follows."""
+        inbound = ex.inbound
+        if inbound is not None and inbound[0] in self.native:
+            return False
         key = self.key_of(ex, scope)
         if key is None:
             return False

@@ -18,7 +18,7 @@ import importlib
 from ..config import MockProvider as MockConfig
 from ..config import OpenAIProvider as OpenAIConfig
 from ..config import ProviderConfig
-from .base import Call, Provider, Response
+from .base import Call, Provider, Response, answers_natively
 from .mock import MockProvider
 from .openai import OpenAIProvider
 
@@ -34,4 +34,4 @@ def build_provider(name: str, config: ProviderConfig, loop: asyncio.AbstractEven
     return provider
 
 
-__all__ = ["Call", "Provider", "Response", "build_provider"]
+__all__ = ["Call", "Provider", "Response", "answers_natively", "build_provider"]

@@ -11,6 +11,9 @@ Rules this module keeps:
 - ``protocol`` names the wire protocol a provider's answers are in. When it is the client's
   (``openai`` today), a stream is relayed as the buffers received (``Response.pump``), never
   parsed into events: ``stream_events`` is for filters and translation only.
+- A provider may speak an inbound API other than chat completions natively (``native``, a
+  set of inbound protocol names; ``answers_natively``): it is then sent the client's own
+  body (``Call.inbound``) and answers in that protocol, which the inbound edge relays as is.
 - An answer with status 200 is a success for every provider; ``classify`` is asked about the
   others only, so the success path costs one integer comparison.
 """
@@ -18,7 +21,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -57,6 +60,19 @@ class Call(msgspec.Struct):
     timeouts: Timeouts | None = None
     stream_usage: bool = False
     inbound: tuple[str, bytes] | None = None
+
+
+def answers_natively(provider: Any, call: Call) -> bool:
+    """Whether ``provider`` is sent ``call`` in the client's own inbound API and answers in it
+    (its ``native``: the inbound APIs it speaks; an ``openai`` upstream with ``responses =
+    true`` speaks the Responses API). Routing and the relay stay the same; the inbound edge
+    then relays the answer untranslated."""
+    inbound = call.inbound
+    return (
+        inbound is not None
+        and call.endpoint == "/chat/completions"
+        and inbound[0] in getattr(provider, "native", ())
+    )
 
 
 class Response(Protocol):

@@ -9,6 +9,9 @@
   ``CohereUpstream``: the same for each provider's own protocol (Messages API,
   generateContent, Converse with its binary event stream and SigV4 check, v2 chat), each
   checked by that provider's official SDK; they take the same ``Fault`` values.
+- ``ResponsesUpstream``: ``FakeUpstream`` that also answers OpenAI's Responses API
+  (``/v1/responses``, plain and streamed), for native passthrough; checked by the openai
+  SDK's ``responses``.
 - ``RedisServer``: a real ``redis-server`` on a free loopback port that can be killed and
   started again on the same port (outage tests).
 - ``RSGIClient``: drives a ``Gateway`` in-process through fake Granian RSGI objects, with the
@@ -21,6 +24,7 @@ from .cohere_upstream import CohereUpstream
 from .gemini_upstream import GeminiUpstream
 from .process import GatewayProcess, free_port
 from .redis import RedisServer
+from .responses_upstream import ResponsesUpstream
 from .rsgi import RSGIClient, RSGIResponse
 from .upstream import FakeUpstream, Fault, RecordedRequest, openai_error
 
@@ -37,6 +41,7 @@ __all__ = [
     "RSGIResponse",
     "RecordedRequest",
     "RedisServer",
+    "ResponsesUpstream",
     "free_port",
     "openai_error",
 ]

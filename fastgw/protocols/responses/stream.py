@@ -323,29 +323,34 @@ class EventStream:
         return out + self._event(kind, response=self.final)
 
     def _failed(self, data: bytes) -> bytes:
-        message, code = "The upstream stream failed.", "server_error"
-        try:
-            error = read_error(data).error
-        except msgspec.DecodeError:
-            error = None
-        if isinstance(error, str):
-            message = error
-        elif error is not None:
-            message = error.message or message
-            if error.code in _RATE_LIMITED or error.type in _RATE_LIMITED:
-                code = "rate_limit_exceeded"
         for item in self._items:
             if item.get("status") == "in_progress":
                 item["status"] = "incomplete"
         self._open = None
         usage = response_usage(self._usage) if self._usage is not None else None
-        error_field = {"code": code, "message": message}
-        self.final = self._response("failed", usage=usage, error=error_field)
+        self.final = self._response("failed", usage=usage, error=failure_of(data))
         return self._event("response.failed", response=self.final)
+
+
+def failure_of(data: bytes) -> dict[str, str]:
+    """A failed response's ``error`` (``code``, ``message``) from an OpenAI error event's
+    data: ``rate_limit_exceeded`` when the upstream was rate limited, else ``server_error``."""
+    message, code = "The upstream stream failed.", "server_error"
+    try:
+        error = read_error(data).error
+    except msgspec.DecodeError:
+        error = None
+    if isinstance(error, str):
+        message = error
+    elif error is not None:
+        message = error.message or message
+        if error.code in _RATE_LIMITED or error.type in _RATE_LIMITED:
+            code = "rate_limit_exceeded"
+    return {"code": code, "message": message}
 
 
 def _summary(item: dict[str, Any]) -> str:
     return "".join(part.get("text", "") for part in item.get("summary", ()))
 
 
-__all__ = ["EventStream"]
+__all__ = ["EventStream", "failure_of"]
