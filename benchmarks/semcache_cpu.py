@@ -110,19 +110,25 @@ def main() -> None:
     parser.add_argument("--gil", action="store_true", help="only the FAISS lock check")
     parser.add_argument(
         "--driver",
-        choices=("process", "thread"),
+        choices=("process", "thread", "both"),
         default="process",
-        help="[cache] semantic_process",
+        help="[cache] semantic_process; both: one after the other, in this run",
     )
     args = parser.parse_args()
     if args.gil:
         print(f"FAISS search + a Python loop on two threads: {gil_check():.0f} % CPU")
         return
+    logging.disable(logging.WARNING)
+    for driver in ("process", "thread") if args.driver == "both" else (args.driver,):
+        os.chdir(tempfile.mkdtemp(prefix="fastgw-semcpu-"))
+        measure(args, driver)
+
+
+def measure(args: argparse.Namespace, driver: str) -> None:
+    """Three slices of ``args.requests`` through one gateway with the tier's ``driver``."""
     text = mock_config(extra=SEMANTIC).replace("[server]\n", "[server]\naccess_log = false\n")
     text += "\n[usage]\nenabled = false\n"
-    text += f"\n[cache]\nsemantic_process = {str(args.driver == 'process').lower()}\n"
-    logging.disable(logging.WARNING)
-    os.chdir(tempfile.mkdtemp(prefix="fastgw-semcpu-"))
+    text += f"\n[cache]\nsemantic_process = {str(driver == 'process').lower()}\n"
     model = "sem" if args.model == "sem" else "gpt-test"
     headers = {"authorization": f"Bearer {DEV_KEY}"}
     rng = random.Random(5)
@@ -171,7 +177,8 @@ def main() -> None:
                 split["event loop" if name == "MainThread" else name] += ms
             parts = ", ".join(f"{name} {ms:.3f} ms" for name, ms in split.most_common() if ms)
             print(
-                f"{model}: {args.requests / elapsed:,.0f} req/s in process; CPU per request: "
+                f"{model}, tier in a {driver}: {args.requests / elapsed:,.0f} req/s in process; "
+                "CPU per request: "
                 f"{sum(split.values()):.3f} ms ({parts}); {dict(seen)}",
                 flush=True,
             )

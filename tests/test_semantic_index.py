@@ -117,3 +117,31 @@ def test_removals_leave_tombstones_that_a_rebuild_clears() -> None:
     assert len(partition.slots) <= 2 * partition.live  # rebuilt before tombstones outnumber
     assert index.search(P1, unit(0), 1, 0.99, NOW) == []  # evicted
     assert index.search(P1, unit(179), 1, 0.99, NOW)[0][1].text == "q179"
+
+
+def test_a_batch_is_indexed_and_searched_as_one_entry_at_a_time_would_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``add_many`` and ``search_many`` (one FAISS call per partition) keep what ``add`` and
+    ``search`` one at a time keep, across the switch to HNSW and the model's bound."""
+    monkeypatch.setattr(semantic_index, "HNSW_FROM", 64)
+    one, many = SemanticIndex(DIM), SemanticIndex(DIM)
+    made = [entry(i, P1 if i % 3 else P2) for i in range(150)]
+    twins = [entry(i, P1 if i % 3 else P2) for i in range(150)]
+    for e in made:
+        one.add(e, 120)
+    for start in range(0, 150, 40):
+        many.add_many([(e, 120) for e in twins[start : start + 40]])
+    assert len(one) == len(many) == 120
+    assert sorted(e.text for e in many.live(NOW)) == sorted(e.text for e in one.live(NOW))
+    live = {e.text: e.partition for e in many.live(NOW)}
+    seeds = list(range(30, 150, 7))
+    queries = np.stack([unit(i) for i in seeds])
+    for partition in (P1, P2):
+        rows = many.search_many(partition, queries, 3, -1.0, NOW)
+        assert len(rows) == len(queries)
+        for seed, row in zip(seeds, rows, strict=True):
+            assert all(e.partition == partition for _, e in row)
+            assert [score for score, _ in row] == sorted((score for score, _ in row), reverse=True)
+            if live.get(f"q{seed}") == partition:  # asked its own vector: found first
+                assert row[0][1].text == f"q{seed}" and row[0][0] == pytest.approx(1.0)

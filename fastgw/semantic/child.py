@@ -81,11 +81,13 @@ class Child:
                 return
 
     def turn(self, messages: list[Any]) -> bool:
-        """Do ``messages`` in order; False after a ``CloseJob``."""
+        """Do ``messages``; False after a ``CloseJob``. Between two purges (or a close) the
+        stores go first, in one batch, then the lookups together: a lookup may find an
+        entry stored after it was sent (never one purged after it)."""
         settled: Settled = []
         observed: Observed = []
         lookups: list[Lookup] = []
-        adopts: list[tuple[Made, int]] = []
+        adds: list[tuple[Made, int, Any]] = []
         for message in messages:
             if isinstance(message, LookupJob):
                 lookups.append(
@@ -98,25 +100,31 @@ class Child:
                         message.max_age,
                     )
                 )
-                continue
-            self._lookups(lookups, settled, observed)
-            lookups = []
-            if isinstance(message, AddJob):
-                if message.adopt:
-                    adopts.append((message.made(), message.max_entries))
-                else:
-                    self._guarded(self._add, message)
-            elif isinstance(message, PurgeJob):
-                self._guarded(self._purge, message)
-            elif isinstance(message, CloseJob):
-                self._guarded(self.tier.adopt, adopts)
-                self._send_results(settled, observed)
-                self._close(message.collect)
-                return False
-        self._lookups(lookups, settled, observed)
-        self._guarded(self.tier.adopt, adopts)
+            elif isinstance(message, AddJob):
+                vector = None if message.adopt else self.recent.pop(message.lookup, None)
+                adds.append((message.made(), message.max_entries, vector))
+            else:
+                self._segment(adds, lookups, settled, observed)
+                adds, lookups = [], []
+                if isinstance(message, PurgeJob):
+                    self._guarded(self._purge, message)
+                elif isinstance(message, CloseJob):
+                    self._send_results(settled, observed)
+                    self._close(message.collect)
+                    return False
+        self._segment(adds, lookups, settled, observed)
         self._send_results(settled, observed)
         return True
+
+    def _segment(
+        self,
+        adds: list[tuple[Made, int, Any]],
+        lookups: list[Lookup],
+        settled: Settled,
+        observed: Observed,
+    ) -> None:
+        self._guarded(self.tier.add_many, adds)
+        self._lookups(lookups, settled, observed)
 
     def _lookups(self, jobs: list[Lookup], settled: Settled, observed: Observed) -> None:
         if not jobs:
@@ -133,10 +141,6 @@ class Child:
                 recent[job.handle] = job.vector
         while len(recent) > RECENT:
             recent.popitem(last=False)
-
-    def _add(self, job: AddJob) -> None:
-        vector = self.recent.pop(job.lookup, None)
-        self.tier.add(job.made(), job.max_entries, vector)
 
     def _purge(self, job: PurgeJob) -> None:
         removed = self.tier.purge(job.namespace, job.model)

@@ -137,10 +137,18 @@ class Tier:
         embedder, matcher, index = self.embedder, self.matcher, self.index
         now = time.time()
         vectors = embedder.fast([job.text for job in jobs])
+        rows: dict[bytes, list[int]] = {}  # one search call per partition
+        for i, job in enumerate(jobs):
+            job.vector = vectors[i]
+            rows.setdefault(job.partition, []).append(i)
+        founds: list[list[tuple[float, Entry]]] = [[] for _ in jobs]
+        floor = matcher.candidate_floor
+        for partition, numbers in rows.items():
+            searched = index.search_many(partition, vectors[numbers], CANDIDATES, floor, now)
+            for i, found in zip(numbers, searched, strict=True):
+                founds[i] = found
         pending: list[tuple[Lookup, list[tuple[float, Entry]]]] = []
-        for job, vector in zip(jobs, vectors, strict=True):
-            job.vector = vector
-            found = index.search(job.partition, vector, CANDIDATES, matcher.candidate_floor, now)
+        for job, found in zip(jobs, founds, strict=True):
             text, max_age = job.text, job.max_age
             candidates = [  # best first; the guards need no MiniLM
                 (score, e)
@@ -196,13 +204,27 @@ class Tier:
         self.index.add(entry, max_entries)
         return entry
 
-    def adopt(self, batch: list[tuple[Made, int]]) -> None:
-        """Entries from elsewhere (each with its model's bound), embedded in one call."""
+    def add_many(self, batch: list[tuple[Made, int, Any]]) -> None:
+        """``add`` for each (made, bound, fast vector or None): the missing vectors made in
+        one call, the entries indexed one FAISS call per partition."""
+        now = time.time()
+        batch = [item for item in batch if item[0].expires_at > now]
         if not batch:
             return
-        vectors = self.embedder.fast([made.text for made, _ in batch])
-        for (made, max_entries), vector in zip(batch, vectors, strict=True):
-            self.add(made, max_entries, vector)
+        from .index import Entry
+
+        missing = [made.text for made, _, vector in batch if vector is None]
+        made_now = iter(self.embedder.fast(missing) if missing else ())
+        self.index.add_many(
+            [
+                (Entry(*made, next(made_now) if vector is None else vector), max_entries)
+                for made, max_entries, vector in batch
+            ]
+        )
+
+    def adopt(self, batch: list[tuple[Made, int]]) -> None:
+        """Entries from elsewhere (each with its model's bound), embedded in one call."""
+        self.add_many([(made, max_entries, None) for made, max_entries in batch])
 
     def purge(self, namespace: str | None, model: str | None) -> int:
         return self.index.purge(namespace, model)
