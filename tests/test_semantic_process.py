@@ -197,3 +197,50 @@ def test_a_process_that_cannot_load_its_models_leaves_the_tier_off(
 
 def broken_loader() -> tuple[Any, Any]:
     raise RuntimeError("no models here")
+
+
+WORKER = """
+import asyncio, sys
+from fastgw.semantic.remote import SemanticProcess
+
+loop = asyncio.new_event_loop()
+tier = SemanticProcess(loop)
+
+async def ready():
+    while tier._proc is None or not tier.ready.is_set():
+        await asyncio.sleep(0.02)
+
+loop.run_until_complete(asyncio.wait_for(ready(), 120))
+print(tier._proc.pid, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.split()[1] in ("Z", "X") for line in f if line.startswith("State:"))
+    except FileNotFoundError:
+        return True
+
+
+def test_the_process_dies_with_a_worker_that_was_killed() -> None:
+    """A worker killed outright (SIGKILL: no close) leaves no tier process behind, even one
+    that ignores SIGTERM and SIGINT."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as worker:
+        try:
+            assert worker.stdout is not None
+            child = int(worker.stdout.readline())
+            assert not gone(child)
+        finally:
+            worker.kill()
+            worker.wait(10)
+    deadline = time.monotonic() + 10
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.02)  # polled: the kernel's SIGKILL lands at once
+    assert gone(child)

@@ -11,14 +11,20 @@ Rules this module keeps:
   store that follows a miss does not embed the text again.
 - One failed job never stops it: a lookup that failed is a miss. A frame that is not ours
   stops it (the worker starts another).
-- SIGINT is ignored: a Ctrl-C reaches the worker's whole process group, and the worker
-  closes this process itself (collecting its entries for the disk copy first).
+- SIGINT and SIGTERM are ignored: a Ctrl-C reaches the worker's whole process group, and a
+  service manager may signal every process of the service, but the worker closes this
+  process itself (collecting its entries for the disk copy first). Its life is its socket's:
+  when the worker is gone, the socket reads empty and it exits; and on Linux the kernel
+  kills it when the worker dies (``PR_SET_PDEATHSIG``), even while it loads its models.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib
 import logging
+import os
 import select
 import signal
 import socket
@@ -54,6 +60,7 @@ EXPIRE_BATCH = 256
 #: Entries per ``Entries`` frame at close.
 ENTRIES_PER_FRAME = 512
 _READ = 1 << 20
+_PR_SET_PDEATHSIG = 1
 
 
 class Child:
@@ -177,6 +184,15 @@ class Child:
         self.sock.sendall(frame(Closed()))
 
 
+def _die_with_parent() -> bool:
+    """SIGKILL when the worker that started this process dies (Linux); False if it has
+    died already."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    return os.getppid() != 1
+
+
 def _loader(spec: str) -> Callable[[], tuple[Any, Any]]:
     module, _, name = spec.partition(":")
     loader: Callable[[], tuple[Any, Any]] = getattr(importlib.import_module(module), name)
@@ -185,6 +201,9 @@ def _loader(spec: str) -> Callable[[], tuple[Any, Any]]:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if not _die_with_parent():
+        return 1
     handler = logging.StreamHandler()  # stderr, the worker's
     handler.setFormatter(
         logging.Formatter("%(asctime)s [fastgw-semantic] %(levelname)s %(message)s")
