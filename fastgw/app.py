@@ -215,6 +215,7 @@ class Gateway:
             refresher=pipes.refresher,
             reload=self.request_reload,
             router=pipes.router,
+            semantic=pipes.semantic,
             store=runtime.store,
             usage=runtime.usage,
         )

@@ -160,9 +160,19 @@ def test_a_stalled_process_costs_a_lookup_its_timeout_and_a_dead_one_is_replaced
         assert proc is not None
         os.kill(proc.pid, signal.SIGSTOP)  # stuck: the request goes on without it
         try:
-            found = ask(loop, tier, "What's the capital of France?")
+            asking = loop.create_task(
+                tier.lookup(Eligible(PARTITION, "What's the capital of France?"), "m", 0.9, None)
+            )
+            loop.run_until_complete(asyncio.sleep(0))
+            assert tier.waiting() == 1  # what /admin/live reports
+            found = loop.run_until_complete(asking)
             assert isinstance(found, Skipped) and found.reason == "timeout"
-            assert tier._pending == {}
+            assert tier._pending == {} and tier.waiting() == 0
+            leaving = loop.create_task(tier.lookup(Eligible(PARTITION, "Paris?"), "m", 0.9, None))
+            loop.run_until_complete(asyncio.sleep(0))
+            leaving.cancel()  # its client left: forgotten at once, not at the timeout
+            loop.run_until_complete(asyncio.gather(leaving, return_exceptions=True))
+            assert tier.waiting() == 0
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         waiting = loop.create_task(tier.lookup(Eligible(PARTITION, "Anything?"), "m", 0.9, None))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, ModelConfig
 from ..disconnect import Disconnects
@@ -19,6 +19,9 @@ from ..records.keystore import KeyStore
 from ..records.refresh import KeyRefresher
 from ..records.usage import UsageLog
 from ..routing import Router
+
+if TYPE_CHECKING:
+    from ..semantic.service import Driver
 
 
 class AdminContext:
@@ -35,6 +38,7 @@ class AdminContext:
         "refresher",
         "reload",
         "router",
+        "semantic",
         "store",
         "usage",
     )
@@ -54,6 +58,7 @@ class AdminContext:
         refresher: KeyRefresher,
         reload: Callable[[], Any],
         router: Router,
+        semantic: Driver | None,
         store: KeyStore,
         usage: UsageLog | None,
     ) -> None:
@@ -72,5 +77,7 @@ class AdminContext:
         #: of an invalid file (``fastgw.config.ConfigError``) or None
         self.reload = reload
         self.router = router
+        #: the semantic tier's driver, when a model has the tier (its lookups waiting)
+        self.semantic = semantic
         self.store = store
         self.usage = usage

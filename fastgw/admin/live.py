@@ -82,6 +82,7 @@ class LiveObjects(msgspec.Struct):
     in_flight: int  # requests being answered, this one excepted
     watched_connections: int  # client connections with a disconnect watch
     upstream: dict[str, dict[str, int]]  # provider -> {"open", "idle"} pooled connections
+    semantic_waiting: int  # lookups the semantic tier has not answered yet (its driver's)
     objects: dict[str, int]  # PER_REQUEST name -> live instances, this request's excepted
     uncollectable: int  # len(gc.garbage)
 
@@ -108,6 +109,7 @@ async def live(state: AdminContext, scope: Any, proto: Any, ex: Exchange) -> Non
         in_flight=sum(1 for task in state.drain.in_flight if task is not ex.task),
         watched_connections=len(state.disconnects.connections),
         upstream=pools,
+        semantic_waiting=0 if state.semantic is None else state.semantic.waiting(),
         objects=count_live(PER_REQUEST, own),
         uncollectable=len(gc.garbage),
     )

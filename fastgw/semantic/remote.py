@@ -124,6 +124,10 @@ class SemanticProcess:
     def entries(self) -> int:
         return self._entries
 
+    def waiting(self) -> int:
+        """Lookups sent and not yet answered (one whose client left is forgotten at once)."""
+        return len(self._pending)
+
     # -- the request path ----------------------------------------------------------------------
 
     async def lookup(

@@ -100,6 +100,7 @@ class Driver(Protocol):
     def adopt(self, made: Made, max_entries: int) -> bool: ...
     def purge(self, namespace: str | None, model: str | None) -> None: ...
     def entries(self) -> int: ...
+    def waiting(self) -> int: ...
     def close(self, timeout_s: float = 5.0, collect: bool = False) -> bool: ...
     def live(self) -> list[Any]: ...
 
@@ -199,6 +200,14 @@ class SemanticService:
     def entries(self) -> int:
         tier = self.tier
         return 0 if tier is None else len(tier)
+
+    def waiting(self) -> int:
+        """Lookups queued and not yet answered (the thread drops those whose client left)."""
+        return sum(
+            1
+            for job in list(self.jobs)
+            if job is not None and job[0] == "lookup" and not job[1].handle.done()
+        )
 
     def _put(self, job: tuple[Any, ...]) -> bool:
         if len(self.jobs) >= self.queue_size:

@@ -129,6 +129,8 @@ def _leftovers(state: dict[str, Any], idle_tasks: int) -> dict[str, int]:
             left[f"upstream {name} in use"] = pool["open"] - pool["idle"]
     if state["uncollectable"]:
         left["uncollectable"] = state["uncollectable"]
+    if state["semantic_waiting"]:
+        left["semantic_waiting"] = state["semantic_waiting"]
     return left
 
 
@@ -374,3 +376,47 @@ async def test_dropped_translated_streams_leave_nothing_behind(gateway_factory: 
         await asyncio.to_thread(
             upstream.wait, lambda u: all(r.completed or r.disconnected for r in u.requests), 10
         )
+
+
+SEMANTIC_MODEL = """
+[[models]]
+name = "gpt-sem"
+deployments = [{ provider = "mock", model = "mock-sem" }]
+[models.semantic_cache]
+when = "always"
+"""
+
+
+async def test_dropped_streams_through_the_semantic_tier_leave_nothing_behind(
+    gateway_factory: Any,
+) -> None:
+    """Streams of a model with the semantic tier (in its own process; every request eligible)
+    dropped at every point, many while their lookup is in the tier: no lookup is left
+    waiting, nothing per request stays alive, and the tier still answers afterwards."""
+    gateway = gateway_factory(
+        mock_config(
+            tokens=200,
+            chunk_delay_ms=2,
+            first_token_delay_ms=FIRST_TOKEN_S * 1000,
+            extra=SEMANTIC_MODEL,
+        ),
+        env=ENV,
+    )
+    body = {"model": "gpt-sem", "messages": [{"role": "user", "content": "Name a blue fruit."}]}
+    headers = {"authorization": f"Bearer {DEV_KEY}"}
+    async with httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=10) as c:
+
+        async def outcome() -> str | None:
+            response = await c.post("/v1/chat/completions", json=body)
+            assert response.status_code == 200, response.text
+            return response.headers.get("x-fastgw-cache")
+
+        deadline = time.monotonic() + 120
+        while await outcome() is None:  # the tier loads its models: polled
+            assert time.monotonic() < deadline, "the semantic tier never became ready"
+            await asyncio.sleep(0.1)
+        prelude = stream_request("gpt-sem", DEV_KEY, max_tokens=30)
+        after_warmup, after, kinds = await rounds(gateway, "gpt-sem", 300, 600, 0, prelude)
+        _check(after_warmup, after, kinds, 600, None)
+        assert after["semantic_waiting"] == 0
+        assert await outcome() == "semantic-hit"  # the tier survived it all
